@@ -1,0 +1,28 @@
+# Every target creates .venv when it is missing and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[test,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m trainers.classifier --config=configs/classifier.py
+
+test: $(STAMP)
+	$(PY) -m pytest -ra
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.pipeline
+	$(PY) -m benchmarks.classifier_step
+
+clean:
+	rm -rf $(VENV) build *.egg-info
