@@ -24,6 +24,7 @@ def main():
   parser.add_argument("--jit", action="store_true")
   parser.add_argument("--deterministic", action="store_true")
   parser.add_argument("--epochs", type=int, default=2)
+  parser.add_argument("--precision", default="")
   parser.add_argument("--out", default="weights.npz")
   args = parser.parse_args()
 
@@ -31,6 +32,7 @@ def main():
   train = common.base_config().train
   train.strategy, train.num_cpu_replicas = args.strategy, args.replicas
   train.jit_compile, train.deterministic = args.jit, args.deterministic
+  train.mixed_precision = args.precision
 
   from kerasg2c.training import loop, runtime
   strategy = runtime.configure(train, seed=0)
@@ -50,7 +52,7 @@ def main():
   with strategy.scope():
     model = Classifier(2, widths=(8, 16), blocks_per_unit=1, stem_width=8)
     model(tf.zeros((1, 16, 16, 3)))
-    model.optimizer = keras.optimizers.SGD(0.05, momentum=0.5)
+    model.optimizer = runtime.optimizer_for_precision(keras.optimizers.SGD(0.05, momentum=0.5))
   settings = loop.LoopSettings(epochs=args.epochs, steps_per_epoch=4, global_batch_size=8,
                                checkpoint_every=2, log_every=1, jit_compile=args.jit)
   history = loop.fit(model, make_dataset, strategy=strategy, workdir=args.workdir,
