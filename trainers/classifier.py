@@ -3,19 +3,11 @@
     python -m trainers.classifier --config=configs/classifier.py [--config.train.epochs=3]
 """
 
-from absl import app
 from ml_collections import config_flags
 
 from kerasg2c.runs import classifier, cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/classifier.py", lock_config=True)
 
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  cli.run(classifier.train_and_evaluate, _CONFIG.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  cli.main(classifier.train_and_evaluate, _CONFIG)
