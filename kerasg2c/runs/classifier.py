@@ -22,11 +22,11 @@ def build_model(config, num_classes: int) -> Classifier:
   return model
 
 
-def evaluate(model, split, config) -> dict:
-  """Metrics of `model` on a split (images in [0, 1], file order), with its mean loss."""
+def evaluate(model, predictor, split, config) -> dict:
+  """Metrics on a split (images in [0, 1], file order), with the mean loss."""
   ds = split.dataset(batch_size=config.train.batch_size, image_size=config.data.image_size,
                      cache=common.use_cache(config, split))
-  logits, labels = predict.predict_logits(model, ds)
+  logits, labels = predictor.logits(ds)
   result = classification.classification_metrics(labels, logits.argmax(-1), split.classes,
                                                  split.patients)
   result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
@@ -44,6 +44,7 @@ def train_and_evaluate(config) -> dict:
   with strategy.scope():
     model = build_model(config, len(train.classes))
     model.optimizer = common.make_optimizer(config.optimizer, spe)
+  predictor = predict.Predictor(model, config.data.image_size)
 
   def make_dataset(epoch, skip):
     return train.dataset(batch_size=config.train.batch_size, image_size=config.data.image_size,
@@ -51,7 +52,7 @@ def train_and_evaluate(config) -> dict:
                          augment=config.data.augment, cache=common.use_cache(config, train))
 
   def on_epoch_end(epoch):
-    metrics = evaluate(model, val, config)
+    metrics = evaluate(model, predictor, val, config)
     return {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"],
             "val_balanced_accuracy": metrics["balanced_accuracy"]}
 
@@ -63,12 +64,12 @@ def train_and_evaluate(config) -> dict:
                      on_epoch_end=on_epoch_end)
   if not chief:
     return {}
-  return _write_results(config, workdir, model, splits, history)
+  return _write_results(config, workdir, model, predictor, splits, history)
 
 
-def _write_results(config, workdir, model, splits, history) -> dict:
+def _write_results(config, workdir, model, predictor, splits, history) -> dict:
   """Final evaluation on every split, weights, figures and report.json."""
-  results = {name: evaluate(model, split, config) for name, split in splits.items()}
+  results = {name: evaluate(model, predictor, split, config) for name, split in splits.items()}
   model.save_weights(os.path.join(workdir, "model.weights.h5"))
   classes = splits["train"].classes
   plots.save_confusion_matrix(results["test"]["confusion_matrix"], classes,

@@ -40,6 +40,10 @@ def configure(train_config, seed: int) -> tf.distribute.Strategy:
   # The strategy first: MultiWorkerMirroredStrategy must configure collective
   # ops before anything starts the TensorFlow runtime.
   strategy = make_strategy(train_config.strategy, train_config.num_cpu_replicas)
+  # TensorFlow's own INFO lines (one per checkpoint shard) drown the progress lines.
+  tf.get_logger().setLevel("WARNING")
+  logging.get_absl_logger().addFilter(
+      lambda record: not record.pathname.endswith("functional_saver.py"))
   keras.utils.set_random_seed(seed)
   if train_config.deterministic:
     tf.config.experimental.enable_op_determinism()
