@@ -20,38 +20,38 @@ import ml_collections
 
 
 def base_config() -> ml_collections.ConfigDict:
-  """Returns the shared keys with their defaults; trainers add `model`, `optimizer`."""
-  config = ml_collections.ConfigDict()
-  config.workdir = "runs/default"
-  config.seed = 0
+    """Returns the shared keys with their defaults; trainers add `model`, `optimizer`."""
+    config = ml_collections.ConfigDict()
+    config.workdir = "runs/default"
+    config.seed = 0
 
-  # --- Data ---------------------------------------------------------------
-  config.data = ml_collections.ConfigDict()
-  config.data.root = ""
-  config.data.tfds = ""
-  config.data.tfds_data_dir = ""
-  config.data.image_size = 64
-  config.data.strict = False
-  config.data.augment = True
-  config.data.cache_budget_gb = 4.0  # decoded images are kept in memory when they fit
-  # Phantoms written when data.root and data.tfds are empty.
-  config.data.phantoms = ml_collections.ConfigDict()
-  config.data.phantoms.n_train = 300
-  config.data.phantoms.n_val = 60
-  config.data.phantoms.n_test = 60
-  config.data.phantoms.n_reference = 100
-  config.data.phantoms.size = 64
+    # --- Data ---------------------------------------------------------------
+    config.data = ml_collections.ConfigDict()
+    config.data.root = ""
+    config.data.tfds = ""
+    config.data.tfds_data_dir = ""
+    config.data.image_size = 64
+    config.data.strict = False
+    config.data.augment = True
+    config.data.cache_budget_gb = 4.0  # decoded images are kept in memory when they fit
+    # Phantoms written when data.root and data.tfds are empty.
+    config.data.phantoms = ml_collections.ConfigDict()
+    config.data.phantoms.n_train = 300
+    config.data.phantoms.n_val = 60
+    config.data.phantoms.n_test = 60
+    config.data.phantoms.n_reference = 100
+    config.data.phantoms.size = 64
 
-  # --- Training loop ------------------------------------------------------
-  config.train = ml_collections.ConfigDict()
-  config.train.epochs = 10
-  config.train.batch_size = 32
-  config.train.steps_per_epoch = 0
-  config.train.strategy = "auto"
-  config.train.num_cpu_replicas = 0  # >1: split the CPU into N virtual devices (tests)
-  config.train.jit_compile = False
-  config.train.mixed_precision = ""
-  config.train.deterministic = False  # op determinism: bitwise-reproducible resume on CPU
-  config.train.checkpoint_every_steps = 100
-  config.train.log_every_steps = 10
-  return config
+    # --- Training loop ------------------------------------------------------
+    config.train = ml_collections.ConfigDict()
+    config.train.epochs = 10
+    config.train.batch_size = 32
+    config.train.steps_per_epoch = 0
+    config.train.strategy = "auto"
+    config.train.num_cpu_replicas = 0  # >1: split the CPU into N virtual devices (tests)
+    config.train.jit_compile = False
+    config.train.mixed_precision = ""
+    config.train.deterministic = False  # op determinism: bitwise-reproducible resume on CPU
+    config.train.checkpoint_every_steps = 100
+    config.train.log_every_steps = 10
+    return config

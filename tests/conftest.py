@@ -12,33 +12,40 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_python(args, env=None, timeout=600, **kwargs) -> subprocess.CompletedProcess:
-  """Runs `python args...` from the repository root; fails the test with its output."""
-  full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-  proc = subprocess.run([sys.executable, *args], cwd=REPO, env=full_env, capture_output=True,
-                        text=True, timeout=timeout, **kwargs)
-  return proc
+    """Runs `python args...` from the repository root; fails the test with its output."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+    return proc
 
 
 def free_ports(n: int) -> list[int]:
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def load_npz(path) -> list[np.ndarray]:
-  with np.load(path) as f:
-    return [f[f"arr_{i}"] for i in range(len(f.files))]
+    with np.load(path) as f:
+        return [f[f"arr_{i}"] for i in range(len(f.files))]
 
 
 def max_abs_diff(a, b) -> float:
-  assert len(a) == len(b)
-  return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
+    assert len(a) == len(b)
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
 
 
 @pytest.fixture
 def repo():
-  return REPO
+    return REPO

@@ -138,6 +138,7 @@ def test_class_counts_follow_frequencies():
 
 def test_paired_files_show_the_same_tissue_and_reference_does_not(dataset):
     root, _ = dataset
+
     def nuclei(folder):
         return np.stack([_dark_nuclei(_read(folder / name)) for name in _pngs(folder)])
 

@@ -10,115 +10,129 @@ import sys
 import h5py
 import numpy as np
 import pytest
-
 from conftest import REPO, run_python
 
 TINY = [
-    "--config.data.phantoms.n_train=48", "--config.data.phantoms.n_val=12",
-    "--config.data.phantoms.n_test=12", "--config.data.phantoms.n_reference=2",
-    "--config.data.phantoms.size=32", "--config.data.image_size=32",
-    "--config.model.widths=(8,16)", "--config.model.blocks_per_unit=1",
-    "--config.model.stem_width=8", "--config.train.batch_size=8",
-    "--config.train.checkpoint_every_steps=2", "--config.train.log_every_steps=1",
+    "--config.data.phantoms.n_train=48",
+    "--config.data.phantoms.n_val=12",
+    "--config.data.phantoms.n_test=12",
+    "--config.data.phantoms.n_reference=2",
+    "--config.data.phantoms.size=32",
+    "--config.data.image_size=32",
+    "--config.model.widths=(8,16)",
+    "--config.model.blocks_per_unit=1",
+    "--config.model.stem_width=8",
+    "--config.train.batch_size=8",
+    "--config.train.checkpoint_every_steps=2",
+    "--config.train.log_every_steps=1",
     "--config.train.deterministic=True",
 ]
 
 
 def command(workdir, *extra):
-  return ["-m", "trainers.classifier", "--config=configs/classifier.py",
-          f"--config.workdir={workdir}", *TINY, *extra]
+    return [
+        "-m",
+        "trainers.classifier",
+        "--config=configs/classifier.py",
+        f"--config.workdir={workdir}",
+        *TINY,
+        *extra,
+    ]
 
 
 def weights(workdir) -> dict:
-  out = {}
-  with h5py.File(os.path.join(workdir, "model.weights.h5")) as f:
-    f.visititems(lambda name, obj: out.__setitem__(name, obj[()])
-                 if isinstance(obj, h5py.Dataset) else None)
-  return out
+    out = {}
+    with h5py.File(os.path.join(workdir, "model.weights.h5")) as f:
+        f.visititems(
+            lambda name, obj: (
+                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
+    return out
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("run")
-  proc = run_python(command(workdir, "--config.train.epochs=3"))
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  return workdir, proc
+    workdir = tmp_path_factory.mktemp("run")
+    proc = run_python(command(workdir, "--config.train.epochs=3"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir, proc
 
 
 def test_report_and_figures(finished_run):
-  workdir, _ = finished_run
-  report = json.loads((workdir / "report.json").read_text())
-  assert report["classes"] == ["noa", "ss", "gs"]
-  assert [r["epoch"] for r in report["history"]] == [1, 2, 3]
-  test = report["metrics"]["test"]
-  assert test["n"] == 12 and 0.0 <= test["balanced_accuracy"] <= 1.0
-  assert set(test["per_class"]) == {"noa", "ss", "gs"}
-  assert report["data"]["train"]["n"] == 48
-  for name in ("confusion_matrix.png", "learning_curves.png", "model.weights.h5", "train.log"):
-    assert (workdir / name).exists(), name
-  # Overrides reached the config that ran.
-  assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 3
+    workdir, _ = finished_run
+    report = json.loads((workdir / "report.json").read_text())
+    assert report["classes"] == ["noa", "ss", "gs"]
+    assert [r["epoch"] for r in report["history"]] == [1, 2, 3]
+    test = report["metrics"]["test"]
+    assert test["n"] == 12 and 0.0 <= test["balanced_accuracy"] <= 1.0
+    assert set(test["per_class"]) == {"noa", "ss", "gs"}
+    assert report["data"]["train"]["n"] == 48
+    for name in ("confusion_matrix.png", "learning_curves.png", "model.weights.h5", "train.log"):
+        assert (workdir / name).exists(), name
+    # Overrides reached the config that ran.
+    assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 3
 
 
 def test_killed_run_resumes_to_the_same_weights(finished_run, tmp_path):
-  reference_dir, _ = finished_run
-  cmd = [sys.executable, *command(tmp_path, "--config.train.epochs=3")]
-  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-  proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-  # 6 steps per epoch; kill mid-epoch 2, after step 9 (last checkpoint: step 8).
-  for line in proc.stderr:
-    if "epoch 2/3 step 3/6" in line:
-      proc.send_signal(signal.SIGKILL)
-      break
-  proc.wait(timeout=60)
-  assert proc.returncode == -signal.SIGKILL
-  assert not (tmp_path / "model.weights.h5").exists()
-  resumed = run_python(cmd[1:])
-  assert resumed.returncode == 0, resumed.stderr[-4000:]
-  assert "resumed from" in resumed.stderr and "at step 8" in resumed.stderr
-  expected, got = weights(reference_dir), weights(tmp_path)
-  assert expected.keys() == got.keys()
-  for name in expected:  # bitwise: op determinism is on, same data order
-    np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+    reference_dir, _ = finished_run
+    cmd = [sys.executable, *command(tmp_path, "--config.train.epochs=3")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    # 6 steps per epoch; kill mid-epoch 2, after step 9 (last checkpoint: step 8).
+    for line in proc.stderr:
+        if "epoch 2/3 step 3/6" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "model.weights.h5").exists()
+    resumed = run_python(cmd[1:])
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert "resumed from" in resumed.stderr and "at step 8" in resumed.stderr
+    expected, got = weights(reference_dir), weights(tmp_path)
+    assert expected.keys() == got.keys()
+    for name in expected:  # bitwise: op determinism is on, same data order
+        np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
 
 
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
-  cmd = [sys.executable, *command(tmp_path, "--config.train.epochs=50")]
-  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-  proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-  for line in proc.stderr:
-    if "epoch 1/50 step 3/6" in line:
-      proc.send_signal(signal.SIGTERM)
-      break
-  rest = proc.stderr.read()
-  proc.wait(timeout=60)
-  assert proc.returncode == 128 + signal.SIGTERM, rest[-3000:]
-  assert "SIGTERM received: checkpoint saved at step" in rest
-  step = int(rest.split("checkpoint saved at step ")[1].split(";")[0])
-  assert step >= 3
-  assert os.path.exists(tmp_path / "checkpoints" / f"ckpt-{step}.index")
+    cmd = [sys.executable, *command(tmp_path, "--config.train.epochs=50")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if "epoch 1/50 step 3/6" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, rest[-3000:]
+    assert "SIGTERM received: checkpoint saved at step" in rest
+    step = int(rest.split("checkpoint saved at step ")[1].split(";")[0])
+    assert step >= 3
+    assert os.path.exists(tmp_path / "checkpoints" / f"ckpt-{step}.index")
 
 
 def test_unknown_config_key_is_refused_by_name(tmp_path):
-  proc = run_python(command(tmp_path, "--config.train.epoch=3"))
-  assert proc.returncode == 1
-  assert "no such key" in proc.stderr and "epoch" in proc.stderr
-  assert 'Did you mean "epochs"' in proc.stderr
+    proc = run_python(command(tmp_path, "--config.train.epoch=3"))
+    assert proc.returncode == 1
+    assert "no such key" in proc.stderr and "epoch" in proc.stderr
+    assert 'Did you mean "epochs"' in proc.stderr
 
 
 def test_wrong_type_is_refused_by_name(tmp_path):
-  proc = run_python(command(tmp_path, "--config.train.epochs=three"))
-  assert proc.returncode == 1
-  assert "--config.train.epochs=three" in proc.stderr
+    proc = run_python(command(tmp_path, "--config.train.epochs=three"))
+    assert proc.returncode == 1
+    assert "--config.train.epochs=three" in proc.stderr
 
 
 def test_bad_strategy_value_names_the_key(tmp_path):
-  proc = run_python(command(tmp_path, "--config.train.strategy=tpu"))
-  assert proc.returncode != 0
-  assert "train.strategy='tpu'" in proc.stderr
+    proc = run_python(command(tmp_path, "--config.train.strategy=tpu"))
+    assert proc.returncode != 0
+    assert "train.strategy='tpu'" in proc.stderr
 
 
 def test_missing_data_root_names_the_key(tmp_path):
-  proc = run_python(command(tmp_path, f"--config.data.root={tmp_path / 'nowhere'}"))
-  assert proc.returncode != 0
-  assert "config key data.root" in proc.stderr
+    proc = run_python(command(tmp_path, f"--config.data.root={tmp_path / 'nowhere'}"))
+    assert proc.returncode != 0
+    assert "config key data.root" in proc.stderr

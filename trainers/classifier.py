@@ -1,6 +1,6 @@
 """Trains the stem-block ResNet patch classifier.
 
-    python -m trainers.classifier --config=configs/classifier.py [--config.train.epochs=3]
+python -m trainers.classifier --config=configs/classifier.py [--config.train.epochs=3]
 """
 
 from ml_collections import config_flags
@@ -10,4 +10,4 @@ from kerasg2c.runs import classifier, cli
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/classifier.py", lock_config=True)
 
 if __name__ == "__main__":
-  cli.main(classifier.train_and_evaluate, _CONFIG)
+    cli.main(classifier.train_and_evaluate, _CONFIG)

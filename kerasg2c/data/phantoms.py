@@ -335,8 +335,10 @@ def write_preview(path, *, size, seed=0):
     for c, label in enumerate(CLASSES):
         layout = make_layout(_rng(seed, code, c, _LAYOUT), size, label)
         rngs = [_rng(seed, code, c, _RENDER + i) for i in range(len(STAINS))]
-        tiles = [np.pad(render(layout, st, r), ((2, 2), (2, 2), (0, 0)), constant_values=255)
-                 for st, r in zip(STAINS, rngs)]
+        tiles = [
+            np.pad(render(layout, st, r), ((2, 2), (2, 2), (0, 0)), constant_values=255)
+            for st, r in zip(STAINS, rngs)
+        ]
         rows.append(np.concatenate(tiles, axis=1))
     scale = max(1, 192 // size)
     _save(pathlib.Path(path), np.concatenate(rows, 0).repeat(scale, 0).repeat(scale, 1))

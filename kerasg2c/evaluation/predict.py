@@ -5,22 +5,23 @@ import tensorflow as tf
 
 
 class Predictor:
-  """Inference-mode forward pass of `model`, traced once for any batch size.
+    """Inference-mode forward pass of `model`, traced once for any batch size.
 
-  Args:
-    model: a built Keras model taking [B, S, S, 3] images.
-    image_size: S.
-  """
+    Args:
+      model: a built Keras model taking [B, S, S, 3] images.
+      image_size: S.
+    """
 
-  def __init__(self, model, image_size: int):
-    self.forward = tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)])
+    def __init__(self, model, image_size: int):
+        self.forward = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)],
+        )
 
-  def logits(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (logits [N, C], labels [N]) for a dataset of (images, labels) batches."""
-    logits, labels = [], []
-    for images, y in dataset:
-      logits.append(self.forward(images).numpy())
-      labels.append(y.numpy())
-    return np.concatenate(logits), np.concatenate(labels)
+    def logits(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (logits [N, C], labels [N]) for a dataset of (images, labels) batches."""
+        logits, labels = [], []
+        for images, y in dataset:
+            logits.append(self.forward(images).numpy())
+            labels.append(y.numpy())
+        return np.concatenate(logits), np.concatenate(labels)

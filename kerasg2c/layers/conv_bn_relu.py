@@ -5,38 +5,51 @@ import keras
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
 class ConvBNReLU(keras.layers.Layer):
-  """Conv2D (no bias) → BatchNormalization → ReLU.
+    """Conv2D (no bias) → BatchNormalization → ReLU.
 
-  Args:
-    filters: output channels.
-    kernel_size: square kernel size.
-    strides: convolution stride.
-    activation: apply the ReLU (False for the last conv of a residual block).
-    sync_batchnorm: synchronise batch statistics across replicas, so a
-      multi-replica step normalises over the global batch like one device.
-  """
+    Args:
+      filters: output channels.
+      kernel_size: square kernel size.
+      strides: convolution stride.
+      activation: apply the ReLU (False for the last conv of a residual block).
+      sync_batchnorm: synchronise batch statistics across replicas, so a
+        multi-replica step normalises over the global batch like one device.
+    """
 
-  def __init__(self, filters, kernel_size=3, strides=1, activation=True, sync_batchnorm=True,
-               **kwargs):
-    super().__init__(**kwargs)
-    self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
-    self.activation, self.sync_batchnorm = activation, sync_batchnorm
-    self.conv = keras.layers.Conv2D(filters, kernel_size, strides, padding="same", use_bias=False,
-                                    kernel_initializer="he_normal", name="conv")
-    self.norm = keras.layers.BatchNormalization(synchronized=sync_batchnorm, name="bn")
+    def __init__(
+        self, filters, kernel_size=3, strides=1, activation=True, sync_batchnorm=True, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.strides = filters, kernel_size, strides
+        self.activation, self.sync_batchnorm = activation, sync_batchnorm
+        self.conv = keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            name="conv",
+        )
+        self.norm = keras.layers.BatchNormalization(synchronized=sync_batchnorm, name="bn")
 
-  def build(self, input_shape):
-    self.conv.build(input_shape)
-    self.norm.build(self.conv.compute_output_shape(input_shape))
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.norm.build(self.conv.compute_output_shape(input_shape))
 
-  def call(self, x, training=None):
-    x = self.norm(self.conv(x), training=training)
-    return keras.ops.relu(x) if self.activation else x
+    def call(self, x, training=None):
+        x = self.norm(self.conv(x), training=training)
+        return keras.ops.relu(x) if self.activation else x
 
-  def compute_output_shape(self, input_shape):
-    return self.conv.compute_output_shape(input_shape)
+    def compute_output_shape(self, input_shape):
+        return self.conv.compute_output_shape(input_shape)
 
-  def get_config(self):
-    return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-            "strides": self.strides, "activation": self.activation,
-            "sync_batchnorm": self.sync_batchnorm}
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "activation": self.activation,
+            "sync_batchnorm": self.sync_batchnorm,
+        }

@@ -9,26 +9,27 @@ from keras import ops
 
 
 def focal_loss(labels, logits, gamma: float = 2.0):
-  """Focal loss, FL(p_t) = -(1 - p_t)^gamma · log(p_t) (Lin et al. 2017, Eq. 4).
+    """Focal loss, FL(p_t) = -(1 - p_t)^gamma · log(p_t) (Lin et al. 2017, Eq. 4).
 
-  The G2C papers use it against class imbalance. gamma = 0 is cross-entropy.
+    The G2C papers use it against class imbalance. gamma = 0 is cross-entropy.
 
-  Args:
-    labels: int class indices, shape [B].
-    logits: unnormalised scores, shape [B, C].
-    gamma: focusing parameter.
+    Args:
+      labels: int class indices, shape [B].
+      logits: unnormalised scores, shape [B, C].
+      gamma: focusing parameter.
 
-  Returns:
-    float32 losses, shape [B].
-  """
-  logits = ops.cast(logits, "float32")
-  log_p = ops.log_softmax(logits, axis=-1)
-  log_pt = ops.take_along_axis(log_p, ops.expand_dims(ops.cast(labels, "int32"), -1), axis=-1)
-  log_pt = ops.squeeze(log_pt, -1)
-  return -ops.power(1.0 - ops.exp(log_pt), gamma) * log_pt
+    Returns:
+      float32 losses, shape [B].
+    """
+    logits = ops.cast(logits, "float32")
+    log_p = ops.log_softmax(logits, axis=-1)
+    log_pt = ops.take_along_axis(log_p, ops.expand_dims(ops.cast(labels, "int32"), -1), axis=-1)
+    log_pt = ops.squeeze(log_pt, -1)
+    return -ops.power(1.0 - ops.exp(log_pt), gamma) * log_pt
 
 
 def cross_entropy(labels, logits):
-  """Softmax cross-entropy, shape [B]."""
-  return keras.losses.sparse_categorical_crossentropy(
-      labels, ops.cast(logits, "float32"), from_logits=True)
+    """Softmax cross-entropy, shape [B]."""
+    return keras.losses.sparse_categorical_crossentropy(
+        labels, ops.cast(logits, "float32"), from_logits=True
+    )

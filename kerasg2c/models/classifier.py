@@ -9,56 +9,74 @@ from kerasg2c.models.stem_resnet import StemResNet
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
 class Classifier(keras.Model):
-  """StemResNet → global average pooling → dense logits.
+    """StemResNet → global average pooling → dense logits.
 
-  This is G2C with M = 0 (PAS_ONLY) and proves the training core end to end.
-  Inputs are images in [0, 1]; `train_step` minimises the focal loss (or
-  cross-entropy) scaled by the global batch.
+    This is G2C with M = 0 (PAS_ONLY) and proves the training core end to end.
+    Inputs are images in [0, 1]; `train_step` minimises the focal loss (or
+    cross-entropy) scaled by the global batch.
 
-  Args:
-    num_classes: output classes.
-    widths, blocks_per_unit, stem_width, sync_batchnorm: see `StemResNet`.
-    loss: "focal" or "cross_entropy".
-    focal_gamma: focusing parameter of the focal loss.
-  """
+    Args:
+      num_classes: output classes.
+      widths, blocks_per_unit, stem_width, sync_batchnorm: see `StemResNet`.
+      loss: "focal" or "cross_entropy".
+      focal_gamma: focusing parameter of the focal loss.
+    """
 
-  def __init__(self, num_classes, widths=(64, 128, 256, 512), blocks_per_unit=3, stem_width=64,
-               sync_batchnorm=True, loss="focal", focal_gamma=2.0, **kwargs):
-    super().__init__(**kwargs)
-    if loss not in ("focal", "cross_entropy"):
-      raise ValueError(f"config key model.loss={loss!r}: expected 'focal' or 'cross_entropy'")
-    self.num_classes, self.loss_name, self.focal_gamma = num_classes, loss, focal_gamma
-    self.backbone = StemResNet(widths, blocks_per_unit, stem_width, sync_batchnorm,
-                               name="backbone")
-    self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
-    self.head = keras.layers.Dense(num_classes, dtype="float32", name="logits")
+    def __init__(
+        self,
+        num_classes,
+        widths=(64, 128, 256, 512),
+        blocks_per_unit=3,
+        stem_width=64,
+        sync_batchnorm=True,
+        loss="focal",
+        focal_gamma=2.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if loss not in ("focal", "cross_entropy"):
+            raise ValueError(f"config key model.loss={loss!r}: expected 'focal' or 'cross_entropy'")
+        self.num_classes, self.loss_name, self.focal_gamma = num_classes, loss, focal_gamma
+        self.backbone = StemResNet(
+            widths, blocks_per_unit, stem_width, sync_batchnorm, name="backbone"
+        )
+        self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
+        self.head = keras.layers.Dense(num_classes, dtype="float32", name="logits")
 
-  def call(self, images, training=None):
-    return self.head(self.pool(self.backbone(images, training=training)))
+    def call(self, images, training=None):
+        return self.head(self.pool(self.backbone(images, training=training)))
 
-  def per_example_loss(self, labels, logits):
-    if self.loss_name == "focal":
-      return classification.focal_loss(labels, logits, self.focal_gamma)
-    return classification.cross_entropy(labels, logits)
+    def per_example_loss(self, labels, logits):
+        if self.loss_name == "focal":
+            return classification.focal_loss(labels, logits, self.focal_gamma)
+        return classification.cross_entropy(labels, logits)
 
-  def train_step(self, data):
-    images, labels = data
-    # 1. Forward pass; the loss is this replica's share of the global-batch mean.
-    with tf.GradientTape() as tape:
-      logits = self(images, training=True)
-      loss = tf.nn.compute_average_loss(self.per_example_loss(labels, logits))
-      scaled_loss = self.optimizer.scale_loss(loss)
-    # 2. Gradients are summed across replicas by the optimizer.
-    grads = tape.gradient(scaled_loss, self.trainable_variables)
-    self.optimizer.apply(grads, self.trainable_variables)
-    # 3. Accuracy, scaled like the loss so the loop can SUM-reduce it.
-    correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                               tf.cast(labels, tf.int32)), tf.float32)
-    return {"loss": loss, "accuracy": tf.nn.compute_average_loss(correct)}
+    def train_step(self, data):
+        images, labels = data
+        # 1. Forward pass; the loss is this replica's share of the global-batch mean.
+        with tf.GradientTape() as tape:
+            logits = self(images, training=True)
+            loss = tf.nn.compute_average_loss(self.per_example_loss(labels, logits))
+            scaled_loss = self.optimizer.scale_loss(loss)
+        # 2. Gradients are summed across replicas by the optimizer.
+        grads = tape.gradient(scaled_loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        # 3. Accuracy, scaled like the loss so the loop can SUM-reduce it.
+        correct = tf.cast(
+            tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32)),
+            tf.float32,
+        )
+        return {"loss": loss, "accuracy": tf.nn.compute_average_loss(correct)}
 
-  def get_config(self):
-    backbone = self.backbone
-    return {**super().get_config(), "num_classes": self.num_classes, "widths": backbone.widths,
-            "blocks_per_unit": backbone.blocks_per_unit, "stem_width": backbone.stem_width,
-            "sync_batchnorm": backbone.sync_batchnorm, "loss": self.loss_name,
-            "focal_gamma": self.focal_gamma}
+    def get_config(self):
+        backbone = self.backbone
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "widths": backbone.widths,
+            "blocks_per_unit": backbone.blocks_per_unit,
+            "stem_width": backbone.stem_width,
+            "sync_batchnorm": backbone.sync_batchnorm,
+            "loss": self.loss_name,
+            "focal_gamma": self.focal_gamma,
+        }

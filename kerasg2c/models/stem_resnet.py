@@ -10,54 +10,67 @@ from kerasg2c.layers.stem_block import StemBlock
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
 class StemResNet(keras.layers.Layer):
-  """Image → feature map: stem block, then one down-sampling unit per width.
+    """Image → feature map: stem block, then one down-sampling unit per width.
 
-  A unit is `blocks_per_unit` residual blocks followed by 2×2 stride-2
-  max-pooling (none after the last unit: global pooling follows in the head).
-  `body` lists the layers after the stem in order, so G2C can insert its
-  cross-stain attention after every `ResidualBlock`.
+    A unit is `blocks_per_unit` residual blocks followed by 2×2 stride-2
+    max-pooling (none after the last unit: global pooling follows in the head).
+    `body` lists the layers after the stem in order, so G2C can insert its
+    cross-stain attention after every `ResidualBlock`.
 
-  Args:
-    widths: channels of each down-sampling unit.
-    blocks_per_unit: residual blocks per unit (3 in the papers).
-    stem_width: channels out of the stem block.
-    sync_batchnorm: see `ConvBNReLU`.
-  """
+    Args:
+      widths: channels of each down-sampling unit.
+      blocks_per_unit: residual blocks per unit (3 in the papers).
+      stem_width: channels out of the stem block.
+      sync_batchnorm: see `ConvBNReLU`.
+    """
 
-  def __init__(self, widths=(64, 128, 256, 512), blocks_per_unit=3, stem_width=64,
-               sync_batchnorm=True, **kwargs):
-    super().__init__(**kwargs)
-    self.widths, self.blocks_per_unit = tuple(widths), blocks_per_unit
-    self.stem_width, self.sync_batchnorm = stem_width, sync_batchnorm
-    self.stem = StemBlock(stem_width, sync_batchnorm=sync_batchnorm, name="stem")
-    self.body = []
-    for u, width in enumerate(self.widths):
-      for b in range(blocks_per_unit):
-        self.body.append(ResidualBlock(width, sync_batchnorm=sync_batchnorm,
-                                       name=f"unit{u + 1}_block{b + 1}"))
-      if u < len(self.widths) - 1:
-        self.body.append(keras.layers.MaxPooling2D(2, name=f"unit{u + 1}_pool"))
+    def __init__(
+        self,
+        widths=(64, 128, 256, 512),
+        blocks_per_unit=3,
+        stem_width=64,
+        sync_batchnorm=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.widths, self.blocks_per_unit = tuple(widths), blocks_per_unit
+        self.stem_width, self.sync_batchnorm = stem_width, sync_batchnorm
+        self.stem = StemBlock(stem_width, sync_batchnorm=sync_batchnorm, name="stem")
+        self.body = []
+        for u, width in enumerate(self.widths):
+            for b in range(blocks_per_unit):
+                self.body.append(
+                    ResidualBlock(
+                        width, sync_batchnorm=sync_batchnorm, name=f"unit{u + 1}_block{b + 1}"
+                    )
+                )
+            if u < len(self.widths) - 1:
+                self.body.append(keras.layers.MaxPooling2D(2, name=f"unit{u + 1}_pool"))
 
-  def build(self, input_shape):
-    self.stem.build(input_shape)
-    shape = self.stem.compute_output_shape(input_shape)
-    for layer in self.body:
-      layer.build(shape)
-      shape = layer.compute_output_shape(shape)
+    def build(self, input_shape):
+        self.stem.build(input_shape)
+        shape = self.stem.compute_output_shape(input_shape)
+        for layer in self.body:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
 
-  def call(self, x, training=None):
-    x = self.stem(x, training=training)
-    for layer in self.body:
-      x = layer(x, training=training) if isinstance(layer, ResidualBlock) else layer(x)
-    return x
+    def call(self, x, training=None):
+        x = self.stem(x, training=training)
+        for layer in self.body:
+            x = layer(x, training=training) if isinstance(layer, ResidualBlock) else layer(x)
+        return x
 
-  def compute_output_shape(self, input_shape):
-    shape = self.stem.compute_output_shape(input_shape)
-    for layer in self.body:
-      shape = layer.compute_output_shape(shape)
-    return shape
+    def compute_output_shape(self, input_shape):
+        shape = self.stem.compute_output_shape(input_shape)
+        for layer in self.body:
+            shape = layer.compute_output_shape(shape)
+        return shape
 
-  def get_config(self):
-    return {**super().get_config(), "widths": self.widths,
-            "blocks_per_unit": self.blocks_per_unit, "stem_width": self.stem_width,
-            "sync_batchnorm": self.sync_batchnorm}
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "widths": self.widths,
+            "blocks_per_unit": self.blocks_per_unit,
+            "stem_width": self.stem_width,
+            "sync_batchnorm": self.sync_batchnorm,
+        }

@@ -13,83 +13,120 @@ from kerasg2c.training import loop, runtime
 
 
 def build_model(config, num_classes: int) -> Classifier:
-  """The classifier, called once on a dummy batch so every variable exists."""
-  m = config.model
-  model = Classifier(num_classes, widths=m.widths, blocks_per_unit=m.blocks_per_unit,
-                     stem_width=m.stem_width, loss=m.loss, focal_gamma=m.focal_gamma)
-  size = config.data.image_size
-  model(tf.zeros((1, size, size, 3)), training=False)
-  return model
+    """The classifier, called once on a dummy batch so every variable exists."""
+    m = config.model
+    model = Classifier(
+        num_classes,
+        widths=m.widths,
+        blocks_per_unit=m.blocks_per_unit,
+        stem_width=m.stem_width,
+        loss=m.loss,
+        focal_gamma=m.focal_gamma,
+    )
+    size = config.data.image_size
+    model(tf.zeros((1, size, size, 3)), training=False)
+    return model
 
 
 def evaluate(model, predictor, split, config) -> dict:
-  """Metrics on a split (images in [0, 1], file order), with the mean loss."""
-  ds = split.dataset(batch_size=config.train.batch_size, image_size=config.data.image_size,
-                     cache=common.use_cache(config, split))
-  logits, labels = predictor.logits(ds)
-  result = classification.classification_metrics(labels, logits.argmax(-1), split.classes,
-                                                 split.patients)
-  result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
-  return result
+    """Metrics on a split (images in [0, 1], file order), with the mean loss."""
+    ds = split.dataset(
+        batch_size=config.train.batch_size,
+        image_size=config.data.image_size,
+        cache=common.use_cache(config, split),
+    )
+    logits, labels = predictor.logits(ds)
+    result = classification.classification_metrics(
+        labels, logits.argmax(-1), split.classes, split.patients
+    )
+    result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
+    return result
 
 
 def train_and_evaluate(config) -> dict:
-  """Runs the whole job: data → training (resumable) → evaluation → report."""
-  strategy = runtime.configure(config.train, config.seed)
-  chief = runtime.is_chief(strategy)
-  workdir = common.prepare_workdir(config, chief)
-  splits = common.load_splits(config, workdir, strategy)
-  train, val = splits["train"], splits["val"]
-  spe = common.steps_per_epoch(config, train)
-  with strategy.scope():
-    model = build_model(config, len(train.classes))
-    model.optimizer = common.make_optimizer(config.optimizer, spe)
-  predictor = predict.Predictor(model, config.data.image_size)
+    """Runs the whole job: data → training (resumable) → evaluation → report."""
+    strategy = runtime.configure(config.train, config.seed)
+    chief = runtime.is_chief(strategy)
+    workdir = common.prepare_workdir(config, chief)
+    splits = common.load_splits(config, workdir, strategy)
+    train, val = splits["train"], splits["val"]
+    spe = common.steps_per_epoch(config, train)
+    with strategy.scope():
+        model = build_model(config, len(train.classes))
+        model.optimizer = common.make_optimizer(config.optimizer, spe)
+    predictor = predict.Predictor(model, config.data.image_size)
 
-  def make_dataset(epoch, skip):
-    return train.dataset(batch_size=config.train.batch_size, image_size=config.data.image_size,
-                         training=True, seed=config.seed, epoch=epoch, skip_batches=skip,
-                         augment=config.data.augment, cache=common.use_cache(config, train))
+    def make_dataset(epoch, skip):
+        return train.dataset(
+            batch_size=config.train.batch_size,
+            image_size=config.data.image_size,
+            training=True,
+            seed=config.seed,
+            epoch=epoch,
+            skip_batches=skip,
+            augment=config.data.augment,
+            cache=common.use_cache(config, train),
+        )
 
-  def on_epoch_end(epoch):
-    metrics = evaluate(model, predictor, val, config)
-    return {"val_loss": metrics["loss"], "val_accuracy": metrics["accuracy"],
-            "val_balanced_accuracy": metrics["balanced_accuracy"]}
+    def on_epoch_end(epoch):
+        metrics = evaluate(model, predictor, val, config)
+        return {
+            "val_loss": metrics["loss"],
+            "val_accuracy": metrics["accuracy"],
+            "val_balanced_accuracy": metrics["balanced_accuracy"],
+        }
 
-  settings = loop.LoopSettings(
-      epochs=config.train.epochs, steps_per_epoch=spe, global_batch_size=config.train.batch_size,
-      checkpoint_every=config.train.checkpoint_every_steps, log_every=config.train.log_every_steps,
-      jit_compile=config.train.jit_compile)
-  history = loop.fit(model, make_dataset, strategy=strategy, workdir=workdir, settings=settings,
-                     on_epoch_end=on_epoch_end)
-  if not chief:
-    return {}
-  return _write_results(config, workdir, model, predictor, splits, history)
+    settings = loop.LoopSettings(
+        epochs=config.train.epochs,
+        steps_per_epoch=spe,
+        global_batch_size=config.train.batch_size,
+        checkpoint_every=config.train.checkpoint_every_steps,
+        log_every=config.train.log_every_steps,
+        jit_compile=config.train.jit_compile,
+    )
+    history = loop.fit(
+        model,
+        make_dataset,
+        strategy=strategy,
+        workdir=workdir,
+        settings=settings,
+        on_epoch_end=on_epoch_end,
+    )
+    if not chief:
+        return {}
+    return _write_results(config, workdir, model, predictor, splits, history)
 
 
 def _write_results(config, workdir, model, predictor, splits, history) -> dict:
-  """Final evaluation on every split, weights, figures and report.json."""
-  results = {name: evaluate(model, predictor, split, config) for name, split in splits.items()}
-  model.save_weights(os.path.join(workdir, "model.weights.h5"))
-  classes = splits["train"].classes
-  plots.save_confusion_matrix(results["test"]["confusion_matrix"], classes,
-                              os.path.join(workdir, "confusion_matrix.png"),
-                              title=f"test, balanced accuracy "
-                                    f"{results['test']['balanced_accuracy']:.3f}")
-  plots.save_learning_curves(history, os.path.join(workdir, "learning_curves.png"))
-  report = {
-      "trainer": "classifier",
-      "classes": list(classes),
-      "data": common.data_summary(splits),
-      "metrics": results,
-      # Paper Table 4: the gap between training and testing accuracy.
-      "train_test_gap": results["train"]["accuracy"] - results["test"]["accuracy"],
-      "train_images_per_second": float(np.mean([r["images_per_second"] for r in history]))
-      if history else None,
-      "history": history,
-      "figures": ["confusion_matrix.png", "learning_curves.png"],
-  }
-  path = common.write_report(workdir, report)
-  logging.info("test balanced accuracy %.3f (chance %.3f); report: %s",
-               results["test"]["balanced_accuracy"], 1 / len(classes), path)
-  return report
+    """Final evaluation on every split, weights, figures and report.json."""
+    results = {name: evaluate(model, predictor, split, config) for name, split in splits.items()}
+    model.save_weights(os.path.join(workdir, "model.weights.h5"))
+    classes = splits["train"].classes
+    plots.save_confusion_matrix(
+        results["test"]["confusion_matrix"],
+        classes,
+        os.path.join(workdir, "confusion_matrix.png"),
+        title=f"test, balanced accuracy {results['test']['balanced_accuracy']:.3f}",
+    )
+    plots.save_learning_curves(history, os.path.join(workdir, "learning_curves.png"))
+    report = {
+        "trainer": "classifier",
+        "classes": list(classes),
+        "data": common.data_summary(splits),
+        "metrics": results,
+        # Paper Table 4: the gap between training and testing accuracy.
+        "train_test_gap": results["train"]["accuracy"] - results["test"]["accuracy"],
+        "train_images_per_second": float(np.mean([r["images_per_second"] for r in history]))
+        if history
+        else None,
+        "history": history,
+        "figures": ["confusion_matrix.png", "learning_curves.png"],
+    }
+    path = common.write_report(workdir, report)
+    logging.info(
+        "test balanced accuracy %.3f (chance %.3f); report: %s",
+        results["test"]["balanced_accuracy"],
+        1 / len(classes),
+        path,
+    )
+    return report

@@ -24,94 +24,106 @@ PRECISIONS = ("", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def configure(train_config, seed: int) -> tf.distribute.Strategy:
-  """Sets devices, seeds, precision and determinism; returns the strategy."""
-  if train_config.strategy not in STRATEGIES:
-    raise ValueError(
-        f"config key train.strategy={train_config.strategy!r}: expected one of {STRATEGIES}")
-  if train_config.mixed_precision not in PRECISIONS:
-    raise ValueError(
-        f"config key train.mixed_precision={train_config.mixed_precision!r}: "
-        f"expected one of {PRECISIONS}")
-  if train_config.deterministic and train_config.jit_compile:
-    raise ValueError("config keys train.deterministic and train.jit_compile cannot both be True: "
-                     "XLA has no deterministic max-pooling gradient")
-  if train_config.num_cpu_replicas > 1:
-    split_cpu(train_config.num_cpu_replicas)
-  # The strategy first: MultiWorkerMirroredStrategy must configure collective
-  # ops before anything starts the TensorFlow runtime.
-  strategy = make_strategy(train_config.strategy, train_config.num_cpu_replicas)
-  # TensorFlow's own INFO lines (one per checkpoint shard) drown the progress lines.
-  tf.get_logger().setLevel("WARNING")
-  logging.get_absl_logger().addFilter(
-      lambda record: not record.pathname.endswith("functional_saver.py"))
-  keras.utils.set_random_seed(seed)
-  if train_config.deterministic:
-    tf.config.experimental.enable_op_determinism()
-  keras.mixed_precision.set_global_policy(train_config.mixed_precision or "float32")
-  logging.info("strategy %s with %d replica(s)", type(strategy).__name__,
-               strategy.num_replicas_in_sync)
-  return strategy
+    """Sets devices, seeds, precision and determinism; returns the strategy."""
+    if train_config.strategy not in STRATEGIES:
+        raise ValueError(
+            f"config key train.strategy={train_config.strategy!r}: expected one of {STRATEGIES}"
+        )
+    if train_config.mixed_precision not in PRECISIONS:
+        raise ValueError(
+            f"config key train.mixed_precision={train_config.mixed_precision!r}: "
+            f"expected one of {PRECISIONS}"
+        )
+    if train_config.deterministic and train_config.jit_compile:
+        raise ValueError(
+            "config keys train.deterministic and train.jit_compile cannot both be True: "
+            "XLA has no deterministic max-pooling gradient"
+        )
+    if train_config.num_cpu_replicas > 1:
+        split_cpu(train_config.num_cpu_replicas)
+    # The strategy first: MultiWorkerMirroredStrategy must configure collective
+    # ops before anything starts the TensorFlow runtime.
+    strategy = make_strategy(train_config.strategy, train_config.num_cpu_replicas)
+    # TensorFlow's own INFO lines (one per checkpoint shard) drown the progress lines.
+    tf.get_logger().setLevel("WARNING")
+    logging.get_absl_logger().addFilter(
+        lambda record: not record.pathname.endswith("functional_saver.py")
+    )
+    keras.utils.set_random_seed(seed)
+    if train_config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(train_config.mixed_precision or "float32")
+    logging.info(
+        "strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync
+    )
+    return strategy
 
 
 def split_cpu(n: int) -> None:
-  """Splits the host CPU into `n` logical devices (to test multi-replica code)."""
-  cpu = tf.config.list_physical_devices("CPU")[0]
-  current = tf.config.get_logical_device_configuration(cpu)
-  if current and len(current) == n:
-    return
-  try:
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
-  except RuntimeError as e:
-    raise RuntimeError(
-        "train.num_cpu_replicas must be set before TensorFlow initialises its devices") from e
+    """Splits the host CPU into `n` logical devices (to test multi-replica code)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current and len(current) == n:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)]
+        )
+    except RuntimeError as e:
+        raise RuntimeError(
+            "train.num_cpu_replicas must be set before TensorFlow initialises its devices"
+        ) from e
 
 
 def make_strategy(name: str, num_cpu_replicas: int = 0) -> tf.distribute.Strategy:
-  """Returns the tf.distribute strategy for `train.strategy`."""
-  if name == "auto":
-    if os.environ.get("TF_CONFIG"):
-      name = "multi_worker"
-    elif len(tf.config.list_physical_devices("GPU")) > 1 or num_cpu_replicas > 1:
-      name = "mirrored"
-    else:
-      name = "default"
-  if name == "default":
-    return tf.distribute.get_strategy()
-  if name == "mirrored":
-    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
-        d.name for d in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(devices)
-  resolver = None
-  if not os.environ.get("TF_CONFIG") and "SLURM_JOB_ID" in os.environ:
-    resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
-  return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    """Returns the tf.distribute strategy for `train.strategy`."""
+    if name == "auto":
+        if os.environ.get("TF_CONFIG"):
+            name = "multi_worker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1 or num_cpu_replicas > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+            d.name for d in tf.config.list_logical_devices("CPU")
+        ]
+        return tf.distribute.MirroredStrategy(devices)
+    resolver = None
+    if not os.environ.get("TF_CONFIG") and "SLURM_JOB_ID" in os.environ:
+        resolver = tf.distribute.cluster_resolver.SlurmClusterResolver()
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
-  """True on the worker that writes checkpoints, logs and reports."""
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    return True
-  task_type, task_id = resolver.task_type, resolver.task_id
-  return task_type is None or task_type == "chief" or (
-      task_type == "worker" and task_id == 0 and "chief" not in _cluster_spec())
+    """True on the worker that writes checkpoints, logs and reports."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return (
+        task_type is None
+        or task_type == "chief"
+        or (task_type == "worker" and task_id == 0 and "chief" not in _cluster_spec())
+    )
 
 
 def task_index(strategy: tf.distribute.Strategy) -> int:
-  """The worker's index in the cluster (0 outside multi-worker runs)."""
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
-    return 0
-  return resolver.task_id or 0
+    """The worker's index in the cluster (0 outside multi-worker runs)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
+        return 0
+    return resolver.task_id or 0
 
 
 def _cluster_spec() -> dict:
-  return json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
 
 
 def optimizer_for_precision(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
-  """Wraps `optimizer` in dynamic loss scaling when the policy is mixed_float16."""
-  if keras.mixed_precision.global_policy().name == "mixed_float16":
-    return keras.optimizers.LossScaleOptimizer(optimizer)
-  return optimizer
+    """Wraps `optimizer` in dynamic loss scaling when the policy is mixed_float16."""
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer

@@ -1,0 +1,320 @@
+"""tf.data input pipelines: labeled splits for classifiers, unpaired stain sets for GANs.
+
+Every epoch's dataset is a pure function of (seed, epoch): the training order is a
+tf.data shuffle seeded from (seed, epoch) with reshuffle_each_iteration=False, and the
+augmentation of the element at position i of the epoch is seeded from (seed, epoch, i). A
+run that stops after batch k resumes with `skip_batches=k` and sees exactly the batches an
+uninterrupted run would have seen; the skipped elements are neither decoded nor augmented.
+(tf.data derives a shuffle's seeds from the op seed AND TF's global seed when one is set,
+e.g. by `keras.utils.set_random_seed`; a resumed run must set the same one, as a trainer
+that seeds from its config does.)
+
+Images are resized (bilinear, antialiased) to image_size × image_size and stored as uint8.
+With `cache=True` the decoded, resized uint8 images are kept in memory by a `cache()` that
+belongs to the split object, so every epoch after the first reads memory, not files.
+Cached or not, batches are bitwise equal.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from kerasg2c.data import decode, layout
+
+AUTOTUNE = tf.data.AUTOTUNE
+BRIGHTNESS_DELTA = 0.1  # brightness jitter: + U(-0.1, 0.1) in [0, 1] units
+SATURATION_RANGE = (0.8, 1.2)  # saturation jitter: × U(0.8, 1.2)
+VALUE_RANGES = ("unit", "symmetric")  # [0, 1] (classifiers), [-1, 1] (GANs)
+
+
+class ImageSource:
+    """The examples of one split in a fixed order, as a dataset of (key, int32 label).
+
+    `decode(key)` turns a key into float32 [H, W, 3] in [0, 1]; a key is a file path
+    (folders) or encoded image bytes (TFDS). Holds the in-memory cache of resized images
+    per image size, so that it outlives the per-epoch datasets built on it.
+    """
+
+    def __init__(self, keys: tf.data.Dataset, decode_fn, length: int):
+        self.keys = keys
+        self.decode_fn = decode_fn
+        self.length = length
+        self._cached = {}
+
+    @classmethod
+    def from_files(cls, paths, labels):
+        """Source over image files."""
+        keys = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.int32)))
+        return cls(keys, decode.decode_image, len(paths))
+
+    def loader(self, image_size):
+        """(key, label) -> (uint8 [S, S, 3] image, label)."""
+
+        def load(key, label):
+            image = tf.image.resize(self.decode_fn(key), [image_size, image_size], antialias=True)
+            return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8), label
+
+        return load
+
+    def base(self, image_size, cache):
+        """(x, label) in source order: x is a resized uint8 image if cached, else a key."""
+        if not cache:
+            return self.keys
+        if image_size not in self._cached:
+            loaded = self.keys.map(
+                self.loader(image_size), num_parallel_calls=AUTOTUNE, deterministic=True
+            )
+            self._cached[image_size] = loaded.cache()
+        return self._cached[image_size]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LabeledSplit:
+    """One labeled split: its readable examples, those skipped, and its tf.data pipeline.
+
+    Attributes:
+      name: "train", "val" or "test".
+      classes: class names (label i is classes[i]).
+      paths: readable image files, one per example ('' for TFDS examples).
+      labels: int32 [N].
+      patients: patient id of every example.
+      skipped: (path, reason) of every unreadable file left out.
+      source: where the images come from; by default the files in `paths`.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    paths: tuple[str, ...]
+    labels: np.ndarray
+    patients: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    source: ImageSource | None = dataclasses.field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.source is None:
+            object.__setattr__(self, "source", ImageSource.from_files(self.paths, self.labels))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def dataset(
+        self,
+        *,
+        batch_size,
+        image_size,
+        value_range="unit",
+        training=False,
+        seed=0,
+        epoch=0,
+        skip_batches=0,
+        augment=False,
+        cache=True,
+        drop_remainder=None,
+    ) -> tf.data.Dataset:
+        """One epoch of (images float32 [B, S, S, 3], labels int32 [B]) batches.
+
+        Args:
+          batch_size: examples per batch (global batch under tf.distribute).
+          image_size: S; images are resized to S × S.
+          value_range: "unit" ([0, 1]) or "symmetric" ([-1, 1]).
+          training: shuffle (order a function of (seed, epoch)) and allow augmentation;
+            False keeps file order.
+          seed, epoch: determine the order and the augmentation.
+          skip_batches: start at batch k of the epoch (resume mid-epoch).
+          augment: random flips, brightness and saturation jitter (training only).
+          cache: keep decoded, resized images in memory across epochs.
+          drop_remainder: drop the last partial batch; default `training`.
+        """
+        _check_value_range(value_range)
+        ds = _epoch_elements(
+            self.source,
+            image_size=image_size,
+            cache=cache,
+            value_range=value_range,
+            shuffle_seed=_shuffle_seed(seed, epoch) if training else None,
+            skip=skip_batches * batch_size,
+            augment_seed=[seed, epoch] if training and augment else None,
+        )
+        drop = training if drop_remainder is None else drop_remainder
+        return ds.batch(batch_size, drop_remainder=drop).prefetch(AUTOTUNE)
+
+
+def load_labeled_split(root, split, *, classes=None, strict=False, scan_cache=None) -> LabeledSplit:
+    """Lists `root/labeled/<split>` and drops (and reports) the files that do not decode.
+
+    Args:
+      root: the DATA_ROOT.
+      split: "train", "val" or "test".
+      classes: class names; default `read_dataset_info(root).classes`.
+      strict: the first unreadable file raises ValueError naming it.
+      scan_cache: JSON file remembering files already verified (see `scan_images`).
+
+    Raises:
+      ValueError: no readable image at all, and the layout errors of `list_labeled`.
+    """
+    classes = tuple(classes or layout.read_dataset_info(root).classes)
+    paths, labels, patients = layout.list_labeled(root, split, classes)
+    scan = decode.scan_images(paths, strict=strict, cache_path=scan_cache)
+    keep = set(scan.good)
+    mask = np.array([p in keep for p in paths], bool)
+    if not mask.any():
+        raise ValueError(f"{root}/labeled/{split}: none of the {len(paths)} images is readable")
+    counts = np.bincount(labels[mask], minlength=len(classes))
+    logging.info(
+        "%s split: %d images (%s), %d skipped",
+        split,
+        mask.sum(),
+        dict(zip(classes, counts.tolist())),
+        len(scan.bad),
+    )
+    return LabeledSplit(
+        name=split,
+        classes=classes,
+        paths=tuple(np.asarray(paths)[mask].tolist()),
+        labels=labels[mask],
+        patients=tuple(np.asarray(patients)[mask].tolist()),
+        skipped=scan.bad,
+    )
+
+
+def unpaired_dataset(
+    paths_a,
+    paths_b,
+    *,
+    batch_size,
+    image_size,
+    seed=0,
+    epoch=0,
+    skip_batches=0,
+    augment=False,
+    cache=True,
+) -> tf.data.Dataset:
+    """One epoch of unpaired (a, b) image batches in [-1, 1] (CycleGAN: stain A, stain B).
+
+    An epoch has max(len(a), len(b)) // batch_size batches; each side is shuffled on its
+    own (seeded from (seed, epoch, side)) and the shorter one cycles through its order.
+    Order and augmentation are functions of (seed, epoch), as in `LabeledSplit.dataset`.
+    With `cache`, the images of each path list stay in memory for the life of the process.
+    """
+    length = max(len(paths_a), len(paths_b)) // batch_size * batch_size
+    if length == 0:
+        raise ValueError(
+            f"fewer images than one batch of {batch_size}: {len(paths_a)} and {len(paths_b)}"
+        )
+    sides = []
+    for side, paths in enumerate((paths_a, paths_b)):
+        elements = _epoch_elements(
+            _unpaired_source(tuple(paths)),
+            image_size=image_size,
+            cache=cache,
+            value_range="symmetric",
+            shuffle_seed=_shuffle_seed(seed, epoch, side),
+            length=length,
+            skip=skip_batches * batch_size,
+            augment_seed=[seed, 2 * epoch + side] if augment else None,
+        )
+        sides.append(elements.map(_image_only))
+    return (
+        tf.data.Dataset.zip(tuple(sides)).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    )
+
+
+def steps_per_epoch(n_examples, batch_size, drop_remainder=True) -> int:
+    """Batches in one pass over `n_examples`."""
+    return n_examples // batch_size if drop_remainder else -(-n_examples // batch_size)
+
+
+def fits_in_memory(n_examples, image_size, budget_bytes) -> bool:
+    """Whether the uint8 cache of `n_examples` S × S RGB images fits in `budget_bytes`."""
+    return n_examples * image_size * image_size * 3 <= budget_bytes
+
+
+def augment_image(image, seed):
+    """Random flips (horizontal, vertical), brightness and saturation jitter.
+
+    Args:
+      image: float32 [H, W, 3] in [0, 1].
+      seed: int [2]; the result is a pure function of (image, seed).
+
+    Returns:
+      float32 [H, W, 3] in [0, 1].
+    """
+    # Keras RandomFlip/RandomBrightness/RandomSaturation accept only an int or a
+    # SeedGenerator (a variable whose draws depend on call order, which parallel map does
+    # not fix and a resumed run cannot restore), not a per-element seed tensor: so the
+    # stateless tf.image ops.
+    flip_lr, flip_ud, brightness, saturation = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 4)
+    )
+    image = tf.image.stateless_random_flip_left_right(image, flip_lr)
+    image = tf.image.stateless_random_flip_up_down(image, flip_ud)
+    image = tf.image.stateless_random_brightness(image, BRIGHTNESS_DELTA, brightness)
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    image = tf.image.stateless_random_saturation(image, *SATURATION_RANGE, saturation)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def _epoch_elements(
+    source,
+    *,
+    image_size,
+    cache,
+    value_range,
+    shuffle_seed=None,
+    length=None,
+    skip=0,
+    augment_seed=None,
+):
+    """The (image, label) elements of one epoch, ready to batch.
+
+    Args:
+      source: an ImageSource.
+      image_size, cache, value_range: as in `LabeledSplit.dataset`.
+      shuffle_seed: seed of the epoch's permutation; None keeps source order.
+      length: cycle through the (shuffled) order up to this many elements; None: one pass.
+      skip: elements to skip, before any decoding or augmentation.
+      augment_seed: [2] ints; element i is augmented with this seed folded with i. None:
+        no augmentation.
+    """
+    ds = source.base(image_size, cache)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(source.length, seed=shuffle_seed, reshuffle_each_iteration=False)
+    if length is not None:
+        ds = ds.repeat().take(length)
+    load = None if cache else source.loader(image_size)
+    seed = None if augment_seed is None else tf.constant(augment_seed, tf.int64)
+
+    def prepare(position, element):
+        x, label = element if load is None else load(*element)
+        image = tf.cast(x, tf.float32) / 255.0
+        if seed is not None:
+            image = augment_image(image, tf.random.experimental.stateless_fold_in(seed, position))
+        return (image * 2.0 - 1.0 if value_range == "symmetric" else image), label
+
+    return ds.enumerate().skip(skip).map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def _image_only(image, label):
+    return image
+
+
+_UNPAIRED_SOURCES = {}
+
+
+def _unpaired_source(paths):
+    """One ImageSource per path list, kept for the process so its cache spans epochs."""
+    if paths not in _UNPAIRED_SOURCES:
+        _UNPAIRED_SOURCES[paths] = ImageSource.from_files(paths, np.zeros(len(paths), np.int32))
+    return _UNPAIRED_SOURCES[paths]
+
+
+def _shuffle_seed(seed, epoch, stream=0):
+    """A 31-bit shuffle seed, a pure function of (seed, epoch, stream)."""
+    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0] >> 1)
+
+
+def _check_value_range(value_range):
+    if value_range not in VALUE_RANGES:
+        raise ValueError(f"value_range must be one of {VALUE_RANGES}, got {value_range!r}")
