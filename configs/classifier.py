@@ -3,10 +3,12 @@
     python -m trainers.classifier --config=configs/classifier.py
     python -m trainers.classifier --config=configs/classifier.py --config.train.epochs=3
 
-With no data.root it writes glomerulus phantoms (noa/ss/gs, 64 px) into
-`workdir/data` and trains on them: on 2 CPU cores the default run takes a few
-minutes and reaches a balanced accuracy well above chance (1/3); report.json,
-confusion_matrix.png and learning_curves.png land in the workdir.
+Sized for the built-in phantoms: with no data.root it writes glomerulus
+phantoms (noa/ss/gs, 64 px, 300 training patches) into `workdir/data` and
+trains a narrow branch on them; on 2 CPU cores this takes under a minute and
+reaches a test balanced accuracy above 0.9 (chance: 1/3). report.json,
+confusion_matrix.png, learning_curves.png and samples/ land in the workdir.
+`configs/classifier_paper.py` has the G2C papers' sizes.
 """
 
 import ml_collections
@@ -26,14 +28,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.loss = "focal"  # focal | cross_entropy
     config.model.focal_gamma = 2.0
 
-    # --- Optimiser (G2C: SGD momentum 0.5, lr 0.01, /10 every 5 epochs) -----
+    # --- Optimiser: SGD momentum 0.5, lr ÷10 in steps (G2C: 0.01, every 5 epochs;
+    # the phantom set has ~10 steps per epoch, so it starts higher and decays later).
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.name = "sgd"  # sgd | adam
-    config.optimizer.learning_rate = 0.01
+    config.optimizer.learning_rate = 0.05
     config.optimizer.momentum = 0.5
-    config.optimizer.decay_every_epochs = 5
+    config.optimizer.decay_every_epochs = 8
     config.optimizer.decay_factor = 0.1
 
-    config.train.epochs = 12
+    config.train.epochs = 20
     config.train.batch_size = 32
     return config

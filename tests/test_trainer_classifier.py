@@ -68,7 +68,13 @@ def test_report_and_figures(finished_run):
     assert test["n"] == 12 and 0.0 <= test["balanced_accuracy"] <= 1.0
     assert set(test["per_class"]) == {"noa", "ss", "gs"}
     assert report["data"]["train"]["n"] == 48
-    for name in ("confusion_matrix.png", "learning_curves.png", "model.weights.h5", "train.log"):
+    for name in (
+        "confusion_matrix.png",
+        "learning_curves.png",
+        "model.weights.h5",
+        "train.log",
+        "samples/val_epoch003.png",
+    ):
         assert (workdir / name).exists(), name
     # Overrides reached the config that ran.
     assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 3
@@ -111,6 +117,17 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     step = int(rest.split("checkpoint saved at step ")[1].split(";")[0])
     assert step >= 3
     assert os.path.exists(tmp_path / "checkpoints" / f"ckpt-{step}.index")
+
+
+def test_paper_config_loads():
+    proc = run_python(
+        [
+            "-c",
+            "from configs import classifier_paper; c = classifier_paper.get_config(); "
+            "assert c.model.widths == (64, 128, 256, 512) and c.data.image_size == 224",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_unknown_config_key_is_refused_by_name(tmp_path):

@@ -31,7 +31,11 @@ class ConvBNReLU(keras.layers.Layer):
             kernel_initializer="he_normal",
             name="conv",
         )
-        self.norm = keras.layers.BatchNormalization(synchronized=sync_batchnorm, name="bn")
+        # Momentum 0.9 (PyTorch's default, which the papers used) rather than Keras'
+        # 0.99: the moving statistics catch up within tens of steps, not hundreds.
+        self.norm = keras.layers.BatchNormalization(
+            momentum=0.9, synchronized=sync_batchnorm, name="bn"
+        )
 
     def build(self, input_shape):
         self.conv.build(input_shape)

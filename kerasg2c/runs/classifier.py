@@ -1,5 +1,6 @@
 """Trains and evaluates the stem-block ResNet classifier (`trainers.classifier`)."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -9,7 +10,7 @@ from absl import logging
 from kerasg2c.evaluation import classification, plots, predict
 from kerasg2c.models.classifier import Classifier
 from kerasg2c.runs import common
-from kerasg2c.training import loop, runtime
+from kerasg2c.training import loop, runtime, samples
 
 
 def build_model(config, num_classes: int) -> Classifier:
@@ -43,6 +44,32 @@ def evaluate(model, predictor, split, config) -> dict:
     return result
 
 
+def _sample_of(split, n=16):
+    """`n` patches spread evenly over `split` (its files are ordered by class)."""
+    index = np.unique(np.linspace(0, len(split) - 1, n).round().astype(int))
+    return dataclasses.replace(
+        split,
+        paths=tuple(split.paths[i] for i in index),
+        labels=split.labels[index],
+        patients=tuple(split.patients[i] for i in index),
+        source=None,
+    )
+
+
+def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
+    """The sample's patches, titled true → predicted class."""
+    images, labels = next(
+        iter(sample.dataset(batch_size=len(sample), image_size=config.data.image_size))
+    )
+    predicted = predictor.forward(images).numpy().argmax(-1)
+    titles = [
+        f"{sample.classes[t]} → {sample.classes[p]}" for t, p in zip(labels.numpy(), predicted)
+    ]
+    samples.write_image_grid(
+        workdir, f"{sample.name}_epoch{epoch + 1:03d}", images.numpy(), step, titles
+    )
+
+
 def train_and_evaluate(config) -> dict:
     """Runs the whole job: data → training (resumable) → evaluation → report."""
     strategy = runtime.configure(config.train, config.seed)
@@ -55,6 +82,7 @@ def train_and_evaluate(config) -> dict:
         model = build_model(config, len(train.classes))
         model.optimizer = common.make_optimizer(config.optimizer, spe)
     predictor = predict.Predictor(model, config.data.image_size)
+    val_sample = _sample_of(val)
 
     def make_dataset(epoch, skip):
         return train.dataset(
@@ -70,6 +98,8 @@ def train_and_evaluate(config) -> dict:
 
     def on_epoch_end(epoch):
         metrics = evaluate(model, predictor, val, config)
+        if chief:
+            _predictions_grid(workdir, predictor, val_sample, config, epoch, (epoch + 1) * spe)
         return {
             "val_loss": metrics["loss"],
             "val_accuracy": metrics["accuracy"],
