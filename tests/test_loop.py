@@ -110,8 +110,14 @@ def test_mixed_precision_trains_close_to_float32(tmp_path, precision):
         ]
     )
     assert base.returncode == 0 and mixed.returncode == 0, mixed.stderr[-3000:]
-    a, b = load_npz(tmp_path / "f32" / "0_weights.npz"), load_npz(tmp_path / "mp" / "0_weights.npz")
-    diffs = [np.abs(x - y).max() for x, y in zip(a, b)]
-    assert all(np.isfinite(x).all() for x in b)
-    # Half precision changes the weights a little, not wholesale.
-    assert 0 < max(diffs) < 0.1
+    init = load_npz(tmp_path / "f32" / "initial_weights.npz")
+    f32 = load_npz(tmp_path / "f32" / "0_weights.npz")
+    mixed = load_npz(tmp_path / "mp" / "0_weights.npz")
+    assert all(np.isfinite(w).all() for w in mixed)
+
+    def distance(a, b):
+        return np.sqrt(sum(np.sum((x - y) ** 2) for x, y in zip(a, b)))
+
+    # Half precision follows the float32 trajectory: it ends far closer to the
+    # float32 weights than training moved them, but not bitwise on them.
+    assert 0 < distance(mixed, f32) < 0.25 * distance(f32, init)

@@ -53,7 +53,7 @@ class Progress:
         )
         self.history_path = os.path.join(workdir, "history.json")
         self.history = self._load_history()
-        self._bar, self._t0, self._epoch_steps = None, 0.0, 0
+        self._bar, self._t0, self._epoch_steps, self._rate = None, 0.0, 0, 0.0
         self.means = RunningMeans()
 
     def _load_history(self) -> list:
@@ -79,6 +79,7 @@ class Progress:
         """Records one finished step (`global_step` counts from 1)."""
         self.means.update(values)
         self._epoch_steps += 1
+        self._rate = self.images_per_second()  # training only, before any evaluation
         in_epoch = self._first + self._epoch_steps
         if self._bar is not None:
             self._bar.update(in_epoch, values=list(self.means.result().items()))
@@ -111,9 +112,14 @@ class Progress:
             "epoch": self.epoch + 1,
             "step": global_step,
             **{f"train_{k}": v for k, v in self.means.result().items()},
-            "images_per_second": self.images_per_second(),
+            "images_per_second": self._rate,
             **extra,
         }
+        if self.chief:
+            shown = " ".join(
+                f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "epoch"
+            )
+            logging.info("epoch %d/%d done: %s", row["epoch"], self.epochs, shown)
         self.history = [r for r in self.history if r["epoch"] != row["epoch"]] + [row]
         self.scalars(
             global_step,

@@ -63,11 +63,13 @@ def main():
         log_every=1,
         jit_compile=args.jit,
     )
+    initial = [v.numpy() for v in model.weights]
     history = loop.fit(
         model, make_dataset, strategy=strategy, workdir=args.workdir, settings=settings
     )
     out = os.path.join(args.workdir, f"{runtime.task_index(strategy)}_{args.out}")
     np.savez(out, *[v.numpy() for v in model.weights])
+    np.savez(os.path.join(args.workdir, "initial_weights.npz"), *initial)
     print("final train_loss", history[-1]["train_loss"], flush=True)
 
 
