@@ -1,0 +1,18 @@
+"""Keras models. Importing this package registers every model and layer class for
+`keras.saving.load_model` (e.g. the exported `generators/<stain>.keras`)."""
+
+from kerasg2c.models.classifier import Classifier
+from kerasg2c.models.cyclegan import CycleGAN
+from kerasg2c.models.image_pool import ImagePool
+from kerasg2c.models.patch_discriminator import PatchDiscriminator
+from kerasg2c.models.resnet_generator import ResnetGenerator
+from kerasg2c.models.stem_resnet import StemResNet
+
+__all__ = [
+    "Classifier",
+    "CycleGAN",
+    "ImagePool",
+    "PatchDiscriminator",
+    "ResnetGenerator",
+    "StemResNet",
+]
