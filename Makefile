@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.pipeline
 	$(PY) -m benchmarks.classifier_step
+	$(PY) -m benchmarks.cyclegan_step --size=64 --batch=1 --ngf=64 --blocks=9 --steps=5
 
 clean:
 	rm -rf $(VENV) build *.egg-info
