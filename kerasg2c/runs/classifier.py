@@ -106,14 +106,7 @@ def train_and_evaluate(config) -> dict:
             "val_balanced_accuracy": metrics["balanced_accuracy"],
         }
 
-    settings = loop.LoopSettings(
-        epochs=config.train.epochs,
-        steps_per_epoch=spe,
-        global_batch_size=config.train.batch_size,
-        checkpoint_every=config.train.checkpoint_every_steps,
-        log_every=config.train.log_every_steps,
-        jit_compile=config.train.jit_compile,
-    )
+    settings = common.loop_settings(config, spe)
     history = loop.fit(
         model,
         make_dataset,

@@ -10,7 +10,7 @@ import keras
 from absl import logging
 
 from kerasg2c.data import phantoms, pipeline
-from kerasg2c.training import runtime
+from kerasg2c.training import loop, runtime
 
 SPLITS = ("train", "val", "test")
 
@@ -89,6 +89,19 @@ def steps_per_epoch(config, train_split) -> int:
             f"train.batch_size={config.train.batch_size}"
         )
     return config.train.steps_per_epoch or available
+
+
+def loop_settings(config, steps_per_epoch: int) -> loop.LoopSettings:
+    """The loop's settings from the `train.*` keys."""
+    t = config.train
+    return loop.LoopSettings(
+        epochs=t.epochs,
+        steps_per_epoch=steps_per_epoch,
+        global_batch_size=t.batch_size,
+        checkpoint_every=t.checkpoint_every_steps,
+        log_every=t.log_every_steps,
+        jit_compile=t.jit_compile,
+    )
 
 
 def use_cache(config, split) -> bool:

@@ -321,14 +321,7 @@ def train_pair(config, strategy, pair: StainPair, workdir: str, extract) -> dict
                 _write_json(best_file, best)
         return {"val_score": float(score), **_headline(metrics)}
 
-    settings = loop.LoopSettings(
-        epochs=config.train.epochs,
-        steps_per_epoch=spe,
-        global_batch_size=config.train.batch_size,
-        checkpoint_every=config.train.checkpoint_every_steps,
-        log_every=config.train.log_every_steps,
-        jit_compile=config.train.jit_compile,
-    )
+    settings = common.loop_settings(config, spe)
     history = loop.fit(
         model,
         make_dataset_fn(pair, config, conditional),
