@@ -107,3 +107,52 @@ def test_unknown_target_stain_names_the_key(tmp_path):
     proc = run_python(command(tmp_path, "--config.cyclegan.target_stains=IHC"))
     assert proc.returncode != 0
     assert "config key cyclegan.target_stains" in proc.stderr
+
+
+def test_without_ground_truth_reports_frechet_distance(tmp_path):
+    data = tmp_path / "data"
+    phantoms = run_python(
+        [
+            "-m",
+            "kerasg2c.data.phantoms",
+            f"--out={data}",
+            "--n_train=8",
+            "--n_val=4",
+            "--n_test=4",
+            "--n_reference=8",
+            "--size=32",
+        ]
+    )
+    assert phantoms.returncode == 0, phantoms.stderr[-2000:]
+    for folder in (data / "paired").iterdir():  # real data: no target-stain truth
+        subprocess.run(["rm", "-r", str(folder)], check=True)
+    proc = run_python(
+        command(
+            tmp_path / "run",
+            f"--config.data.root={data}",
+            "--config.train.epochs=1",
+            "--config.cyclegan.n_unlabeled=8",
+        )
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads((tmp_path / "run" / "report.json").read_text())["stains"]["PASM"]
+    for split in ("val", "test"):
+        assert result[split]["frechet_distance"] > 0
+        assert 0 < result[split]["cycle_reconstruction_error"] < 2
+
+
+def test_conditional_variant_trains_on_class_labels(tmp_path):
+    proc = run_python(
+        command(
+            tmp_path,
+            "--config.cyclegan.condition=labels",
+            "--config.model.padding=zero",
+            "--config.train.epochs=1",
+        )
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["condition"] == "labels"
+    # Conditional generators take 3 image + 3 class channels.
+    generator = keras.saving.load_model(tmp_path / "generators" / "PASM.keras")
+    assert generator.get_build_config()["input_shape"][-1] == 6

@@ -269,7 +269,7 @@ class TranslationScore:
             table["cycle_reconstruction_error"] = cycle
             return table["model"]["ssim"]["mean"], table, images
         translated = frechet.feature_statistics(self.extract, images["translated"], 64)
-        distance = frechet.frechet_distance(translated, self.reference_features)
+        distance = frechet.frechet_distance_from_statistics(*translated, *self.reference_features)
         metrics = {"frechet_distance": distance, "cycle_reconstruction_error": cycle}
         return -distance, metrics, images
 
