@@ -99,6 +99,18 @@ class LabeledSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, indices, name=None) -> "LabeledSplit":
+        """The examples at `indices` (files only), as a split of their own."""
+        indices = np.asarray(indices, int)
+        return LabeledSplit(
+            name=name or self.name,
+            classes=self.classes,
+            paths=tuple(self.paths[i] for i in indices),
+            labels=self.labels[indices],
+            patients=tuple(self.patients[i] for i in indices),
+            skipped=self.skipped,
+        )
+
     def dataset(
         self,
         *,

@@ -1,6 +1,5 @@
 """Trains and evaluates the stem-block ResNet classifier (`trainers.classifier`)."""
 
-import dataclasses
 import os
 
 import numpy as np
@@ -46,14 +45,7 @@ def evaluate(model, predictor, split, config) -> dict:
 
 def _sample_of(split, n=16):
     """`n` patches spread evenly over `split` (its files are ordered by class)."""
-    index = np.unique(np.linspace(0, len(split) - 1, n).round().astype(int))
-    return dataclasses.replace(
-        split,
-        paths=tuple(split.paths[i] for i in index),
-        labels=split.labels[index],
-        patients=tuple(split.patients[i] for i in index),
-        source=None,
-    )
+    return split.subset(np.unique(np.linspace(0, len(split) - 1, n).round().astype(int)))
 
 
 def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:

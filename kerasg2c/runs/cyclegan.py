@@ -83,6 +83,11 @@ class StainPair:
         self.name = f"{source}_to_{target}"
         c, strict = config.cyclegan, config.data.strict
         self.classes = info.classes
+        # Real patches of the target stain: the unpaired training side, and the
+        # statistics of the Reinhard baseline and of the Fréchet distance.
+        self.reference_b = _reference_files(
+            root, target, c.n_unlabeled, config.seed + 1, strict, scan_cache
+        )
         if c.condition == "labels":
             self.train_a = pipeline.load_labeled_split(
                 root, "train", classes=info.classes, strict=strict, scan_cache=scan_cache
@@ -92,12 +97,7 @@ class StainPair:
             self.train_a = _reference_files(
                 root, source, c.n_unlabeled, config.seed, strict, scan_cache
             )
-            self.train_b = _reference_files(
-                root, target, c.n_unlabeled, config.seed + 1, strict, scan_cache
-            )
-        self.reference_b = _reference_files(
-            root, target, c.n_unlabeled, config.seed + 1, strict, scan_cache
-        )
+            self.train_b = self.reference_b
         self.eval = {}
         for split in ("val", "test"):
             x = pipeline.load_labeled_split(
@@ -131,14 +131,10 @@ def _paired_split(root, stain, split, classes, strict, scan_cache) -> pipeline.L
     """`paired/<stain>/<split>` as a LabeledSplit (labels and patients of `labeled/`)."""
     paths, labels, patients = layout.list_paired(root, stain, split, classes)
     good = set(decode.scan_images(paths, strict=strict, cache_path=scan_cache).good)
-    keep = [i for i, p in enumerate(paths) if p in good]
-    return pipeline.LabeledSplit(
-        name=f"{split}_{stain}",
-        classes=tuple(classes),
-        paths=tuple(paths[i] for i in keep),
-        labels=labels[keep],
-        patients=tuple(patients[i] for i in keep),
+    listed = pipeline.LabeledSplit(
+        f"{split}_{stain}", tuple(classes), tuple(paths), labels, tuple(patients)
     )
+    return listed.subset([i for i, p in enumerate(paths) if p in good])
 
 
 def _aligned(x, truth):
@@ -150,15 +146,7 @@ def _aligned(x, truth):
     common_keys = {key(p) for p in x.paths} & {key(p) for p in truth.paths}
 
     def subset(split):
-        keep = [i for i, p in enumerate(split.paths) if key(p) in common_keys]
-        return pipeline.LabeledSplit(
-            name=split.name,
-            classes=split.classes,
-            paths=tuple(split.paths[i] for i in keep),
-            labels=split.labels[keep],
-            patients=tuple(split.patients[i] for i in keep),
-            skipped=split.skipped,
-        )
+        return split.subset([i for i, p in enumerate(split.paths) if key(p) in common_keys])
 
     return subset(x), subset(truth)
 
