@@ -3,6 +3,7 @@
 
 from kerasg2c.models.classifier import Classifier
 from kerasg2c.models.cyclegan import CycleGAN
+from kerasg2c.models.g2c import G2C
 from kerasg2c.models.image_pool import ImagePool
 from kerasg2c.models.patch_discriminator import PatchDiscriminator
 from kerasg2c.models.resnet_generator import ResnetGenerator
@@ -11,6 +12,7 @@ from kerasg2c.models.stem_resnet import StemResNet
 __all__ = [
     "Classifier",
     "CycleGAN",
+    "G2C",
     "ImagePool",
     "PatchDiscriminator",
     "ResnetGenerator",
