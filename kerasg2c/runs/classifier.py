@@ -1,4 +1,5 @@
-"""Trains and evaluates the stem-block ResNet classifier (`trainers.classifier`)."""
+"""Trains and evaluates a patch classifier (`trainers.classifier`): the
+stem-block ResNet here, G2C through the same `run` (`kerasg2c.runs.g2c`)."""
 
 import os
 
@@ -12,8 +13,9 @@ from kerasg2c.runs import common
 from kerasg2c.training import loop, runtime, samples
 
 
-def build_model(config, num_classes: int) -> Classifier:
-    """The classifier, called once on a dummy batch so every variable exists."""
+def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
+    """The classifier, called once on a dummy batch so every variable exists,
+    with its optimizer."""
     m = config.model
     model = Classifier(
         num_classes,
@@ -25,6 +27,7 @@ def build_model(config, num_classes: int) -> Classifier:
     )
     size = config.data.image_size
     model(tf.zeros((1, size, size, 3)), training=False)
+    model.optimizer = common.make_optimizer(config.optimizer, steps_per_epoch)
     return model
 
 
@@ -64,6 +67,22 @@ def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
 
 def train_and_evaluate(config) -> dict:
     """Runs the whole job: data → training (resumable) → evaluation → report."""
+    return run(config, "classifier", build_model)
+
+
+def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
+    """Data → model → resumable training → evaluation → report, for any model
+    with a `train_step`, `per_example_loss` and logits from `model(images)`.
+
+    Args:
+      config: the run's config.
+      trainer: its name in the report.
+      build: (config, num_classes, steps_per_epoch) -> built, compiled model.
+      next_epoch: optional (model, epoch) -> None, called before `epoch` (from 0)
+        starts, e.g. a freeze schedule; state it changes must live in variables
+        so that a resumed run gets it back from the checkpoint.
+      describe: optional model -> dict added to the report.
+    """
     strategy = runtime.configure(config.train, config.seed)
     chief = runtime.is_chief(strategy)
     workdir = common.prepare_workdir(config, chief)
@@ -71,8 +90,9 @@ def train_and_evaluate(config) -> dict:
     train, val = splits["train"], splits["val"]
     spe = common.steps_per_epoch(config, train)
     with strategy.scope():
-        model = build_model(config, len(train.classes))
-        model.optimizer = common.make_optimizer(config.optimizer, spe)
+        model = build(config, len(train.classes), spe)
+    if next_epoch:
+        next_epoch(model, 0)
     predictor = predict.Predictor(model, config.data.image_size)
     val_sample = _sample_of(val)
 
@@ -89,6 +109,8 @@ def train_and_evaluate(config) -> dict:
         )
 
     def on_epoch_end(epoch):
+        if next_epoch:
+            next_epoch(model, epoch + 1)
         metrics = evaluate(model, predictor, val, config)
         if chief:
             _predictions_grid(workdir, predictor, val_sample, config, epoch, (epoch + 1) * spe)
@@ -109,10 +131,11 @@ def train_and_evaluate(config) -> dict:
     )
     if not chief:
         return {}
-    return _write_results(config, workdir, model, predictor, splits, history)
+    extra = describe(model) if describe else {}
+    return _write_results(config, trainer, workdir, model, predictor, splits, history, extra)
 
 
-def _write_results(config, workdir, model, predictor, splits, history) -> dict:
+def _write_results(config, trainer, workdir, model, predictor, splits, history, extra) -> dict:
     """Final evaluation on every split, weights, figures and report.json."""
     results = {name: evaluate(model, predictor, split, config) for name, split in splits.items()}
     model.save_weights(os.path.join(workdir, "model.weights.h5"))
@@ -125,7 +148,8 @@ def _write_results(config, workdir, model, predictor, splits, history) -> dict:
     )
     plots.save_learning_curves(history, os.path.join(workdir, "learning_curves.png"))
     report = {
-        "trainer": "classifier",
+        "trainer": trainer,
+        **extra,
         "classes": list(classes),
         "data": common.data_summary(splits),
         "metrics": results,

@@ -1,0 +1,77 @@
+"""Trains and evaluates G2C (`trainers.g2c`): the CycleGAN stage's forward
+generators g_m feed one weight-shared classifier branch per stain, trained
+jointly after the generators' frozen warm-up (SPEC.md §2)."""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from kerasg2c.models.g2c import G2C
+from kerasg2c.runs import classifier, common
+
+# Variant → (generated stains, cross-stain attention), as named in the G2C papers.
+VARIANTS = {
+    "PAS_ONLY": ((), False),
+    "PAS_HE": (("HE",), False),
+    "PAS_MASSON": (("MASSON",), False),
+    "PAS_PASM": (("PASM",), False),
+    "PAS_ALL": (("HE", "MASSON", "PASM"), False),
+    "PAS_ALL_PLUS": (("HE", "MASSON", "PASM"), True),
+}
+
+
+def load_generators(generators_dir: str, stains) -> list:
+    """The exported g_m of each stain, `generators_dir/<stain>.keras`."""
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+
+    generators = []
+    for stain in stains:
+        path = os.path.join(generators_dir, f"{stain}.keras")
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"config key g2c.generators_dir: no generator {path}; train the CycleGAN "
+                "stage first (python -m trainers.cyclegan --config=configs/cyclegan.py) or "
+                "point g2c.generators_dir at its workdir's generators/"
+            )
+        generators.append(keras.saving.load_model(path))
+    return generators
+
+
+def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
+    """G2C for `config.variant`, built, with SGD for the classifier and a copy for
+    the generators."""
+    if config.variant not in VARIANTS:
+        raise ValueError(f"config key variant={config.variant!r}: expected one of {list(VARIANTS)}")
+    stains, attention = VARIANTS[config.variant]
+    m = config.model
+    model = G2C(
+        load_generators(config.g2c.generators_dir, stains),
+        num_classes,
+        widths=m.widths,
+        blocks_per_unit=m.blocks_per_unit,
+        stem_width=m.stem_width,
+        attention=attention,
+        attention_reduction=m.attention_reduction,
+        loss=m.loss,
+        focal_gamma=m.focal_gamma,
+        train_generators=config.g2c.train_generators,
+    )
+    size = config.data.image_size
+    model(tf.zeros((1, size, size, 3)), training=False)
+    model.compile(common.make_optimizer(config.optimizer, steps_per_epoch))
+    return model
+
+
+def train_and_evaluate(config) -> dict:
+    """The classification run of `runs.classifier` with G2C and its freeze schedule."""
+    freeze = config.g2c.freeze_generators_epochs
+
+    def next_epoch(model, epoch):
+        # Generators frozen for the first `freeze` epochs, then trained jointly.
+        model.set_generators_trainable(epoch >= freeze)
+
+    def describe(model):
+        return {"variant": config.variant, "parameters": model.parameter_counts()}
+
+    return classifier.run(config, "g2c", build_model, next_epoch, describe)
