@@ -67,3 +67,36 @@ def test_unknown_variant_names_the_key(tmp_path, generators_dir):
 def test_missing_generators_name_the_key(tmp_path):
     proc = run_python(command(tmp_path, tmp_path / "none", "--config.variant=PAS_HE"))
     assert proc.returncode != 0 and "config key g2c.generators_dir" in proc.stderr
+
+
+def test_without_generators_the_cyclegan_stage_runs_first(tmp_path):
+    stage = [
+        "--config.cyclegan_stage.model.ngf=4",
+        "--config.cyclegan_stage.model.n_blocks=1",
+        "--config.cyclegan_stage.model.ndf=4",
+        "--config.cyclegan_stage.cyclegan.n_unlabeled=8",
+        "--config.cyclegan_stage.train.epochs=1",
+        "--config.cyclegan_stage.optimizer.constant_epochs=1",
+        "--config.cyclegan_stage.optimizer.decay_epochs=0",
+    ]
+    cmd = [
+        "-m",
+        "trainers.g2c",
+        "--config=configs/g2c.py",
+        f"--config.workdir={tmp_path}",
+        "--config.variant=PAS_HE",
+        "--config.data.phantoms.n_reference=8",  # the stage's unpaired patches
+        *[flag for flag in TINY if "n_reference" not in flag],
+        *stage,
+    ]
+    proc = run_python(cmd)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (tmp_path / "cyclegan" / "generators" / "HE.keras").exists()
+    assert not (tmp_path / "cyclegan" / "data").exists()  # one phantom set, shared
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["variant"] == "PAS_HE" and report["parameters"]["generators"] > 0
+    cyclegan_report = json.loads((tmp_path / "cyclegan" / "report.json").read_text())
+    assert list(cyclegan_report["stains"]) == ["HE"]
+    # A rerun finds the generators and does not train the stage again.
+    again = run_python(cmd)
+    assert again.returncode == 0 and "training PAS_to_HE" not in again.stderr

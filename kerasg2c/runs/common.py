@@ -20,9 +20,14 @@ def prepare_workdir(config, chief: bool) -> str:
     workdir = os.path.abspath(config.workdir)
     os.makedirs(workdir, exist_ok=True)
     if chief:
-        handler = py_logging.FileHandler(os.path.join(workdir, "train.log"))
+        log_file = os.path.join(workdir, "train.log")
+        logger = logging.get_absl_logger()
+        for handler in [h for h in logger.handlers if isinstance(h, py_logging.FileHandler)]:
+            logger.removeHandler(handler)  # an earlier stage's log file
+            handler.close()
+        handler = py_logging.FileHandler(log_file)
         handler.setFormatter(py_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logging.get_absl_logger().addHandler(handler)
+        logger.addHandler(handler)
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json_best_effort(indent=1))
     return workdir

@@ -8,7 +8,8 @@ import keras
 import tensorflow as tf
 
 from kerasg2c.models.g2c import G2C
-from kerasg2c.runs import classifier, common
+from kerasg2c.runs import classifier, common, cyclegan
+from kerasg2c.training import runtime
 
 # Variant → (generated stains, cross-stain attention), as named in the G2C papers.
 VARIANTS = {
@@ -38,12 +39,37 @@ def load_generators(generators_dir: str, stains) -> list:
     return generators
 
 
+def variant_stains(config) -> tuple:
+    if config.variant not in VARIANTS:
+        raise ValueError(f"config key variant={config.variant!r}: expected one of {list(VARIANTS)}")
+    return VARIANTS[config.variant][0]
+
+
+def run_cyclegan_stage(config) -> str:
+    """Trains g_m for the variant's stains into `workdir/cyclegan/` unless they are
+    there already (a rerun, or a resumed run); returns its generators folder."""
+    stage = config.cyclegan_stage
+    stage.workdir = os.path.join(config.workdir, "cyclegan")
+    folder = os.path.join(stage.workdir, "generators")
+    stains = variant_stains(config)
+    if all(os.path.exists(os.path.join(folder, f"{s}.keras")) for s in stains):
+        return folder
+    strategy = runtime.configure(config.train, config.seed)
+    workdir = common.prepare_workdir(config, runtime.is_chief(strategy))
+    stage.data.root = common.data_root(config, workdir, strategy)  # phantoms written once
+    stage.data.image_size, stage.data.strict = config.data.image_size, config.data.strict
+    stage.seed = config.seed
+    for key in ("strategy", "num_cpu_replicas", "mixed_precision", "deterministic"):
+        stage.train[key] = config.train[key]
+    stage.cyclegan.target_stains = stains
+    cyclegan.train_and_evaluate(stage)
+    return folder
+
+
 def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
     """G2C for `config.variant`, built, with SGD for the classifier and a copy for
     the generators."""
-    if config.variant not in VARIANTS:
-        raise ValueError(f"config key variant={config.variant!r}: expected one of {list(VARIANTS)}")
-    stains, attention = VARIANTS[config.variant]
+    stains, attention = variant_stains(config), VARIANTS[config.variant][1]
     m = config.model
     model = G2C(
         load_generators(config.g2c.generators_dir, stains),
@@ -64,7 +90,10 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
 
 
 def train_and_evaluate(config) -> dict:
-    """The classification run of `runs.classifier` with G2C and its freeze schedule."""
+    """The CycleGAN stage if needed, then the classification run of
+    `runs.classifier` with G2C and its freeze schedule."""
+    if not config.g2c.generators_dir and variant_stains(config):
+        config.g2c.generators_dir = run_cyclegan_stage(config)
     freeze = config.g2c.freeze_generators_epochs
 
     def next_epoch(model, epoch):

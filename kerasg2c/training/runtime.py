@@ -23,8 +23,28 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("", "float32", "mixed_float16", "mixed_bfloat16")
 
 
+# The process-wide runtime: devices and collectives can be configured only once per
+# process, so a job that runs another stage first (G2C its CycleGAN) reuses it.
+_RUNTIME_KEYS = ("strategy", "num_cpu_replicas", "mixed_precision", "deterministic")
+_configured = {}
+
+
 def configure(train_config, seed: int) -> tf.distribute.Strategy:
-    """Sets devices, seeds, precision and determinism; returns the strategy."""
+    """Sets devices, seeds, precision and determinism; returns the strategy.
+
+    A second call in the same process re-seeds and returns the same strategy;
+    it refuses runtime keys that differ from the first call's.
+    """
+    runtime_keys = {k: train_config[k] for k in _RUNTIME_KEYS}
+    if _configured:
+        changed = [k for k in _RUNTIME_KEYS if runtime_keys[k] != _configured["keys"][k]]
+        if changed:
+            raise ValueError(
+                f"config keys {', '.join('train.' + k for k in changed)} differ from the "
+                "first stage of this process; every stage must use the same runtime"
+            )
+        keras.utils.set_random_seed(seed)
+        return _configured["strategy"]
     if train_config.strategy not in STRATEGIES:
         raise ValueError(
             f"config key train.strategy={train_config.strategy!r}: expected one of {STRATEGIES}"
@@ -56,6 +76,7 @@ def configure(train_config, seed: int) -> tf.distribute.Strategy:
     logging.info(
         "strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync
     )
+    _configured.update(keys=runtime_keys, strategy=strategy)
     return strategy
 
 
