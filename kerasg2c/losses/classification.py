@@ -33,3 +33,19 @@ def cross_entropy(labels, logits):
     return keras.losses.sparse_categorical_crossentropy(
         labels, ops.cast(logits, "float32"), from_logits=True
     )
+
+
+LOSSES = ("focal", "cross_entropy")
+
+
+def check_loss_name(name: str) -> None:
+    """Refuses an unknown `model.loss`, naming the config key."""
+    if name not in LOSSES:
+        raise ValueError(f"config key model.loss={name!r}: expected one of {LOSSES}")
+
+
+def per_example_loss(name: str, labels, logits, focal_gamma: float = 2.0):
+    """The classification loss `name` ("focal" or "cross_entropy"), shape [B]."""
+    if name == "focal":
+        return focal_loss(labels, logits, focal_gamma)
+    return cross_entropy(labels, logits)

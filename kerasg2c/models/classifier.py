@@ -34,8 +34,7 @@ class Classifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if loss not in ("focal", "cross_entropy"):
-            raise ValueError(f"config key model.loss={loss!r}: expected 'focal' or 'cross_entropy'")
+        classification.check_loss_name(loss)
         self.num_classes, self.loss_name, self.focal_gamma = num_classes, loss, focal_gamma
         self.backbone = StemResNet(
             widths, blocks_per_unit, stem_width, sync_batchnorm, name="backbone"
@@ -47,9 +46,7 @@ class Classifier(keras.Model):
         return self.head(self.pool(self.backbone(images, training=training)))
 
     def per_example_loss(self, labels, logits):
-        if self.loss_name == "focal":
-            return classification.focal_loss(labels, logits, self.focal_gamma)
-        return classification.cross_entropy(labels, logits)
+        return classification.per_example_loss(self.loss_name, labels, logits, self.focal_gamma)
 
     def train_step(self, data):
         images, labels = data

@@ -115,8 +115,7 @@ class G2C(keras.Model):
     ):
         kwargs.setdefault("name", "g2c")
         super().__init__(**kwargs)
-        if loss not in ("focal", "cross_entropy"):
-            raise ValueError(f"config key model.loss={loss!r}: expected 'focal' or 'cross_entropy'")
+        classification.check_loss_name(loss)
         self.num_classes, self.loss_name, self.focal_gamma = num_classes, loss, focal_gamma
         self.use_attention, self.attention_reduction = bool(attention), attention_reduction
         self.train_generators = bool(train_generators)
@@ -308,9 +307,7 @@ class G2C(keras.Model):
     # --- Training -----------------------------------------------------------
 
     def per_example_loss(self, labels, logits):
-        if self.loss_name == "focal":
-            return classification.focal_loss(labels, logits, self.focal_gamma)
-        return classification.cross_entropy(labels, logits)
+        return classification.per_example_loss(self.loss_name, labels, logits, self.focal_gamma)
 
     def train_step(self, data):
         images, labels = data
