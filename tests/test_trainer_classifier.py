@@ -1,6 +1,7 @@
 """`python -m trainers.classifier` end to end on tiny phantoms: the report, the
 config overrides, a SIGKILLed run resumed to the same weights, SIGTERM."""
 
+import csv
 import json
 import os
 import signal
@@ -76,6 +77,12 @@ def test_report_and_figures(finished_run):
         "samples/val_epoch003.png",
     ):
         assert (workdir / name).exists(), name
+    # One row per test patch, probabilities summing to 1.
+    with open(workdir / "predictions_test.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12 and set(rows[0]) >= {"path", "patient", "label", "predicted", "noa"}
+    assert abs(sum(float(rows[0][c]) for c in ("noa", "ss", "gs")) - 1) < 1e-4
+    assert sum(r["label"] == r["predicted"] for r in rows) / 12 == pytest.approx(test["accuracy"])
     # Overrides reached the config that ran.
     assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 3
 

@@ -1,6 +1,7 @@
 """Trains and evaluates a patch classifier (`trainers.classifier`): the
 stem-block ResNet here, G2C through the same `run` (`kerasg2c.runs.g2c`)."""
 
+import csv
 import os
 
 import numpy as np
@@ -31,8 +32,9 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
     return model
 
 
-def evaluate(model, predictor, split, config) -> dict:
-    """Metrics on a split (images in [0, 1], file order), with the mean loss."""
+def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
+    """(metrics with the mean loss, logits [N, C]) on a split (images in [0, 1],
+    file order)."""
     ds = split.dataset(
         batch_size=config.train.batch_size,
         image_size=config.data.image_size,
@@ -43,7 +45,28 @@ def evaluate(model, predictor, split, config) -> dict:
         labels, logits.argmax(-1), split.classes, split.patients
     )
     result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
-    return result
+    return result, logits
+
+
+def write_predictions(path, split, logits) -> None:
+    """One CSV row per patch: file, patient, true and predicted class, probabilities
+    (what per-patch figures and later stages read)."""
+    probabilities = np.asarray(tf.nn.softmax(logits))
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "patient", "label", "predicted", *split.classes])
+        for path_, patient, label, p in zip(
+            split.paths, split.patients, split.labels, probabilities
+        ):
+            writer.writerow(
+                [
+                    path_,
+                    patient,
+                    split.classes[label],
+                    split.classes[p.argmax()],
+                    *(f"{v:.6f}" for v in p),
+                ]
+            )
 
 
 def _sample_of(split, n=16):
@@ -111,7 +134,7 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
     def on_epoch_end(epoch):
         if next_epoch:
             next_epoch(model, epoch + 1)
-        metrics = evaluate(model, predictor, val, config)
+        metrics, _ = evaluate(model, predictor, val, config)
         if chief:
             _predictions_grid(workdir, predictor, val_sample, config, epoch, (epoch + 1) * spe)
         return {
@@ -137,7 +160,11 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
 
 def _write_results(config, trainer, workdir, model, predictor, splits, history, extra) -> dict:
     """Final evaluation on every split, weights, figures and report.json."""
-    results = {name: evaluate(model, predictor, split, config) for name, split in splits.items()}
+    results = {}
+    for name, split in splits.items():
+        results[name], logits = evaluate(model, predictor, split, config)
+        if name != "train":
+            write_predictions(os.path.join(workdir, f"predictions_{name}.csv"), split, logits)
     model.save_weights(os.path.join(workdir, "model.weights.h5"))
     classes = splits["train"].classes
     plots.save_confusion_matrix(
@@ -160,6 +187,7 @@ def _write_results(config, trainer, workdir, model, predictor, splits, history, 
         else None,
         "history": history,
         "figures": ["confusion_matrix.png", "learning_curves.png"],
+        "predictions": ["predictions_val.csv", "predictions_test.csv"],
     }
     path = common.write_report(workdir, report)
     logging.info(
