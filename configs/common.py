@@ -41,6 +41,9 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.phantoms.n_test = 60
     config.data.phantoms.n_reference = 100
     config.data.phantoms.size = 64
+    # Class overlap in [0, 1]: 0 = the easy phantoms (separable on PAS alone); higher values
+    # shrink/fade sclerosis, add noa matrix expansion, more noise/blur and a weaker PAS matrix.
+    config.data.phantoms.difficulty = 0.0
 
     # --- Training loop ------------------------------------------------------
     config.train = ml_collections.ConfigDict()

@@ -229,3 +229,92 @@ def test_cli_writes_a_data_root(tmp_path):
     grid = _read(preview)
     scale = 192 // 32
     assert grid.shape == (3 * 36 * scale, 4 * 36 * scale, 3)
+
+
+def _nearest_centroid_accuracy(difficulty):
+    """Nearest-centroid accuracy (3 classes, chance 1/3) on the PAS solid-matrix fraction."""
+
+    def features(seed):
+        x, y = [], []
+        for i in range(60):
+            rng = np.random.default_rng([seed, i])
+            layout = phantoms.make_layout(rng, 48, phantoms.CLASSES[i % 3], difficulty)
+            x.append(_solid_matrix(phantoms.render(layout, "PAS", rng)))
+            y.append(i % 3)
+        return np.array(x), np.array(y)
+
+    x_fit, y_fit = features(1)
+    x_new, y_new = features(2)
+    centroids = np.array([x_fit[y_fit == c].mean() for c in range(3)])
+    return (np.abs(x_new[:, None] - centroids[None]).argmin(1) == y_new).mean()
+
+
+def test_difficulty_zero_is_byte_identical_to_the_default(dataset, tmp_path):
+    root, _ = dataset
+    phantoms.write_dataset(tmp_path / "zero", seed=3, difficulty=0.0, **SMALL)
+    assert _files(tmp_path / "zero") == _files(root)
+    default = phantoms.make_layout(np.random.default_rng(7), 48, "gs")
+    zero = phantoms.make_layout(np.random.default_rng(7), 48, "gs", difficulty=0.0)
+    for name in ("matrix", "cytoplasm", "chromatin", "membrane", "sclerosis", "loops"):
+        np.testing.assert_array_equal(getattr(default, name), getattr(zero, name))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="difficulty"):
+            phantoms.make_layout(np.random.default_rng(0), 48, "ss", difficulty=bad)
+
+
+def test_difficulty_makes_the_classes_overlap_on_pas():
+    # Measured: 0.98 at difficulty 0, 0.80 at 0.5, 0.33 (chance) at 1.
+    easy, medium, hard = (_nearest_centroid_accuracy(d) for d in (0.0, 0.5, 1.0))
+    assert easy > 0.8
+    assert 0.5 < medium < easy
+    assert hard < easy - 0.3
+
+
+def test_difficulty_softens_the_morphology():
+    def mean(label, difficulty, measure):
+        rngs = [np.random.default_rng([4, i]) for i in range(8)]
+        return np.mean([measure(phantoms.make_layout(r, 48, label, difficulty)) for r in rngs])
+
+    for label, measure, grows in [
+        ("ss", lambda lay: lay.sclerosis.mean(), False),  # a smaller, fainter segment
+        ("gs", lambda lay: lay.loops.mean(), True),  # open loops survive
+        ("gs", lambda lay: lay.nuclei[lay.tuft].mean(), True),  # and nuclei
+        ("gs", lambda lay: (~lay.tuft & lay.lumen).mean(), False),  # narrower Bowman's space
+        ("noa", lambda lay: lay.matrix[lay.tuft].mean(), True),  # mesangial expansion
+    ]:
+        easy, hard = mean(label, 0.0, measure), mean(label, 1.0, measure)
+        assert (hard > easy) if grows else (hard < easy), (label, easy, hard)
+
+
+def test_masson_shows_faint_sclerosis_better_than_pas():
+    def contrast(stain, difficulty):  # sclerotic sector vs cellular tuft, RGB distance
+        out = []
+        for i in range(6):
+            layout = phantoms.make_layout(np.random.default_rng([5, i]), 64, "ss", difficulty)
+            image = phantoms.render(layout, stain, np.random.default_rng(i)).astype(float)
+            tissue = ~layout.nuclei & ~layout.lumen
+            sector = (layout.sclerosis > 0.3) & tissue
+            cells = layout.tuft & (layout.sclerosis == 0) & tissue & (layout.membrane < 0.1)
+            out.append(np.linalg.norm(image[sector].mean(0) - image[cells].mean(0)))
+        return np.mean(out)
+
+    assert contrast("PAS", 1.0) < 0.5 * contrast("PAS", 0.0)
+    assert contrast("MASSON", 1.0) > 2 * contrast("PAS", 1.0)
+
+
+def test_paired_files_stay_aligned_at_full_difficulty(tmp_path):
+    out = tmp_path / "hard"
+    sizes = ["--n_train=12", "--n_val=6", "--n_test=6", "--n_reference=6", "--size=32"]
+    command = [sys.executable, "-m", phantoms.__name__, f"--out={out}", "--difficulty=1"]
+    result = subprocess.run(command + sizes, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "dataset.json").read_text())["generator"]["difficulty"] == 1.0
+
+    def nuclei(folder):  # a looser threshold: nuclei are blurred and paler at difficulty 1
+        return np.stack([_read(folder / name)[..., 0] < 170 for name in _pngs(folder)])
+
+    labeled = _pngs(out / "labeled")
+    for stain in OTHER_STAINS:
+        assert _pngs(out / "paired" / stain) == labeled
+    assert _iou(nuclei(out / "labeled"), nuclei(out / "paired" / "HE")) > 0.7
+    assert _iou(nuclei(out / "reference" / "PAS"), nuclei(out / "reference" / "HE")) < 0.4

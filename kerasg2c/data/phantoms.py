@@ -16,6 +16,14 @@ matrix with few nuclei; thick capsule, periglomerular fibrosis). `write_dataset`
 DATA_ROOT as in SPEC.md "Data contract": `labeled/` (PAS), `reference/` (unpaired, every
 stain) and `paired/` (the labeled layouts in the other stains: translation ground truth).
 
+`difficulty` in [0, 1] makes the classes overlap (0 gives the original, easy phantoms byte
+for byte). As it rises the ss sclerotic sector narrows to a small, fainter segment; gs
+sclerosis becomes partial and patchy (open loops and nuclei survive), its tuft retracts less
+and its thick capsule, wide Bowman's space and fibrotic halo fade; noa gets mesangial matrix
+expansion; stain-intensity jitter, noise and blur grow. PAS also stains matrix more like
+cytoplasm (faint magenta on pink) while Masson (blue on red) and PASM (black on pale) keep
+their matrix contrast, so faint sclerosis is plainer in those stains than in PAS.
+
     python -m kerasg2c.data.phantoms --out=/tmp/phantoms --size=64 --preview=/tmp/grid.png
 """
 
@@ -70,6 +78,7 @@ class Layout:
     chromatin: np.ndarray  # nuclear (haematoxylin-like) stain
     nuclei: np.ndarray  # bool
     sclerosis: np.ndarray  # where the tuft is sclerosed
+    difficulty: float = 0.0  # `render` adds jitter, noise, blur and weak PAS matrix with it
 
 
 def _smooth_noise(rng, size, sigma):
@@ -98,14 +107,34 @@ def _polar(rng, size):
     return np.hypot(u, v) / (radius * wobble), theta, radius * size
 
 
-def _sclerosis(rng, label, rho_tuft, theta):
-    """Sclerosis weight: none (noa), one peripheral sector (ss) or everywhere (gs)."""
+def _side_stream(rng):
+    """A generator beside `rng` (a jumped copy of its state): drawing from it leaves `rng`'s
+    own draws alone, so a layout keeps its gross geometry as `difficulty` changes."""
+    return np.random.Generator(rng.bit_generator.jumped())
+
+
+def _sclerosis(rng, label, rho_tuft, theta, difficulty=0.0, aux=None):
+    """Sclerosis weight: none (noa), one peripheral sector (ss) or everywhere (gs).
+
+    With `difficulty` > 0 (drawing from the side stream `aux`) the ss sector narrows, down to
+    a small segment, and fades; gs sclerosis becomes partial and patchy.
+    """
     if label == "noa":
         return np.zeros_like(rho_tuft)
     if label == "gs":
-        return np.ones_like(rho_tuft)
+        scl = np.ones_like(rho_tuft)
+        if difficulty:
+            size = len(rho_tuft)
+            patches = np.clip(0.5 + 0.4 * _smooth_noise(aux, size, 0.08 * size), 0, 1)
+            scl -= difficulty * (aux.uniform(0.1, 0.35) + 0.35 * patches)
+        return scl
     gap = np.abs(np.angle(np.exp(1j * (theta - rng.uniform(-np.pi, np.pi)))))
-    sector = np.clip((rng.uniform(0.9, 1.4) - gap) / 0.3 + 0.5, 0, 1)
+    half_width = rng.uniform(0.9, 1.4)
+    if difficulty:
+        half_width *= 1 - difficulty * aux.uniform(0.4, 0.75)
+    sector = np.clip((half_width - gap) / 0.3 + 0.5, 0, 1)
+    if difficulty:
+        sector *= 1 - difficulty * aux.uniform(0.1, 0.4)
     return (sector * np.clip((rho_tuft - 0.15) / 0.25, 0, 1)).astype(np.float32)
 
 
@@ -137,13 +166,13 @@ def _at(field, centres):
     return field[idx[0], idx[1]]
 
 
-def _loops(rng, size, tuft, scl):
-    """Capillary-loop lumina; in sclerosed tuft most collapse and the rest shrink."""
+def _loops(rng, size, tuft, scl, collapse=0.9, shrink=0.6):
+    """Capillary-loop lumina; in sclerosed tuft most (`collapse`) close, the rest shrink."""
     radius = max(1.5, 0.035 * size)
     centres = _sample(rng, tuft, int(0.4 * tuft.sum() / (np.pi * radius**2)))
     weight = _at(scl, centres)
-    keep = rng.uniform(size=len(weight)) >= 0.9 * weight
-    return (_ellipses(rng, size, centres[:, keep], radius * (1 - 0.6 * weight[keep])) > 0) & tuft
+    keep = rng.uniform(size=len(weight)) >= collapse * weight
+    return (_ellipses(rng, size, centres[:, keep], radius * (1 - shrink * weight[keep])) > 0) & tuft
 
 
 def _nuclei(rng, size, tissue, density, coverage):
@@ -154,42 +183,60 @@ def _nuclei(rng, size, tissue, density, coverage):
     return _ellipses(rng, size, centres[:, keep], radius, rng.uniform(0.85, 1.0, keep.sum()))
 
 
-def _stroma(rng, size, rho_tuft, tuft, scl, outside, halo):
-    """Matrix and cytoplasm: central mesangium, sclerosis, interstitium, fibrotic halo."""
+def _stroma(rng, size, rho_tuft, tuft, scl, outside, halo, expansion=0.0, fibrosis=0.6):
+    """Matrix and cytoplasm: central mesangium, sclerosis, interstitium, fibrotic halo.
+
+    `expansion` thickens the mesangium; `fibrosis` is the halo's matrix concentration.
+    """
     mesangium = np.clip(0.2 + 0.15 * _smooth_noise(rng, size, 0.04 * size), 0, 0.45)
+    if expansion:  # mesangial matrix expansion
+        mesangium = np.clip(mesangium + expansion, 0, 0.45 + expansion)
     mesangium *= 1.2 - rho_tuft  # densest at the stalk
     sclerotic = scl * rng.uniform(0.85, 1.0)
-    matrix = np.maximum.reduce([tuft * mesangium, sclerotic, 0.15 * outside, 0.6 * halo])
+    matrix = np.maximum.reduce([tuft * mesangium, sclerotic, 0.15 * outside, fibrosis * halo])
     cytoplasm = 0.35 * tuft * (1 - 0.7 * scl) + 0.55 * (outside & ~halo)
     return matrix, cytoplasm
 
 
-def make_layout(rng, size, label):
+def make_layout(rng, size, label, difficulty=0.0):
     """Draws one glomerulus-like layout.
 
     Args:
-      rng: a `np.random.Generator`; the layout depends on it alone.
+      rng: a `np.random.Generator`; the layout depends on it alone. With `difficulty` > 0
+        its bit generator must support `jumped()` (those of `np.random.default_rng` do).
       size: side of the square patch in pixels (64 to 256 is typical).
       label: one of `CLASSES`.
+      difficulty: in [0, 1]; how much the classes overlap (module docstring). 0 draws
+        exactly the original layouts; a higher value keeps the gross geometry for one `rng`.
 
     Returns:
       A `Layout`.
     """
     if label not in CLASSES:
         raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
+    if not 0 <= difficulty <= 1:
+        raise ValueError(f"difficulty must be in [0, 1], got {difficulty!r}")
+    d = float(difficulty)
+    aux = _side_stream(rng) if d else None  # extra draws; `rng`'s own sequence is unchanged
     gs = label == "gs"
     rho, theta, radius_px = _polar(rng, size)
-    edge = rng.uniform(0.62, 0.75) if gs else rng.uniform(0.86, 0.92)  # a sclerosed tuft retracts
-    width = max(1.0, 0.018 * size) * (1.8 if gs else 1.0) * rng.uniform(0.8, 1.2) / radius_px
+    # A sclerosed tuft retracts (less so with difficulty); its capsule thickens.
+    edge = rng.uniform(0.62 + 0.2 * d, 0.75 + 0.13 * d) if gs else rng.uniform(0.86, 0.92)
+    thick = (1.8 - 0.7 * d) if gs else 1.0
+    width = max(1.0, 0.018 * size) * thick * rng.uniform(0.8, 1.2) / radius_px
     tuft, capsule, outside = rho < edge, (rho >= 1) & (rho < 1 + width), rho >= 1 + width
-    halo = outside & (rho < 1 + width + 0.15) & gs  # periglomerular fibrosis
-    scl = _sclerosis(rng, label, rho / edge, theta) * tuft
-    loops = _loops(rng, size, tuft, scl)
+    halo = outside & (rho < 1 + width + 0.15 * (1 - 0.5 * d)) & gs  # periglomerular fibrosis
+    scl = _sclerosis(rng, label, rho / edge, theta, d, aux) * tuft
+    loops = _loops(rng, size, tuft, scl, 0.9 * (1 - 0.35 * d), 0.6 * (1 - 0.4 * d))
     gbm = (ndimage.distance_transform_edt(~loops) <= max(1.0, 0.012 * size)) & ~loops & tuft
     tubules = outside & (_smooth_noise(rng, size, 0.06 * size) > 1.1)
     lumen = ((rho >= edge) & (rho < 1)) | loops | tubules
-    matrix, cytoplasm = _stroma(rng, size, rho / edge, tuft, scl, outside, halo)
-    density = np.where(tuft, 1 - 0.9 * scl, 0.25)
+    expansion = d * aux.uniform(0.05, 0.35) if d and label == "noa" else 0.0
+    fibrosis = 0.6 * (1 - 0.6 * d)
+    matrix, cytoplasm = _stroma(
+        rng, size, rho / edge, tuft, scl, outside, halo, expansion, fibrosis
+    )
+    density = np.where(tuft, 1 - 0.9 * (1 - 0.3 * d) * scl, 0.25)
     chromatin = _nuclei(rng, size, ~lumen & ~capsule & ~gbm, density, 0.18) * ~lumen
     nuclei = chromatin > 0
     fill = (1 + 0.2 * _smooth_noise(rng, size, 1.5)) * ~lumen * ~nuclei  # texture; nuclei displace
@@ -204,6 +251,7 @@ def make_layout(rng, size, label):
         chromatin=chromatin,
         nuclei=nuclei,
         sclerosis=scl.astype(np.float32),
+        difficulty=d,
     )
 
 
@@ -211,7 +259,9 @@ def render(layout, stain, rng):
     """Renders `layout` in `stain` by Beer–Lambert optical density.
 
     OD = sum_k c_k * v_k + OD_slide with per-component stain-intensity jitter, then
-    RGB = I0 * exp(-OD), a slight Gaussian blur and Gaussian noise.
+    RGB = I0 * exp(-OD), a slight Gaussian blur and Gaussian noise. The layout's
+    `difficulty` widens the jitter, blur and noise and, in PAS, moves the matrix's
+    absorption towards the cytoplasm's (a weak PAS: faint magenta matrix on pink).
 
     Args:
       layout: a `Layout` from `make_layout`.
@@ -223,15 +273,22 @@ def render(layout, stain, rng):
     """
     if stain not in _OD:
         raise ValueError(f"stain must be one of {STAINS}, got {stain!r}")
-    k = len(_COMPONENTS)
+    k, d = len(_COMPONENTS), layout.difficulty
     conc = np.stack([getattr(layout, name) for name in _COMPONENTS], axis=-1)
-    jitter = rng.uniform(0.85, 1.15, k) * rng.uniform(0.9, 1.1)
-    absorption = jitter[:, None] * _OD[stain][:k] * rng.normal(1.0, 0.03, (k, 3))
+    od_unit = _OD[stain][:k]
+    if d and stain == "PAS":
+        matrix = _COMPONENTS.index("matrix")
+        od_unit = od_unit.copy()
+        od_unit[matrix] += 0.45 * d * (od_unit[_COMPONENTS.index("cytoplasm")] - od_unit[matrix])
+    jitter = rng.uniform(0.85 - 0.15 * d, 1.15 + 0.15 * d, k) * rng.uniform(
+        0.9 - 0.1 * d, 1.1 + 0.1 * d
+    )
+    absorption = jitter[:, None] * od_unit * rng.normal(1.0, 0.03 + 0.03 * d, (k, 3))
     od = conc @ absorption.astype(np.float32) + _OD[stain][k]  # + the empty slide's OD
     rgb = I0 * np.exp(-od)
-    sigma = rng.uniform(0.3, 0.7) * max(1.0, layout.nuclei.shape[0] / 128)
+    sigma = rng.uniform(0.3, 0.7 + 0.6 * d) * max(1.0, layout.nuclei.shape[0] / 128)
     rgb = ndimage.gaussian_filter(rgb, sigma=(sigma, sigma, 0))
-    rgb += rng.normal(0.0, rng.uniform(1.0, 4.0), rgb.shape).astype(np.float32)
+    rgb += rng.normal(0.0, rng.uniform(1.0, 4.0 + 6.0 * d), rgb.shape).astype(np.float32)
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
@@ -259,11 +316,11 @@ def _split_plan(seed, split, n, first_patient):
     return list(zip(labels.tolist(), [f"p{p:04d}" for p in patients]))
 
 
-def _split_images(split, plan, seed, size):
+def _split_images(split, plan, seed, size, difficulty):
     """Yields (path, image) for each labeled (PAS) patch and its paired renderings."""
     code = _CODES[split]
     for index, (label, patient) in enumerate(plan):
-        layout = make_layout(_rng(seed, code, index, _LAYOUT), size, label)
+        layout = make_layout(_rng(seed, code, index, _LAYOUT), size, label, difficulty)
         relative = pathlib.Path(split, label, f"{patient}__g{index:05d}.png")
         for s, stain in enumerate(STAINS):
             root = ("labeled",) if stain == SOURCE_STAIN else ("paired", stain)
@@ -271,14 +328,15 @@ def _split_images(split, plan, seed, size):
             yield pathlib.Path(*root, relative), image
 
 
-def _reference_images(n, seed, size):
+def _reference_images(n, seed, size, difficulty):
     """Yields (path, image) for `n` patches per stain, each stain from its own layouts."""
     for stain in STAINS:
         code = _CODES[stain]
         for index in range(n):
             rng = _rng(seed, code, index, _LAYOUT)
             label = CLASSES[rng.choice(len(CLASSES), p=CLASS_FREQUENCIES)]
-            image = render(make_layout(rng, size, label), stain, _rng(seed, code, index, _RENDER))
+            layout = make_layout(rng, size, label, difficulty)
+            image = render(layout, stain, _rng(seed, code, index, _RENDER))
             yield pathlib.Path("reference", stain, f"ref{index:05d}.png"), image
 
 
@@ -287,18 +345,22 @@ def _save(path, image):
     Image.fromarray(image).save(path, compress_level=1)
 
 
-def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0):
+def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, difficulty=0.0):
     """Writes a phantom DATA_ROOT (SPEC "Data contract") under `out`.
 
     Writes `labeled/<split>/<class>/<patient>__<name>.png` (PAS, patients disjoint across
     splits), `paired/<stain>/<split>/<class>/...` (each labeled layout in every other stain),
     `reference/<stain>/<name>.png` (`n_reference` unpaired patches per stain) and, last,
-    `dataset.json`. Every image depends only on (seed, split, index) so equal arguments
-    give byte-identical files.
+    `dataset.json`. Every image depends only on (seed, split, index, difficulty) so equal
+    arguments give byte-identical files. `difficulty` in [0, 1] makes the classes overlap
+    (`make_layout`); dataset.json's "generator" records it when it is not 0 (difficulty 0
+    writes exactly the files of the generator without the knob).
 
     Returns:
       {"path", "counts": {split: {class: n}}, "patients": {split: n}, "n_reference", "stains"}.
     """
+    if not 0 <= difficulty <= 1:
+        raise ValueError(f"difficulty must be in [0, 1], got {difficulty!r}")
     out = pathlib.Path(out)
     sizes = {"train": n_train, "val": n_val, "test": n_test}
     plans, first_patient = {}, 0
@@ -306,8 +368,8 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0):
         plans[split] = _split_plan(seed, split, sizes[split], first_patient)
         first_patient += len({p for _, p in plans[split]})
     images = itertools.chain(
-        *(_split_images(split, plans[split], seed, size) for split in _SPLITS),
-        _reference_images(n_reference, seed, size),
+        *(_split_images(split, plans[split], seed, size, difficulty) for split in _SPLITS),
+        _reference_images(n_reference, seed, size, difficulty),
     )
     total = len(STAINS) * (n_train + n_val + n_test + n_reference)
     for count, (path, image) in enumerate(images, 1):
@@ -315,6 +377,8 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0):
         if count % _LOG_EVERY == 0 or count == total:
             logging.info("phantoms: %d/%d images written to %s", count, total, out)
     generator = {"name": "kerasg2c.data.phantoms", "seed": seed, "size": size}
+    if difficulty:
+        generator["difficulty"] = float(difficulty)
     meta = {"source_stain": SOURCE_STAIN, "stains": list(STAINS), "classes": list(CLASSES)}
     meta |= {"tasks": TASKS, "generator": generator}
     out.mkdir(parents=True, exist_ok=True)
@@ -329,11 +393,11 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0):
     }
 
 
-def write_preview(path, *, size, seed=0):
+def write_preview(path, *, size, seed=0, difficulty=0.0):
     """Writes a PNG grid: one layout per class (rows) rendered in every stain (columns)."""
     code, rows = _CODES["preview"], []
     for c, label in enumerate(CLASSES):
-        layout = make_layout(_rng(seed, code, c, _LAYOUT), size, label)
+        layout = make_layout(_rng(seed, code, c, _LAYOUT), size, label, difficulty)
         rngs = [_rng(seed, code, c, _RENDER + i) for i in range(len(STAINS))]
         tiles = [
             np.pad(render(layout, st, r), ((2, 2), (2, 2), (0, 0)), constant_values=255)
@@ -352,6 +416,7 @@ def _define_flags():
     flags.DEFINE_integer("n_reference", 100, "Unpaired reference patches per stain.")
     flags.DEFINE_integer("size", 64, "Patch side in pixels.")
     flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical datasets.")
+    flags.DEFINE_float("difficulty", 0.0, "Class overlap in [0, 1]; 0 = the easy phantoms.")
     flags.DEFINE_string("preview", None, "Optional PNG: classes (rows) x stains (columns).")
 
 
@@ -359,10 +424,10 @@ def main(argv):
     del argv
     f = flags.FLAGS
     counts = {k: getattr(f, k) for k in ("n_train", "n_val", "n_test", "n_reference")}
-    summary = write_dataset(f.out, **counts, size=f.size, seed=f.seed)
+    summary = write_dataset(f.out, **counts, size=f.size, seed=f.seed, difficulty=f.difficulty)
     logging.info("phantoms: %s", json.dumps(summary))
     if f.preview:
-        write_preview(f.preview, size=f.size, seed=f.seed)
+        write_preview(f.preview, size=f.size, seed=f.seed, difficulty=f.difficulty)
         logging.info("phantoms: preview written to %s", f.preview)
 
 
