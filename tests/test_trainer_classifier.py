@@ -160,3 +160,11 @@ def test_missing_data_root_names_the_key(tmp_path):
     proc = run_python(command(tmp_path, f"--config.data.root={tmp_path / 'nowhere'}"))
     assert proc.returncode != 0
     assert "config key data.root" in proc.stderr
+
+
+def test_phantoms_written_with_other_settings_are_refused(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / ".phantoms_complete").write_text(json.dumps({"n_train": 1}))
+    proc = run_python(command(tmp_path, "--config.data.phantoms.difficulty=0.5"))
+    assert proc.returncode != 0
+    assert "other config keys data.phantoms" in proc.stderr

@@ -45,20 +45,31 @@ def data_root(config, workdir: str, strategy) -> str:
         return config.data.root
     index = runtime.task_index(strategy)
     root = os.path.join(workdir, "data" if index == 0 else f"data_worker{index}")
-    done = os.path.join(root, ".phantoms_complete")
-    if not os.path.exists(done):
-        p = config.data.phantoms
-        logging.info("data.root is empty: writing phantoms into %s", root)
-        phantoms.write_dataset(
-            root,
-            n_train=p.n_train,
-            n_val=p.n_val,
-            n_test=p.n_test,
-            n_reference=p.n_reference,
-            size=p.size,
-            seed=config.seed,
-        )
-        open(done, "w").close()
+    done = os.path.join(root, ".phantoms_complete")  # holds the settings it was written with
+    settings = {**config.data.phantoms.to_dict(), "seed": config.seed}
+    if os.path.exists(done):
+        with open(done) as f:
+            written = json.load(f)
+        if written != settings:
+            raise ValueError(
+                f"{root} holds phantoms written with other config keys data.phantoms.* / seed "
+                f"({written}, now {settings}): use another workdir, or delete {root}"
+            )
+        return root
+    logging.info("data.root is empty: writing phantoms into %s", root)
+    p = config.data.phantoms
+    phantoms.write_dataset(
+        root,
+        n_train=p.n_train,
+        n_val=p.n_val,
+        n_test=p.n_test,
+        n_reference=p.n_reference,
+        size=p.size,
+        seed=config.seed,
+        difficulty=p.difficulty,
+    )
+    with open(done, "w") as f:
+        json.dump(settings, f)
     return root
 
 
