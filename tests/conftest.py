@@ -26,6 +26,17 @@ def run_python(args, env=None, timeout=600, **kwargs) -> subprocess.CompletedPro
     return proc
 
 
+def trainer_args(name: str, workdir, *flags) -> list:
+    """`python -m trainers.<name> --config=configs/<name>.py --config.workdir=...` arguments."""
+    return [
+        "-m",
+        f"trainers.{name}",
+        f"--config=configs/{name}.py",
+        f"--config.workdir={workdir}",
+        *flags,
+    ]
+
+
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:

@@ -11,7 +11,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from conftest import REPO, run_python
+from conftest import REPO, run_python, trainer_args
 
 TINY = [
     "--config.data.phantoms.n_train=48",
@@ -31,14 +31,7 @@ TINY = [
 
 
 def command(workdir, *extra):
-    return [
-        "-m",
-        "trainers.classifier",
-        "--config=configs/classifier.py",
-        f"--config.workdir={workdir}",
-        *TINY,
-        *extra,
-    ]
+    return trainer_args("classifier", workdir, *TINY, *extra)
 
 
 def weights(workdir) -> dict:

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, run_python
+from conftest import REPO, run_python, trainer_args
 
 import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
@@ -38,14 +38,7 @@ TINY = [
 
 
 def command(workdir, *extra):
-    return [
-        "-m",
-        "trainers.cyclegan",
-        "--config=configs/cyclegan.py",
-        f"--config.workdir={workdir}",
-        *TINY,
-        *extra,
-    ]
+    return trainer_args("cyclegan", workdir, *TINY, *extra)
 
 
 def final_state(workdir) -> dict:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import tensorflow as tf
-from conftest import run_python
+from conftest import run_python, trainer_args
 
 from kerasg2c.models.resnet_generator import ResnetGenerator
 
@@ -36,15 +36,9 @@ def generators_dir(tmp_path_factory):
 
 
 def command(workdir, generators_dir, *extra):
-    return [
-        "-m",
-        "trainers.g2c",
-        "--config=configs/g2c.py",
-        f"--config.workdir={workdir}",
-        f"--config.g2c.generators_dir={generators_dir}",
-        *TINY,
-        *extra,
-    ]
+    return trainer_args(
+        "g2c", workdir, f"--config.g2c.generators_dir={generators_dir}", *TINY, *extra
+    )
 
 
 def test_pas_all_plus_trains_and_reports(tmp_path, generators_dir):
@@ -79,16 +73,14 @@ def test_without_generators_the_cyclegan_stage_runs_first(tmp_path):
         "--config.cyclegan_stage.optimizer.constant_epochs=1",
         "--config.cyclegan_stage.optimizer.decay_epochs=0",
     ]
-    cmd = [
-        "-m",
-        "trainers.g2c",
-        "--config=configs/g2c.py",
-        f"--config.workdir={tmp_path}",
+    cmd = trainer_args(
+        "g2c",
+        tmp_path,
         "--config.variant=PAS_HE",
         "--config.data.phantoms.n_reference=8",  # the stage's unpaired patches
         *[flag for flag in TINY if "n_reference" not in flag],
         *stage,
-    ]
+    )
     proc = run_python(cmd)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (tmp_path / "cyclegan" / "generators" / "HE.keras").exists()
