@@ -230,18 +230,15 @@ class TranslationScore:
     patches, and the cycle-reconstruction error; the score is minus the distance.
     """
 
-    def __init__(self, pair: StainPair, split: str, config, extract_features):
+    def __init__(self, split, config, extract_features, target_stats, reference_features):
+        """split: (source split, its truth split or None); target_stats: the target
+        stain's LAB statistics (Reinhard); reference_features: Fréchet statistics of
+        real target patches (used without truth)."""
         self.config = config
-        self.x, truth = pair.eval[split]
+        self.x, truth = split
         self.truth = None if truth is None else load_images(truth, config)
-        reference = load_images(pair.reference_b, config)
-        self.target_stats = stain_transfer.lab_statistics(reference)
+        self.target_stats, self.reference_features = target_stats, reference_features
         self.extract = extract_features
-        self.reference_features = (
-            None
-            if self.truth is not None
-            else frechet.feature_statistics(extract_features, reference, batch_size=64)
-        )
 
     def __call__(self, model) -> tuple[float, dict, dict]:
         """Returns (selection score, metrics, the translated images)."""
@@ -292,7 +289,16 @@ def train_pair(config, strategy, pair: StainPair, workdir: str, extract) -> dict
     with strategy.scope():
         model = build_model(config, num_classes)
         model.compile(*make_optimizers(config.optimizer, spe))
-    scorers = {split: TranslationScore(pair, split, config, extract) for split in ("val", "test")}
+    # The real target patches, read once for both evaluation splits.
+    reference = load_images(pair.reference_b, config)
+    target_stats = stain_transfer.lab_statistics(reference)
+    reference_features = None
+    if any(truth is None for _, truth in pair.eval.values()):
+        reference_features = frechet.feature_statistics(extract, reference, batch_size=64)
+    scorers = {
+        split: TranslationScore(pair.eval[split], config, extract, target_stats, reference_features)
+        for split in ("val", "test")
+    }
     best_path = os.path.join(workdir, "best_generator.keras")
     best_file = os.path.join(workdir, "best.json")
     best = _read_json(best_file, {"score": -np.inf, "epoch": 0})
