@@ -26,6 +26,22 @@ def run_python(args, env=None, timeout=600, **kwargs) -> subprocess.CompletedPro
     return proc
 
 
+def signal_at(args, line: str, signum) -> tuple[int, str]:
+    """Runs `python args...`, sends `signum` once a stderr line contains `line`;
+    returns (exit code, stderr after that line)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
+    )
+    for seen in proc.stderr:
+        if line in seen:
+            proc.send_signal(signum)
+            break
+    rest = proc.stderr.read()
+    proc.wait(timeout=60)
+    return proc.returncode, rest
+
+
 def trainer_args(name: str, workdir, *flags) -> list:
     """`python -m trainers.<name> --config=configs/<name>.py --config.workdir=...` arguments."""
     return [

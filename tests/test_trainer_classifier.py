@@ -5,13 +5,11 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
-from conftest import REPO, run_python, trainer_args
+from conftest import run_python, signal_at, trainer_args
 
 TINY = [
     "--config.data.phantoms.n_train=48",
@@ -82,18 +80,12 @@ def test_report_and_figures(finished_run):
 
 def test_killed_run_resumes_to_the_same_weights(finished_run, tmp_path):
     reference_dir, _ = finished_run
-    cmd = [sys.executable, *command(tmp_path, "--config.train.epochs=3")]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    cmd = command(tmp_path, "--config.train.epochs=3")
     # 6 steps per epoch; kill mid-epoch 2, after step 9 (last checkpoint: step 8).
-    for line in proc.stderr:
-        if "epoch 2/3 step 3/6" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    returncode, _ = signal_at(cmd, "epoch 2/3 step 3/6", signal.SIGKILL)
+    assert returncode == -signal.SIGKILL
     assert not (tmp_path / "model.weights.h5").exists()
-    resumed = run_python(cmd[1:])
+    resumed = run_python(cmd)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "resumed from" in resumed.stderr and "at step 8" in resumed.stderr
     expected, got = weights(reference_dir), weights(tmp_path)
@@ -103,16 +95,10 @@ def test_killed_run_resumes_to_the_same_weights(finished_run, tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
-    cmd = [sys.executable, *command(tmp_path, "--config.train.epochs=50")]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        if "epoch 1/50 step 3/6" in line:
-            proc.send_signal(signal.SIGTERM)
-            break
-    rest = proc.stderr.read()
-    proc.wait(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, rest[-3000:]
+    returncode, rest = signal_at(
+        command(tmp_path, "--config.train.epochs=50"), "epoch 1/50 step 3/6", signal.SIGTERM
+    )
+    assert returncode == 128 + signal.SIGTERM, rest[-3000:]
     assert "SIGTERM received: checkpoint saved at step" in rest
     step = int(rest.split("checkpoint saved at step ")[1].split(";")[0])
     assert step >= 3

@@ -5,13 +5,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, run_python, trainer_args
+from conftest import run_python, signal_at, trainer_args
 
 import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
@@ -78,16 +77,11 @@ def test_exported_generator_translates(finished_run):
 
 
 def test_killed_run_resumes_to_the_same_state(finished_run, tmp_path):
-    cmd = [sys.executable, *command(tmp_path)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:  # 8 steps per epoch: kill after step 11 (checkpoint: step 10)
-        if "epoch 2/4 step 3/8" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
-    resumed = run_python(cmd[1:])
+    cmd = command(tmp_path)
+    # 8 steps per epoch: kill after step 11 (checkpoint: step 10).
+    returncode, _ = signal_at(cmd, "epoch 2/4 step 3/8", signal.SIGKILL)
+    assert returncode == -signal.SIGKILL
+    resumed = run_python(cmd)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "at step 10" in resumed.stderr
     expected, got = final_state(finished_run), final_state(tmp_path)
