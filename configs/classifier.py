@@ -19,6 +19,11 @@ from configs import common
 def get_config() -> ml_collections.ConfigDict:
     config = common.base_config()
     config.workdir = "runs/classifier"
+    # A task of dataset.json "tasks" (e.g. s_vs_noa): its groups become the classes.
+    config.data.task = ""
+    # Two tasks, e.g. "s_vs_noa,ss_vs_gs": one run each in workdir/<task>/, then the
+    # two-step evaluation (the G2C papers' s-vs-noa, then ss-vs-gs on the abnormal patches).
+    config.hierarchy = ""
 
     # --- Model: the G2C branch (stem block + residual down-sampling units) --
     config.model = ml_collections.ConfigDict()

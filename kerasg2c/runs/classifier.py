@@ -8,9 +8,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kerasg2c.data import tasks
 from kerasg2c.evaluation import classification, plots, predict
 from kerasg2c.models.classifier import Classifier
-from kerasg2c.runs import common
+from kerasg2c.runs import common, hierarchy
 from kerasg2c.training import loop, runtime, samples
 
 
@@ -32,15 +33,19 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
     return model
 
 
-def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
-    """(metrics with the mean loss, logits [N, C]) on a split (images in [0, 1],
-    file order)."""
+def _logits(predictor, split, config) -> tuple[np.ndarray, np.ndarray]:
+    """(logits [N, C], labels [N]) on a split (images in [0, 1], file order)."""
     ds = split.dataset(
         batch_size=config.train.batch_size,
         image_size=config.data.image_size,
         cache=common.use_cache(config, split),
     )
-    logits, labels = predictor.logits(ds)
+    return predictor.logits(ds)
+
+
+def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
+    """(metrics with the mean loss, logits [N, C]) on a split."""
+    logits, labels = _logits(predictor, split, config)
     result = classification.classification_metrics(
         labels, logits.argmax(-1), split.classes, split.patients
     )
@@ -48,13 +53,15 @@ def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
     return result, logits
 
 
-def write_predictions(path, split, logits) -> None:
-    """One CSV row per patch: file, patient, true and predicted class, probabilities
-    (what per-patch figures and later stages read)."""
+def write_predictions(path, split, logits, output_classes=None) -> None:
+    """One CSV row per patch: file, patient, true class, predicted class, probabilities
+    (what per-patch figures and later stages read). `output_classes`: the model's
+    classes when they are not the split's (a task model on every patch)."""
+    output_classes = output_classes or split.classes
     probabilities = np.asarray(tf.nn.softmax(logits))
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "patient", "label", "predicted", *split.classes])
+        writer.writerow(["path", "patient", "label", "predicted", *output_classes])
         for path_, patient, label, p in zip(
             split.paths, split.patients, split.labels, probabilities
         ):
@@ -63,7 +70,7 @@ def write_predictions(path, split, logits) -> None:
                     path_,
                     patient,
                     split.classes[label],
-                    split.classes[p.argmax()],
+                    output_classes[p.argmax()],
                     *(f"{v:.6f}" for v in p),
                 ]
             )
@@ -90,6 +97,8 @@ def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
 
 def train_and_evaluate(config) -> dict:
     """Runs the whole job: data → training (resumable) → evaluation → report."""
+    if config.hierarchy:
+        return hierarchy.train_and_evaluate(config, train_and_evaluate)
     return run(config, "classifier", build_model)
 
 
@@ -109,7 +118,13 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
     strategy = runtime.configure(config.train, config.seed)
     chief = runtime.is_chief(strategy)
     workdir = common.prepare_workdir(config, chief)
-    splits = common.load_splits(config, workdir, strategy)
+    full_splits = common.load_splits(config, workdir, strategy)
+    splits = full_splits
+    if config.data.task:  # e.g. s_vs_noa: classes become the task's groups
+        groups = tasks.task_groups(
+            common.dataset_tasks(config, workdir, strategy), config.data.task
+        )
+        splits = {name: tasks.task_split(s, groups) for name, s in full_splits.items()}
     train, val = splits["train"], splits["val"]
     spe = common.steps_per_epoch(config, train)
     with strategy.scope():
@@ -155,7 +170,19 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
     if not chief:
         return {}
     extra = describe(model) if describe else {}
+    if config.data.task:
+        extra["task"] = config.data.task
+        _write_task_predictions(config, workdir, predictor, full_splits, train.classes)
     return _write_results(config, trainer, workdir, model, predictor, splits, history, extra)
+
+
+def _write_task_predictions(config, workdir, predictor, full_splits, task_classes) -> None:
+    """`predictions_{val,test}_all.csv`: a task model's answer on every patch of the
+    split, each with its original class (what the hierarchical evaluation reads)."""
+    for name in ("val", "test"):
+        logits, _ = _logits(predictor, full_splits[name], config)
+        path = os.path.join(workdir, f"predictions_{name}_all.csv")
+        write_predictions(path, full_splits[name], logits, task_classes)
 
 
 def _write_results(config, trainer, workdir, model, predictor, splits, history, extra) -> dict:

@@ -9,7 +9,7 @@ import time
 import keras
 from absl import logging
 
-from kerasg2c.data import phantoms, pipeline
+from kerasg2c.data import layout, phantoms, pipeline
 from kerasg2c.training import loop, runtime
 
 SPLITS = ("train", "val", "test")
@@ -94,6 +94,13 @@ def load_splits(config, workdir: str, strategy) -> dict:
         s: pipeline.load_labeled_split(root, s, strict=config.data.strict, scan_cache=scan_cache)
         for s in SPLITS
     }
+
+
+def dataset_tasks(config, workdir: str, strategy) -> dict:
+    """The hierarchical tasks the dataset declares (dataset.json "tasks"); {} for TFDS."""
+    if config.data.tfds:
+        return {}
+    return layout.read_dataset_info(data_root(config, workdir, strategy)).tasks
 
 
 def steps_per_epoch(config, train_split) -> int:

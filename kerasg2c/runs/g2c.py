@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from kerasg2c.models.g2c import G2C
-from kerasg2c.runs import classifier, common, cyclegan
+from kerasg2c.runs import classifier, common, cyclegan, hierarchy
 from kerasg2c.training import runtime
 
 # Variant → (generated stains, cross-stain attention), as named in the G2C papers.
@@ -50,7 +50,7 @@ def run_cyclegan_stage(config) -> str:
     there already (a rerun, or a resumed run); returns its generators folder."""
     stage = config.cyclegan_stage
     stage.workdir = os.path.join(config.workdir, "cyclegan")
-    folder = os.path.join(stage.workdir, "generators")
+    folder = os.path.abspath(os.path.join(stage.workdir, "generators"))
     stains = variant_stains(config)
     if all(os.path.exists(os.path.join(folder, f"{s}.keras")) for s in stains):
         return folder
@@ -94,6 +94,8 @@ def train_and_evaluate(config) -> dict:
     `runs.classifier` with G2C and its freeze schedule."""
     if not config.g2c.generators_dir and variant_stains(config):
         config.g2c.generators_dir = run_cyclegan_stage(config)
+    if config.hierarchy:  # one G2C per task, the same generators
+        return hierarchy.train_and_evaluate(config, train_and_evaluate)
     freeze = config.g2c.freeze_generators_epochs
 
     def next_epoch(model, epoch):
