@@ -1,11 +1,17 @@
 """`python -m trainers.g2c` end to end on tiny phantoms with tiny generators."""
 
+import csv
 import json
+import shutil
 
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import run_python, trainer_args
 
+from kerasg2c.evaluation import hierarchy
 from kerasg2c.models.resnet_generator import ResnetGenerator
 
 TINY = [
@@ -41,16 +47,71 @@ def command(workdir, generators_dir, *extra):
     )
 
 
-def test_pas_all_plus_trains_and_reports(tmp_path, generators_dir):
-    proc = run_python(command(tmp_path, generators_dir))
+@pytest.fixture(scope="module")
+def pas_all_plus_run(tmp_path_factory, generators_dir):
+    workdir = tmp_path_factory.mktemp("pas_all_plus")
+    proc = run_python(command(workdir, generators_dir))
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
+    tmp_path = pas_all_plus_run
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["trainer"] == "g2c" and report["variant"] == "PAS_ALL_PLUS"
+    assert report["stains"] == ["HE", "MASSON", "PASM"]
     params = report["parameters"]
     assert params["generators"] > 0 and params["attention"] > 0
     assert [row["epoch"] for row in report["history"]] == [1, 2, 3]
     assert report["metrics"]["test"]["n"] == 8
     assert (tmp_path / "model.weights.h5").exists()
+    # model.keras is the whole end-to-end model: it reproduces the run's test predictions.
+    model = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    rows = hierarchy.read_predictions(tmp_path / "predictions_test.csv")
+    first = sorted(rows)[:4]
+    images = np.stack([_image(p) for p in first])
+    probabilities = keras.ops.softmax(model(images, training=False)).numpy()
+    expected = [[float(rows[p][c]) for c in report["classes"]] for p in first]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-4)
+
+
+def _image(path, size=32):
+    image = tf.image.decode_png(tf.io.read_file(str(path)), channels=3)
+    return tf.image.resize(tf.cast(image, tf.float32) / 255.0, (size, size)).numpy()
+
+
+def test_compare_figure_shows_rescued_patches_with_generated_stains(tmp_path, pas_all_plus_run):
+    """Run A = run B with every test prediction made wrong, so every patch B gets right
+    is 'rescued'; the figure has one row per such patch: input + 3 generated stains."""
+    run_a = tmp_path / "a"
+    run_a.mkdir()
+    shutil.copy(pas_all_plus_run / "report.json", run_a / "report.json")
+    with open(pas_all_plus_run / "predictions_test.csv") as f:
+        rows = list(csv.DictReader(f))
+    classes = json.loads((run_a / "report.json").read_text())["classes"]
+    with open(run_a / "predictions_test.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:
+            wrong = classes[(classes.index(row["label"]) + 1) % len(classes)]
+            writer.writerow({**row, "predicted": wrong})
+    right = sum(r["predicted"] == r["label"] for r in rows)
+    out = tmp_path / "figure3.png"
+    proc = run_python(
+        [
+            "-m",
+            "trainers.compare",
+            str(run_a),
+            str(pas_all_plus_run),
+            f"--figure={out}",
+            "--figure_rows=3",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{right} patches A gets wrong and B gets right" in proc.stdout
+    assert right > 0  # any model gets one class right
+    height, width = plt.imread(out).shape[:2]
+    assert (width, height) == (4 * 160, min(right, 3) * 180)  # 1 + 3 stains per row
 
 
 def test_unknown_variant_names_the_key(tmp_path, generators_dir):

@@ -1,9 +1,11 @@
 """Compares two classifier / G2C runs: metrics side by side and a paired t-test over the
 per-patient accuracies of the shared patients (G2C papers, SPEC.md §2).
 
-python -m trainers.compare RUN_A RUN_B [--split=test] [--out=FILE.json]
+python -m trainers.compare RUN_A RUN_B [--split=test] [--out=FILE.json] [--figure=FILE.png]
 
 RUN_A and RUN_B are workdirs holding report.json, or report.json paths. Differences are B - A.
+--figure draws the paper's Figure 3: the patches A gets wrong and B gets right, each with the
+stains B's generators make of it (RUN_B must be a workdir holding model.keras).
 """
 
 import json
@@ -16,6 +18,10 @@ from kerasg2c.evaluation import statistics
 
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "val", "test"], "Split to compare on.")
 _OUT = flags.DEFINE_string("out", None, "Optional path of a JSON file for the comparison.")
+_FIGURE = flags.DEFINE_string(
+    "figure", None, "Optional PNG: patches A gets wrong and B right, with B's generated stains."
+)
+_FIGURE_ROWS = flags.DEFINE_integer("figure_rows", 8, "At most this many patches in --figure.")
 
 
 def load_report(run: str) -> tuple[str, dict]:
@@ -98,7 +104,46 @@ def main(argv):
         with open(_OUT.value, "w") as f:
             json.dump(result, f, indent=2, allow_nan=False)
         print(f"wrote {_OUT.value}")
+    if _FIGURE.value:
+        try:
+            n = write_figure(path_a, path_b, report_b, _SPLIT.value, _FIGURE.value)
+        except (OSError, ValueError) as e:
+            print(f"error: --figure: {e}", file=sys.stderr)
+            return 1
+        print(
+            f"{n} patches A gets wrong and B gets right" + (f"; wrote {_FIGURE.value}" if n else "")
+        )
     return 0
+
+
+def write_figure(path_a, path_b, report_b, split, out) -> int:
+    """Figure 3 from the runs' predictions_<split>.csv and B's model.keras."""
+    import keras  # TensorFlow only for the figure
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+    from kerasg2c.evaluation import hierarchy, rescued
+
+    if split == "train":
+        raise ValueError("runs write predictions for val and test only")
+    folder_a, folder_b = os.path.dirname(path_a), os.path.dirname(path_b)
+    rows = [
+        hierarchy.read_predictions(os.path.join(f, f"predictions_{split}.csv"))
+        for f in (folder_a, folder_b)
+    ]
+    model_path = os.path.join(folder_b, "model.keras")
+    if not os.path.isfile(model_path):
+        raise ValueError(f"no {model_path} (RUN_B must be a G2C or classifier workdir)")
+    model = keras.saving.load_model(model_path, compile=False)
+    with open(os.path.join(folder_b, "config.json")) as f:
+        image_size = json.load(f)["data"]["image_size"]
+    return rescued.save_rescued_figure(
+        model,
+        *rows,
+        out,
+        image_size=image_size,
+        stains=report_b.get("stains", ()),
+        limit=_FIGURE_ROWS.value,
+    )
 
 
 if __name__ == "__main__":

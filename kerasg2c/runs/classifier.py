@@ -193,6 +193,7 @@ def _write_results(config, trainer, workdir, model, predictor, splits, history, 
         if name != "train":
             write_predictions(os.path.join(workdir, f"predictions_{name}.csv"), split, logits)
     model.save_weights(os.path.join(workdir, "model.weights.h5"))
+    model.save(os.path.join(workdir, "model.keras"))  # the whole model, for figures and export
     classes = splits["train"].classes
     plots.save_confusion_matrix(
         results["test"]["confusion_matrix"],

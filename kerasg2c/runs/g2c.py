@@ -103,6 +103,10 @@ def train_and_evaluate(config) -> dict:
         model.set_generators_trainable(epoch >= freeze)
 
     def describe(model):
-        return {"variant": config.variant, "parameters": model.parameter_counts()}
+        return {
+            "variant": config.variant,
+            "stains": list(variant_stains(config)),
+            "parameters": model.parameter_counts(),
+        }
 
     return classifier.run(config, "g2c", build_model, next_epoch, describe)
