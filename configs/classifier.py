@@ -27,6 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # --- Model: the G2C branch (stem block + residual down-sampling units) --
     config.model = ml_collections.ConfigDict()
+    config.model.branch = "stem_resnet"  # stem_resnet | alexnet (configs/g2c_transfer.py)
     config.model.widths = (16, 32, 64)  # one down-sampling unit per width
     config.model.blocks_per_unit = 3
     config.model.stem_width = 16

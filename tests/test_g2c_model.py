@@ -213,3 +213,33 @@ def test_loaded_generators_with_one_name_get_unique_paths(tmp_path):
     for copy in model.generators:  # copies carry the exported weights
         for a, b in zip(copy.get_weights(), generator.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_alexnet_branch_attention_and_round_trip(tmp_path):
+    """The transfer branch: shapes on 52 px patches, attention after each of its four
+    convolutions after the stem, and a .keras round trip."""
+    kwargs = dict(branch="alexnet", widths=(8, 12, 8, 8), stem_width=4, sync_batchnorm=False)
+    generators = [ResnetGenerator(ngf=4, n_blocks=1) for _ in range(2)]
+    model = G2C(generators, num_classes=2, attention=True, attention_reduction=2, **kwargs)
+    model.build((None, 52, 52, 3))
+    assert model.backbone.compute_output_shape((None, 52, 52, 3)) == (None, 13, 13, 8)
+    expected = sum(CrossStainAttention.parameter_count(3, w, 2) for w in (8, 12, 8, 8))
+    assert model.parameter_counts()["attention"] == expected
+    images = tf.random.stateless_uniform((2, 52, 52, 3), seed=(3, 4))
+    logits = model(images, training=False).numpy()
+    assert logits.shape == (2, 2)
+    model.save(tmp_path / "alexnet.keras")
+    loaded = keras.saving.load_model(tmp_path / "alexnet.keras")
+    assert loaded.branch == "alexnet"
+    np.testing.assert_allclose(loaded(images, training=False).numpy(), logits, atol=1e-5)
+
+
+def test_image_size_the_generators_cannot_keep_is_named():
+    model = G2C([ResnetGenerator(ngf=4, n_blocks=1)], num_classes=2, **SMALL)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        model(tf.zeros((1, 50, 50, 3)))
+
+
+def test_unknown_branch_names_the_key():
+    with pytest.raises(ValueError, match="config key model.branch='vgg'"):
+        G2C([], num_classes=2, branch="vgg")

@@ -153,3 +153,32 @@ def test_without_generators_the_cyclegan_stage_runs_first(tmp_path):
     # A rerun finds the generators and does not train the stage again.
     again = run_python(cmd)
     assert again.returncode == 0 and "training PAS_to_HE" not in again.stderr
+
+
+def test_transfer_config_fine_tunes_reused_generators_with_an_alexnet_branch(
+    tmp_path, generators_dir
+):
+    cmd = [
+        "-m",
+        "trainers.g2c",
+        "--config=configs/g2c_transfer.py",
+        f"--config.workdir={tmp_path}",
+        f"--config.g2c.generators_dir={generators_dir}",
+        *[flag for flag in TINY if "model.widths" not in flag],  # a repeated tuple flag appends
+        "--config.model.widths=(8,8,8,8)",
+    ]
+    proc = run_python(cmd)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["variant"] == "PAS_ALL_PLUS" and report["task"] == "s_vs_noa"
+    assert report["classes"] == ["s", "noa"] and report["parameters"]["attention"] > 0
+    model = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    assert model.branch == "alexnet"
+    # Reused, then fine-tuned after the frozen epoch: the generators moved away from the
+    # exported weights.
+    exported = keras.saving.load_model(generators_dir / "HE.keras")
+    moved = [
+        float(np.max(np.abs(a - b)))
+        for a, b in zip(model.generators[0].get_weights(), exported.get_weights())
+    ]
+    assert max(moved) > 1e-6

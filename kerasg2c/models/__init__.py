@@ -1,6 +1,7 @@
 """Keras models. Importing this package registers every model and layer class for
 `keras.saving.load_model` (e.g. the exported `generators/<stain>.keras`)."""
 
+from kerasg2c.models.alexnet_branch import AlexNetBranch
 from kerasg2c.models.classifier import Classifier
 from kerasg2c.models.cyclegan import CycleGAN
 from kerasg2c.models.g2c import G2C
@@ -10,6 +11,7 @@ from kerasg2c.models.resnet_generator import ResnetGenerator
 from kerasg2c.models.stem_resnet import StemResNet
 
 __all__ = [
+    "AlexNetBranch",
     "Classifier",
     "CycleGAN",
     "G2C",

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from kerasg2c.losses import classification
-from kerasg2c.models.stem_resnet import StemResNet
+from kerasg2c.models.branches import make_branch
 
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
@@ -18,6 +18,7 @@ class Classifier(keras.Model):
     Args:
       num_classes: output classes.
       widths, blocks_per_unit, stem_width, sync_batchnorm: see `StemResNet`.
+      branch: "stem_resnet" or "alexnet" (see `kerasg2c.models.branches`).
       loss: "focal" or "cross_entropy".
       focal_gamma: focusing parameter of the focal loss.
     """
@@ -31,14 +32,14 @@ class Classifier(keras.Model):
         sync_batchnorm=True,
         loss="focal",
         focal_gamma=2.0,
+        branch="stem_resnet",
         **kwargs,
     ):
         super().__init__(**kwargs)
         classification.check_loss_name(loss)
         self.num_classes, self.loss_name, self.focal_gamma = num_classes, loss, focal_gamma
-        self.backbone = StemResNet(
-            widths, blocks_per_unit, stem_width, sync_batchnorm, name="backbone"
-        )
+        self.branch, self.blocks_per_unit = branch, blocks_per_unit
+        self.backbone = make_branch(branch, widths, blocks_per_unit, stem_width, sync_batchnorm)
         self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
         self.head = keras.layers.Dense(num_classes, dtype="float32", name="logits")
 
@@ -70,8 +71,9 @@ class Classifier(keras.Model):
         return {
             **super().get_config(),
             "num_classes": self.num_classes,
+            "branch": self.branch,
             "widths": backbone.widths,
-            "blocks_per_unit": backbone.blocks_per_unit,
+            "blocks_per_unit": self.blocks_per_unit,
             "stem_width": backbone.stem_width,
             "sync_batchnorm": backbone.sync_batchnorm,
             "loss": self.loss_name,

@@ -7,9 +7,8 @@ import tensorflow as tf
 from keras import ops
 
 from kerasg2c.layers.cross_stain_attention import CrossStainAttention
-from kerasg2c.layers.residual_block import ResidualBlock
 from kerasg2c.losses import classification
-from kerasg2c.models.stem_resnet import StemResNet
+from kerasg2c.models.branches import make_branch
 
 
 def _count(variables) -> int:
@@ -56,7 +55,7 @@ class G2C(keras.Model):
         and pass through the same layer objects once. Batch normalisation then
         normalises over all stains together in training, which is what its moving
         statistics (shared by all branches at inference) average over too.
-      * PAS_ALL+ (`attention=True`): after every `ResidualBlock` of
+      * PAS_ALL+ (`attention=True`): after every block (`block_type`) of
         `backbone.body` its own `CrossStainAttention` (not shared between blocks)
         re-weights each branch's channels from the responses of all branches.
       * Head: each branch is globally average-pooled to a C-vector, the M + 1
@@ -89,7 +88,9 @@ class G2C(keras.Model):
         target-stain images (e.g. `keras.saving.load_model("generators/HE.keras")`);
         may be empty (PAS_ONLY). The model keeps copies named generator_1…M.
       num_classes: output classes.
-      widths, blocks_per_unit, stem_width, sync_batchnorm: of the shared `StemResNet`.
+      widths, blocks_per_unit, stem_width, sync_batchnorm: of the shared branch.
+      branch: "stem_resnet" (`StemResNet`, the glomerulus papers') or "alexnet"
+        (`AlexNetBranch`, their transfer to 50×50 breast patches).
       attention: add cross-stain attention after each residual block (PAS_ALL+).
       attention_reduction: r of `CrossStainAttention`.
       loss: "focal" or "cross_entropy".
@@ -111,6 +112,7 @@ class G2C(keras.Model):
         loss="focal",
         focal_gamma=2.0,
         train_generators=True,
+        branch="stem_resnet",
         **kwargs,
     ):
         kwargs.setdefault("name", "g2c")
@@ -134,9 +136,9 @@ class G2C(keras.Model):
                 dtype="float32",
                 name="generators_trainable",
             )
-        self.backbone = StemResNet(
-            widths, blocks_per_unit, stem_width, sync_batchnorm, name="backbone"
-        )
+        self.branch, self.blocks_per_unit = branch, blocks_per_unit
+        self.backbone = make_branch(branch, widths, blocks_per_unit, stem_width, sync_batchnorm)
+        block = self.backbone.block_type
         self.attention = []
         if self.use_attention:
             self.attention = [
@@ -144,7 +146,7 @@ class G2C(keras.Model):
                     self.num_branches, attention_reduction, name=f"attention_{layer.name}"
                 )
                 for layer in self.backbone.body
-                if isinstance(layer, ResidualBlock)
+                if isinstance(layer, block)
             ]
         self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
         self.head = keras.layers.Dense(num_classes, dtype="float32", name="logits")
@@ -164,7 +166,7 @@ class G2C(keras.Model):
         attention = iter(self.attention)
         for layer in self.backbone.body:
             shape = layer.compute_output_shape(shape)
-            if self.attention and isinstance(layer, ResidualBlock):
+            if self.attention and isinstance(layer, self.backbone.block_type):
                 next(attention).build((self.num_branches, *shape))
         self.head.build((None, self.num_branches * shape[-1]))
 
@@ -267,6 +269,12 @@ class G2C(keras.Model):
         stains = []
         for generator in self.generators:
             y = ops.cast(generator(x, training=training), images.dtype)
+            if y.shape[1:3] != images.shape[1:3] and None not in images.shape[1:3]:
+                raise ValueError(
+                    f"G2C: generator {generator.name} maps {tuple(images.shape[1:3])} images "
+                    f"to {tuple(y.shape[1:3])}; use an image size its down-sampling divides "
+                    "(a multiple of 4 for ResnetGenerator)"
+                )
             if generator_gradient_scale is not None:
                 scale = ops.cast(generator_gradient_scale, y.dtype)
                 y = ops.stop_gradient(y) + scale * (y - ops.stop_gradient(y))
@@ -284,7 +292,7 @@ class G2C(keras.Model):
         h = self.backbone.stem(h, training=training)
         attention = iter(self.attention)
         for layer in self.backbone.body:
-            if not isinstance(layer, ResidualBlock):
+            if not isinstance(layer, self.backbone.block_type):
                 h = layer(h)
                 continue
             h = layer(h, training=training)
@@ -375,8 +383,9 @@ class G2C(keras.Model):
             **super().get_config(),
             "generators": [serialize(g) for g in self.generators],
             "num_classes": self.num_classes,
+            "branch": self.branch,
             "widths": backbone.widths,
-            "blocks_per_unit": backbone.blocks_per_unit,
+            "blocks_per_unit": self.blocks_per_unit,
             "stem_width": backbone.stem_width,
             "sync_batchnorm": backbone.sync_batchnorm,
             "attention": self.use_attention,

@@ -24,6 +24,8 @@ class StemResNet(keras.layers.Layer):
       sync_batchnorm: see `ConvBNReLU`.
     """
 
+    block_type = ResidualBlock  # G2C puts its cross-stain attention after each of these
+
     def __init__(
         self,
         widths=(64, 128, 256, 512),

@@ -26,6 +26,7 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
         stem_width=m.stem_width,
         loss=m.loss,
         focal_gamma=m.focal_gamma,
+        branch=m.branch,
     )
     size = config.data.image_size
     model(tf.zeros((1, size, size, 3)), training=False)

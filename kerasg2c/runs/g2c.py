@@ -81,6 +81,7 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
         attention_reduction=m.attention_reduction,
         loss=m.loss,
         focal_gamma=m.focal_gamma,
+        branch=m.branch,
         train_generators=config.g2c.train_generators,
     )
     size = config.data.image_size
