@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.pipeline
 	$(PY) -m benchmarks.classifier_step
 	$(PY) -m benchmarks.cyclegan_step --size=64 --batch=1 --ngf=64 --blocks=9 --steps=5
+	$(PY) -m benchmarks.g2c_step --size=224 --batch=4 --steps=2
 
 clean:
 	rm -rf $(VENV) build *.egg-info
