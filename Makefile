@@ -14,8 +14,15 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+# The main job on phantoms: CycleGAN stage + G2C PAS_ALL+ (runs/g2c), the PAS_ONLY baseline
+# on the same data, their comparison (paired t-test) and Figure 3.
 demo: $(STAMP)
-	$(PY) -m trainers.classifier --config=configs/classifier.py
+	$(PY) -m trainers.g2c --config=configs/g2c.py --config.workdir=runs/g2c
+	$(PY) -m trainers.g2c --config=configs/g2c.py --config.variant=PAS_ONLY \
+		--config.workdir=runs/g2c_pas_only --config.data.root=runs/g2c/data
+	$(PY) -m trainers.compare runs/g2c_pas_only runs/g2c \
+		--out=runs/g2c/compare_pas_only.json --figure=runs/g2c/figure3_rescued.png
+	@echo "G2C report: runs/g2c/report.json; versus PAS_ONLY: runs/g2c/compare_pas_only.json"
 
 test: $(STAMP)
 	$(PY) -m pytest -ra

@@ -34,6 +34,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.g2c.train_generators = True  # False: frozen-generator ablation
 
     config.model.attention_reduction = 16
+    # Overlapping phantom classes: at difficulty 0 PAS alone separates them perfectly and
+    # every variant scores 1.0; at 0.7 PAS_ONLY does not (SPEC.md "phantoms").
+    config.data.phantoms.difficulty = 0.7
 
     # --- The CycleGAN stage run when g2c.generators_dir is empty -------------
     # Its data, image size, seed and runtime keys follow this config's.
