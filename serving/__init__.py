@@ -1,0 +1,1 @@
+"""Serving: Triton model repositories of trained runs, the server and its clients."""

@@ -46,6 +46,10 @@ class Classifier(keras.Model):
     def call(self, images, training=None):
         return self.head(self.pool(self.backbone(images, training=training)))
 
+    def serving_outputs(self, images):
+        """What a server returns for images [B, S, S, 3] in [0, 1] (`serving.export`)."""
+        return {"probabilities": keras.ops.softmax(self(images, training=False))}
+
     def per_example_loss(self, labels, logits):
         return classification.per_example_loss(self.loss_name, labels, logits, self.focal_gamma)
 

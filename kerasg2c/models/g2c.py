@@ -312,6 +312,18 @@ class G2C(keras.Model):
             return logits, ops.stack(stains, axis=0)
         return logits, ops.expand_dims(images, 0)[:0]
 
+    def serving_outputs(self, images):
+        """What a server returns for images [B, S, S, 3] in [0, 1] (`serving.export`):
+        class probabilities [B, C] and (M > 0) the generated stains, uint8 [B, M, S, S, 3]."""
+        if not self.generators:
+            return {"probabilities": ops.softmax(self(images, training=False))}
+        logits, stains = self(images, training=False, return_stains=True)
+        stains = ops.transpose(stains, (1, 0, 2, 3, 4))
+        return {
+            "probabilities": ops.softmax(logits),
+            "stains": ops.cast(ops.round(ops.clip(stains, 0.0, 1.0) * 255.0), "uint8"),
+        }
+
     # --- Training -----------------------------------------------------------
 
     def per_example_loss(self, labels, logits):

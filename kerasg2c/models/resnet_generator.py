@@ -106,6 +106,14 @@ class ResnetGenerator(keras.Model):
             x = layer(x)
         return x
 
+    def serving_outputs(self, images):
+        """What a server returns for source images [B, S, S, 3] in [0, 1]
+        (`serving.export`): the translated image, uint8 [B, S, S, 3]."""
+        y = (self(images * 2.0 - 1.0, training=False) + 1.0) / 2.0
+        return {
+            "image": keras.ops.cast(keras.ops.round(keras.ops.clip(y, 0.0, 1.0) * 255.0), "uint8")
+        }
+
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.output_channels)
 

@@ -1,0 +1,196 @@
+"""Queries an exported model on a Triton server with tritonclient.
+
+    python -m serving.client --url=127.0.0.1:8000 --model=g2c_python IMAGE_OR_DIR... \
+        [--protocol=http|grpc] [--batch_size=8] [--stains_dir=DIR]
+
+Prints one line per image: path, predicted class, its probability (classifiers and G2C),
+or writes the translated image (CycleGAN generators) / the generated stains (G2C, with
+--stains_dir) as PNGs. Everything it needs (classes, input type, stains) comes from the
+model's configuration on the server ("kerasg2c_metadata", written by `serving.export`).
+Exit codes: 0 all answered; 1 the server or model is unavailable (the message says which);
+2 some inputs were not images or were refused (each one named).
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+class ServingError(Exception):
+    """The server is down, or the model is missing or not ready."""
+
+
+def list_inputs(paths) -> list[str]:
+    """Files as given, and the image files under each directory (sorted)."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, _, files in sorted(os.walk(path)):
+                found += [
+                    os.path.join(root, f)
+                    for f in sorted(files)
+                    if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+                ]
+        else:
+            found.append(path)
+    return found
+
+
+def read_image(path: str, dtype: str) -> np.ndarray:
+    """RGB pixels [H, W, 3] as the model expects them (uint8, or float32 in [0, 1]);
+    ValueError naming the file if it is not a readable image."""
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{path}: not a readable image ({e})") from e
+    return pixels if dtype == "uint8" else (pixels / 255.0).astype(np.float32)
+
+
+class Client:
+    """One model on one server, over HTTP or gRPC."""
+
+    def __init__(self, url: str, model: str, protocol: str = "http"):
+        if protocol == "http":
+            import tritonclient.http as triton
+        else:
+            import tritonclient.grpc as triton
+        self.triton, self.url, self.model, self.protocol = triton, url, model, protocol
+        self.client = triton.InferenceServerClient(url)
+        try:
+            live = self.client.is_server_live()
+        except Exception as e:  # connection refused, DNS, timeout: all mean "no server"
+            raise ServingError(
+                f"no Triton server answers at {url} ({protocol}): {e}. Start one with "
+                "`python -m serving.server --repository=REPO`"
+            ) from e
+        if not live:
+            raise ServingError(f"the Triton server at {url} is not live")
+        if not self.client.is_model_ready(model):
+            names = [m["name"] for m in self._index() if m.get("state") == "READY"]
+            raise ServingError(
+                f"model {model!r} is not ready on {url}; ready models: {sorted(names)}"
+            )
+        config = self.client.get_model_config(model)
+        config = config if protocol == "http" else json.loads(_to_json(config))
+        config = config.get("config", config)
+        self.max_batch_size = int(config.get("max_batch_size") or config.get("maxBatchSize", 1))
+        parameters = config.get("parameters", {})
+        meta = parameters.get("kerasg2c_metadata", {})
+        text = meta.get("string_value") or meta.get("stringValue") or "{}"
+        self.metadata = json.loads(text)
+        self.input_dtype = self.metadata.get("input", {}).get("dtype", "uint8")
+        self.outputs = list(self.metadata.get("outputs", {})) or ["probabilities"]
+
+    def _index(self) -> list[dict]:
+        index = self.client.get_model_repository_index()
+        if self.protocol == "http":
+            return index
+        return [{"name": m.name, "state": m.state} for m in index.models]
+
+    def infer(self, images: np.ndarray) -> dict:
+        """{output name: array} for a batch of same-size images."""
+        t = self.triton
+        datatype = "UINT8" if images.dtype == np.uint8 else "FP32"
+        request = t.InferInput("image", list(images.shape), datatype)
+        request.set_data_from_numpy(images)
+        outputs = [t.InferRequestedOutput(name) for name in self.outputs]
+        result = self.client.infer(self.model, [request], outputs=outputs)
+        return {name: result.as_numpy(name) for name in self.outputs}
+
+
+def _to_json(message) -> str:
+    from google.protobuf import json_format
+
+    return json_format.MessageToJson(message)
+
+
+def _batches(items, batch_size):
+    """Consecutive runs of same-size images, at most `batch_size` long."""
+    batch = []
+    for item in items:
+        if batch and (len(batch) == batch_size or item[1].shape != batch[0][1].shape):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def _save_png(array, path):
+    Image.fromarray(np.asarray(array, np.uint8)).save(path)
+
+
+def run(paths, client: Client, batch_size: int, stains_dir=None) -> int:
+    """Queries every image; returns the number of images that failed."""
+    failed, items = 0, []
+    for path in list_inputs(paths):
+        try:
+            items.append((path, read_image(path, client.input_dtype)))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+    classes = client.metadata.get("classes") or []
+    stains = client.metadata.get("stains") or []
+    batch_size = max(1, min(batch_size, client.max_batch_size))
+    for batch in _batches(items, batch_size):
+        try:
+            result = client.infer(np.stack([image for _, image in batch]))
+        except client.triton.InferenceServerException as e:
+            for path, _ in batch:
+                print(f"error: {path}: refused by the server: {e.message()}", file=sys.stderr)
+            failed += len(batch)
+            continue
+        for i, (path, _) in enumerate(batch):
+            stem = os.path.splitext(os.path.basename(path))[0]
+            if "probabilities" in result:
+                p = result["probabilities"][i]
+                k = int(np.argmax(p))
+                name = classes[k] if k < len(classes) else str(k)
+                print(f"{path}\t{name}\t{p[k]:.4f}")
+            if stains_dir and ("stains" in result or "image" in result):
+                os.makedirs(stains_dir, exist_ok=True)
+                if "image" in result:
+                    target = client.metadata.get("target_stain", "translated")
+                    out = os.path.join(stains_dir, f"{stem}_{target}.png")
+                    _save_png(result["image"][i], out)
+                    print(f"{path}\t{out}")
+                for m, image in enumerate(result.get("stains", [[]] * len(batch))[i]):
+                    name = stains[m] if m < len(stains) else f"stain{m + 1}"
+                    _save_png(image, os.path.join(stains_dir, f"{stem}_{name}.png"))
+    return failed
+
+
+def define_flags() -> None:
+    """The CLI's flags (defined only when run as a program)."""
+    flags.DEFINE_string("url", "127.0.0.1:8000", "host:port of the server (HTTP or gRPC).")
+    flags.DEFINE_enum("protocol", "http", ["http", "grpc"], "Triton protocol.")
+    flags.DEFINE_string("model", None, "Model name in the repository.")
+    flags.DEFINE_integer("batch_size", 8, "Images per request (same-size images only).")
+    flags.DEFINE_string("stains_dir", None, "Write generated images here as PNGs.")
+
+
+def main(argv):
+    FLAGS = flags.FLAGS
+    if len(argv) < 2:
+        raise app.UsageError("give image files or directories")
+    if not FLAGS.model:
+        raise app.UsageError("--model is required")
+    try:
+        client = Client(FLAGS.url, FLAGS.model, FLAGS.protocol)
+    except ServingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    failed = run(argv[1:], client, FLAGS.batch_size, FLAGS.stains_dir)
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

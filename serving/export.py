@@ -1,0 +1,403 @@
+"""Exports the models of a run into a Triton model repository.
+
+    python -m serving.export --workdir=runs/g2c --repository=model_repository \
+        [--name=g2c] [--version=1] [--formats=savedmodel,onnx,python] \
+        [--input_dtype=uint8] [--max_batch_size=32] [--preferred_batch_sizes=4,8,16] \
+        [--max_queue_delay_us=1000] [--instance_kind=auto] [--instance_count=1]
+
+Exportable models of a run: `WORKDIR/model.keras` (classifier, G2C: one graph from a
+source-stain image to class probabilities, G2C with its generated stains as a second
+output) and `WORKDIR/generators/<stain>.keras` (CycleGAN: one model per target stain).
+Any model with a `serving_outputs(images) -> {name: tensor}` method exports the same way;
+nothing here is model-specific.
+
+Per model and format, `REPO/<model>/config.pbtxt`, `REPO/<model>/<version>/...`,
+`labels.txt` (class names, when the model has classes) and `metadata.json` (also in the
+config as the parameter "kerasg2c_metadata", so clients need nothing else). Formats:
+`savedmodel` (Triton's TensorFlow backend, Triton <= 25.02), `onnx` (tf2onnx, the
+onnxruntime backend; model name suffixed `_onnx`), `python` (Triton's Python backend
+running the SavedModel in this environment; suffix `_python`; runs on the CPU server of
+`serving.server`).
+
+The exported graph takes raw pixels: uint8 [B, H, W, 3] (or float32 in [0, 1] with
+--input_dtype=float32) of any H, W, and resizes them to the run's `data.image_size` the
+way the training pipeline did (bilinear, antialiased, rounded to 8 bits). Every variant is
+run on a few inputs at export time and must match the in-process Keras model; the maximum
+absolute differences are printed and written to metadata.json, and the export fails past
+the tolerance.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+from absl import app, flags, logging
+
+from serving import model_config
+
+FORMATS = ("savedmodel", "onnx", "python")
+# Largest allowed |exported - Keras| per output dtype (uint8 outputs: one grey level).
+TOLERANCE = {"float32": 1e-4, "uint8": 1.0}
+
+
+@dataclasses.dataclass
+class Exportable:
+    """One model of a run and what a client needs to know about it."""
+
+    name: str
+    model: object  # a keras.Model with serving_outputs
+    image_size: int
+    metadata: dict
+    classes: tuple = ()
+
+
+def _read_json(path) -> dict:
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def find_exportables(workdir: str, name: str | None = None) -> list[Exportable]:
+    """The models of run `workdir` (see the module docstring); ValueError if none."""
+    import keras
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+
+    workdir = os.path.abspath(workdir)
+    config = _read_json(os.path.join(workdir, "config.json"))
+    report = _read_json(os.path.join(workdir, "report.json"))
+    if not config:
+        raise ValueError(f"{workdir}: no config.json (is it a run directory?)")
+    name = name or os.path.basename(workdir).replace("-", "_")
+    image_size = int(config["data"]["image_size"])
+    run = {
+        "run": workdir,
+        "written": report.get("written"),
+        "trainer": report.get("trainer"),
+        "image_size": image_size,
+    }
+    found = []
+    path = os.path.join(workdir, "model.keras")
+    if os.path.isfile(path):
+        classes = tuple(report.get("classes", ()))
+        metadata = {
+            **run,
+            "variant": report.get("variant"),
+            "task": report.get("task"),
+            "classes": list(classes),
+            "stains": report.get("stains", []),
+        }
+        model = keras.saving.load_model(path, compile=False)
+        found.append(Exportable(name, model, image_size, metadata, classes))
+    generators = os.path.join(workdir, "generators")
+    if os.path.isdir(generators):
+        source = config.get("cyclegan", {}).get("source_stain") or "source"
+        for file in sorted(os.listdir(generators)):
+            if not file.endswith(".keras"):
+                continue
+            stain = file[: -len(".keras")]
+            model = keras.saving.load_model(os.path.join(generators, file), compile=False)
+            if (model.get_build_config() or {}).get("input_shape", [3])[-1] != 3:
+                logging.warning("%s: a class-conditioned generator; not exported", file)
+                continue
+            metadata = {**run, "source_stain": source, "target_stain": stain}
+            found.append(Exportable(f"{name}_{stain.lower()}", model, image_size, metadata))
+    if not found:
+        raise ValueError(f"{workdir}: nothing to export (no model.keras, no generators/*.keras)")
+    return found
+
+
+def _resize_weights(n_in, n_out):
+    """[n_out, n_in] weights of antialiased bilinear (triangle-filter) resampling: output
+    pixel i averages the inputs near its centre (i + 0.5)·n_in/n_out, the triangle widened
+    by n_in/n_out when shrinking, normalised to sum 1."""
+    import tensorflow as tf
+
+    n_in, n_out = tf.cast(n_in, tf.float32), tf.cast(n_out, tf.float32)
+    step = n_in / n_out
+    centres = (tf.range(n_out) + 0.5) * step
+    distance = (tf.range(n_in)[None, :] + 0.5 - centres[:, None]) / tf.maximum(step, 1.0)
+    weights = tf.maximum(0.0, 1.0 - tf.abs(distance))
+    return weights / tf.reduce_sum(weights, axis=1, keepdims=True)
+
+
+def resize_antialiased(images, size: int):
+    """`tf.image.resize(images, [size, size], antialias=True)` (what the training pipeline
+    uses) written as two matrix products, because its ScaleAndTranslate op has no ONNX
+    equivalent; equal to it within float rounding (tests/test_serving_export.py)."""
+    import tensorflow as tf
+
+    rows = _resize_weights(tf.shape(images)[1], size)
+    columns = _resize_weights(tf.shape(images)[2], size)
+    x = tf.einsum("ph,bhwc->bpwc", rows, images)
+    return tf.einsum("qw,bpwc->bpqc", columns, x)
+
+
+def serving_function(model, image_size: int, input_dtype: str):
+    """tf.function: raw images [B, H, W, 3] → `model.serving_outputs` of the resized batch."""
+    import tensorflow as tf
+
+    def preprocess(image):
+        x = tf.cast(image, tf.float32)
+        if input_dtype == "uint8":
+            x = x / 255.0
+        x = resize_antialiased(x, image_size)
+        # The training pipeline stores resized images as uint8: the same grid here.
+        return tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0) / 255.0
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], input_dtype, name="image")])
+    def serve(image):
+        return model.serving_outputs(preprocess(image))
+
+    return serve, preprocess
+
+
+def _probe_inputs(image_size: int, input_dtype: str) -> list[np.ndarray]:
+    """Seeded inputs: one at the model's size, one larger (resized by the graph)."""
+    rng = np.random.default_rng(0)
+    shapes = [(3, image_size, image_size, 3), (2, image_size * 2 + 3, image_size + 5, 3)]
+    images = [rng.integers(0, 256, size=s, dtype=np.uint8) for s in shapes]
+    if input_dtype == "float32":
+        images = [(x / 255.0).astype(np.float32) for x in images]
+    return images
+
+
+def _max_diffs(got: dict, expected: dict, where: str) -> dict:
+    diffs = {}
+    for key, want in expected.items():
+        if key not in got:
+            raise RuntimeError(f"{where}: output {key!r} missing (has {sorted(got)})")
+        have = np.asarray(got[key])
+        if have.shape != want.shape:
+            raise RuntimeError(f"{where}: output {key!r} has shape {have.shape}, not {want.shape}")
+        diff = float(np.max(np.abs(have.astype(np.float64) - want.astype(np.float64))))
+        if diff > TOLERANCE[str(want.dtype)]:
+            raise RuntimeError(
+                f"{where}: output {key!r} differs from the Keras model by {diff:.3g} "
+                f"(tolerance {TOLERANCE[str(want.dtype)]})"
+            )
+        diffs[key] = max(diff, diffs.get(key, 0.0))
+    return diffs
+
+
+def _keras_reference(exportable, preprocess, images) -> list[dict]:
+    """Eager Keras outputs on the probe images (the reference every variant must match)."""
+    return [
+        {k: np.asarray(v) for k, v in exportable.model.serving_outputs(preprocess(x)).items()}
+        for x in images
+    ]
+
+
+def _write_savedmodel(exportable, serve, folder) -> None:
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.model = exportable.model
+    module.serve = serve
+    tf.saved_model.save(module, folder, signatures={"serving_default": serve})
+
+
+def _check_savedmodel(folder, images, reference) -> dict:
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(folder).signatures["serving_default"]
+    diffs = {}
+    for x, want in zip(images, reference):
+        got = {k: v.numpy() for k, v in signature(image=tf.constant(x)).items()}
+        for k, d in _max_diffs(got, want, f"SavedModel {folder}").items():
+            diffs[k] = max(d, diffs.get(k, 0.0))
+    return diffs
+
+
+def _write_onnx(savedmodel: str, path: str) -> None:
+    """tf2onnx's converter on the SavedModel (its documented CLI)."""
+    cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", savedmodel]
+    cmd += ["--output", path, "--opset", "17"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tf2onnx failed on {savedmodel}:\n{proc.stderr[-3000:]}")
+
+
+def _check_onnx(path, images, reference) -> dict:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs()]
+    diffs = {}
+    for x, want in zip(images, reference):
+        got = dict(zip(names, session.run(None, {input_name: x})))
+        for k, d in _max_diffs(got, want, f"ONNX {path}").items():
+            diffs[k] = max(d, diffs.get(k, 0.0))
+    return diffs
+
+
+def _tensors(exportable, reference, input_dtype):
+    inputs = [model_config.Tensor("image", input_dtype, (-1, -1, 3))]
+    outputs = [
+        model_config.Tensor(k, str(v.dtype), tuple(v.shape[1:])) for k, v in reference[0].items()
+    ]
+    return inputs, outputs
+
+
+def export_model(
+    exportable: Exportable,
+    repository: str,
+    version: int = 1,
+    formats=FORMATS,
+    input_dtype: str = "uint8",
+    batching: model_config.Batching | None = None,
+    execution_env: str | None = None,
+) -> dict:
+    """Writes `exportable` in every format; returns {model name: max abs diffs}.
+
+    `execution_env`: the Python environment the Python-backend variant runs in (Triton's
+    EXECUTION_ENV_PATH); default this interpreter's (`sys.prefix`).
+    """
+    batching = batching or model_config.Batching()
+    execution_env = execution_env or sys.prefix
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise ValueError(f"--formats: unknown {unknown}; expected some of {list(FORMATS)}")
+    serve, preprocess = serving_function(exportable.model, exportable.image_size, input_dtype)
+    images = _probe_inputs(exportable.image_size, input_dtype)
+    reference = _keras_reference(exportable, preprocess, images)
+    inputs, outputs = _tensors(exportable, reference, input_dtype)
+    label_output = "probabilities" if exportable.classes else None
+    results = {}
+    savedmodel = savedmodel_diffs = None
+    for fmt in [f for f in FORMATS if f in formats]:
+        name = exportable.name if fmt == "savedmodel" else f"{exportable.name}_{fmt}"
+        model_dir = os.path.join(repository, name)
+        version_dir = os.path.join(model_dir, str(version))
+        if os.path.exists(version_dir):
+            shutil.rmtree(version_dir)
+        os.makedirs(version_dir)
+        saved = os.path.join(version_dir, "model.savedmodel")
+        if fmt in ("savedmodel", "python"):
+            if savedmodel is None:
+                _write_savedmodel(exportable, serve, saved)
+                savedmodel = saved
+                savedmodel_diffs = _check_savedmodel(saved, images, reference)
+            else:
+                shutil.copytree(savedmodel, saved)
+            diffs = savedmodel_diffs  # the Python backend runs this same SavedModel
+            if fmt == "python":
+                here = os.path.dirname(os.path.abspath(__file__))
+                shutil.copy(
+                    os.path.join(here, "python_backend_model.py"),
+                    os.path.join(version_dir, "model.py"),
+                )
+        else:  # onnx, converted from a SavedModel written for it
+            scratch = savedmodel
+            if scratch is None:
+                scratch = os.path.join(model_dir, "savedmodel_for_onnx")
+                _write_savedmodel(exportable, serve, scratch)
+            onnx_path = os.path.join(version_dir, "model.onnx")
+            _write_onnx(scratch, onnx_path)
+            if scratch != savedmodel:
+                shutil.rmtree(scratch)
+            diffs = _check_onnx(onnx_path, images, reference)
+        metadata = {
+            **exportable.metadata,
+            "format": fmt,
+            "version": version,
+            "input": {
+                "name": "image",
+                "dtype": input_dtype,
+                "range": [0, 255] if input_dtype == "uint8" else [0.0, 1.0],
+                "layout": "NHWC, RGB, any height and width (resized to image_size)",
+            },
+            "outputs": {t.name: {"dtype": t.dtype, "dims": list(t.dims)} for t in outputs},
+            "export_max_abs_diff": diffs,
+        }
+        with open(os.path.join(model_dir, "config.pbtxt"), "w") as f:
+            f.write(
+                model_config.config_text(
+                    name, fmt, inputs, outputs, batching, metadata, label_output, execution_env
+                )
+            )
+        with open(os.path.join(model_dir, "metadata.json"), "w") as f:
+            json.dump(metadata, f, indent=1)
+        if exportable.classes:
+            with open(os.path.join(model_dir, "labels.txt"), "w") as f:
+                f.write("\n".join(exportable.classes) + "\n")
+        results[name] = diffs
+        logging.info("exported %s (%s): max |exported - Keras| %s", name, fmt, diffs)
+    return results
+
+
+def export_run(workdir, repository, name=None, **kwargs) -> dict:
+    """Every exportable model of run `workdir` into `repository` (see `export_model`)."""
+    os.makedirs(repository, exist_ok=True)
+    results = {}
+    for exportable in find_exportables(workdir, name):
+        results.update(export_model(exportable, repository, **kwargs))
+    return results
+
+
+def define_flags() -> None:
+    """The CLI's flags (defined only when run as a program)."""
+    flags.DEFINE_string("workdir", None, "Run directory to export.")
+    flags.DEFINE_string("repository", None, "Triton model repository to write.")
+    flags.DEFINE_string("name", None, "Model name (default: the run folder's name).")
+    flags.DEFINE_integer("version", 1, "Model version folder.")
+    flags.DEFINE_list("formats", list(FORMATS), f"Any of {', '.join(FORMATS)}.")
+    flags.DEFINE_enum(
+        "input_dtype", "uint8", ["uint8", "float32"], "uint8 in [0, 255] or float32 in [0, 1]."
+    )
+    flags.DEFINE_integer("max_batch_size", 32, "Triton max_batch_size.")
+    flags.DEFINE_list("preferred_batch_sizes", ["4", "8", "16"], "Dynamic batching.")
+    flags.DEFINE_integer("max_queue_delay_us", 1000, "Dynamic batching delay.")
+    flags.DEFINE_enum(
+        "instance_kind",
+        "auto",
+        ["auto", "gpu", "cpu"],
+        "instance_group kind; auto = GPU for savedmodel/onnx, CPU for the Python backend.",
+    )
+    flags.DEFINE_integer("instance_count", 1, "Instances per device.")
+
+
+def main(argv):
+    FLAGS = flags.FLAGS
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not FLAGS.workdir or not FLAGS.repository:
+        raise app.UsageError("--workdir and --repository are required")
+    batching = model_config.Batching(
+        max_batch_size=FLAGS.max_batch_size,
+        preferred_batch_sizes=tuple(int(b) for b in FLAGS.preferred_batch_sizes),
+        max_queue_delay_us=FLAGS.max_queue_delay_us,
+        instance_kind="auto"
+        if FLAGS.instance_kind == "auto"
+        else f"KIND_{FLAGS.instance_kind.upper()}",
+        instance_count=FLAGS.instance_count,
+    )
+    try:
+        results = export_run(
+            FLAGS.workdir,
+            FLAGS.repository,
+            FLAGS.name,
+            version=FLAGS.version,
+            formats=tuple(FLAGS.formats),
+            input_dtype=FLAGS.input_dtype,
+            batching=batching,
+        )
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for name, diffs in results.items():
+        worst = ", ".join(f"{k} {v:.3g}" for k, v in diffs.items())
+        print(f"{name}: max |exported - Keras| {worst}")
+    print(f"repository: {os.path.abspath(FLAGS.repository)}")
+    return 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
