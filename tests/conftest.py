@@ -1,5 +1,6 @@
 """Shared helpers for the test suite."""
 
+import json
 import os
 import socket
 import subprocess
@@ -84,3 +85,54 @@ def _seeded():
     import keras
 
     keras.utils.set_random_seed(0)
+
+
+G2C_TINY = [
+    "--config.data.phantoms.n_train=16",
+    "--config.data.phantoms.n_val=8",
+    "--config.data.phantoms.n_test=8",
+    "--config.data.phantoms.n_reference=2",
+    "--config.data.phantoms.size=32",
+    "--config.data.image_size=32",
+    "--config.model.widths=(8,16)",
+    "--config.model.blocks_per_unit=1",
+    "--config.model.stem_width=8",
+    "--config.train.batch_size=8",
+    "--config.train.epochs=1",
+    "--config.g2c.freeze_generators_epochs=0",
+]
+
+
+@pytest.fixture(scope="session")
+def g2c_run(tmp_path_factory):
+    """A tiny trained G2C PAS_ALL+ run (generators exported the CycleGAN stage's way)."""
+    import tensorflow as tf
+
+    from kerasg2c.models.resnet_generator import ResnetGenerator
+
+    generators = tmp_path_factory.mktemp("generators")
+    for stain in ("HE", "MASSON", "PASM"):
+        generator = ResnetGenerator(ngf=4, n_blocks=1, name="generator_ab")
+        generator(tf.zeros((1, 32, 32, 3)))
+        generator.save(generators / f"{stain}.keras")
+    workdir = tmp_path_factory.mktemp("g2c_run")
+    proc = run_python(
+        trainer_args("g2c", workdir, f"--config.g2c.generators_dir={generators}", *G2C_TINY)
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir
+
+
+def first_test_patches(run, n=4):
+    """(uint8 pixels [n, S, S, 3], the run's predicted probabilities [n, C]) of the first
+    n test patches of a classification run, from its predictions_test.csv."""
+    import tensorflow as tf
+
+    from kerasg2c.evaluation import hierarchy
+
+    rows = hierarchy.read_predictions(run / "predictions_test.csv")
+    paths = sorted(rows)[:n]
+    images = np.stack([tf.io.decode_png(tf.io.read_file(p), channels=3).numpy() for p in paths])
+    classes = json.loads((run / "report.json").read_text())["classes"]
+    expected = np.array([[float(rows[p][c]) for c in classes] for p in paths])
+    return images, expected

@@ -8,51 +8,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_python, trainer_args
+from conftest import first_test_patches, run_python
 
-from kerasg2c.evaluation import hierarchy
 from kerasg2c.models.resnet_generator import ResnetGenerator
 from serving import export, model_config
-
-TINY = [
-    "--config.data.phantoms.n_train=16",
-    "--config.data.phantoms.n_val=8",
-    "--config.data.phantoms.n_test=8",
-    "--config.data.phantoms.n_reference=2",
-    "--config.data.phantoms.size=32",
-    "--config.data.image_size=32",
-    "--config.model.widths=(8,16)",
-    "--config.model.blocks_per_unit=1",
-    "--config.model.stem_width=8",
-    "--config.train.batch_size=8",
-    "--config.train.epochs=1",
-    "--config.g2c.freeze_generators_epochs=0",
-]
-
-
-@pytest.fixture(scope="session")
-def g2c_run(tmp_path_factory):
-    """A tiny trained G2C PAS_ALL+ run (generators exported the CycleGAN stage's way)."""
-    generators = tmp_path_factory.mktemp("generators")
-    for stain in ("HE", "MASSON", "PASM"):
-        generator = ResnetGenerator(ngf=4, n_blocks=1, name="generator_ab")
-        generator(tf.zeros((1, 32, 32, 3)))
-        generator.save(generators / f"{stain}.keras")
-    workdir = tmp_path_factory.mktemp("g2c_run")
-    proc = run_python(
-        trainer_args("g2c", workdir, f"--config.g2c.generators_dir={generators}", *TINY)
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return workdir
-
-
-def _test_images(run, n=4):
-    rows = hierarchy.read_predictions(run / "predictions_test.csv")
-    paths = sorted(rows)[:n]
-    images = np.stack([tf.io.decode_png(tf.io.read_file(p), channels=3).numpy() for p in paths])
-    classes = json.loads((run / "report.json").read_text())["classes"]
-    expected = np.array([[float(rows[p][c]) for c in classes] for p in paths])
-    return images, expected
 
 
 def test_g2c_export_writes_every_format_and_matches_the_run(tmp_path, g2c_run):
@@ -79,7 +38,7 @@ def test_g2c_export_writes_every_format_and_matches_the_run(tmp_path, g2c_run):
     assert metadata["variant"] == "PAS_ALL_PLUS" and metadata["input"]["dtype"] == "uint8"
 
     # Raw test-split pixels through the exported graph give the run's own predictions.
-    images, expected = _test_images(g2c_run)
+    images, expected = first_test_patches(g2c_run)
     serve = tf.saved_model.load(str(repo / "g2c" / "1" / "model.savedmodel"))
     outputs = serve.signatures["serving_default"](image=tf.constant(images))
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-4)
