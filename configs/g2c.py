@@ -32,6 +32,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.g2c.generators_dir = ""  # a CycleGAN run's generators/; '' = run the stage below
     config.g2c.freeze_generators_epochs = 5
     config.g2c.train_generators = True  # False: frozen-generator ablation
+    # The generators' SGD learning rate in the joint phase (same momentum and step decay as
+    # the classifier's). The papers use one rate, 0.01, for both; at this config's
+    # classifier rate (0.05) the jointly trained generators collapse into stripes within
+    # an epoch (trainers.compare --figure shows it), so they get their own, smaller one.
+    config.g2c.generator_learning_rate = 0.001
 
     config.model.attention_reduction = 16
     # Overlapping phantom classes: at difficulty 0 PAS alone separates them perfectly and

@@ -67,8 +67,8 @@ def run_cyclegan_stage(config) -> str:
 
 
 def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
-    """G2C for `config.variant`, built, with SGD for the classifier and a copy for
-    the generators."""
+    """G2C for `config.variant`, built, with the classifier's optimizer and a copy of it at
+    `g2c.generator_learning_rate` for the generators."""
     stains, attention = variant_stains(config), VARIANTS[config.variant][1]
     m = config.model
     model = G2C(
@@ -86,7 +86,13 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
     )
     size = config.data.image_size
     model(tf.zeros((1, size, size, 3)), training=False)
-    model.compile(common.make_optimizer(config.optimizer, steps_per_epoch))
+    generator_optimizer = None
+    if stains and config.g2c.train_generators:
+        # The classifier's optimizer and schedule, at the generators' own learning rate.
+        g_config = config.optimizer.copy_and_resolve_references()
+        g_config.learning_rate = config.g2c.generator_learning_rate
+        generator_optimizer = common.make_optimizer(g_config, steps_per_epoch)
+    model.compile(common.make_optimizer(config.optimizer, steps_per_epoch), generator_optimizer)
     return model
 
 
