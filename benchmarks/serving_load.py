@@ -14,7 +14,6 @@ answer is checked against Keras; any error or mismatch fails the run.
 
 import concurrent.futures
 import os
-import socket
 import tempfile
 import time
 
@@ -28,16 +27,6 @@ flags.DEFINE_integer("requests", 200, "Requests per concurrency level (one image
 flags.DEFINE_enum("protocol", "http", ["http", "grpc"], "tritonclient protocol.")
 flags.DEFINE_integer("timeout", 300, "Seconds allowed per concurrency level.")
 FLAGS = flags.FLAGS
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _load(url, model, images, concurrency, requests, timeout):
@@ -71,7 +60,7 @@ def main(argv):
     import tensorflow as tf
 
     from serving import export
-    from serving.server import TritonServer
+    from serving.server import TritonServer, free_ports
 
     if not FLAGS.workdir:
         raise app.UsageError("--workdir is required")
@@ -91,7 +80,7 @@ def main(argv):
     with tempfile.TemporaryDirectory() as repo:
         export.export_model(exportable, repo, formats=("python",))
         name = f"{FLAGS.model}_python"
-        http, grpc, metrics = _free_ports(3)
+        http, grpc, metrics = free_ports(3)
         log = os.path.join(repo, "server.log")
         with TritonServer(repo, http, grpc, metrics, log_path=log) as server:
             server.wait_model_ready(name, timeout=120)

@@ -107,6 +107,17 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_ports(n: int) -> list[int]:
+    """`n` distinct loopback ports nothing listens on now (the OS picks them)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
 class TritonServer:
     """A tritonserver process on `repository`; a context manager that starts and stops it."""
 

@@ -2,12 +2,13 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from serving.server import free_ports  # noqa: F401  (one implementation, shared)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,16 +55,6 @@ def trainer_args(name: str, workdir, *flags) -> list:
     ]
 
 
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def load_npz(path) -> list[np.ndarray]:
     with np.load(path) as f:
         return [f[f"arr_{i}"] for i in range(len(f.files))]
@@ -87,17 +78,24 @@ def _seeded():
     keras.utils.set_random_seed(0)
 
 
+def tiny_flags(n_train=24, n_val=8, n_test=8) -> list:
+    """Config overrides for a seconds-long run: 32 px phantoms, a two-unit 8/16 branch."""
+    return [
+        f"--config.data.phantoms.n_train={n_train}",
+        f"--config.data.phantoms.n_val={n_val}",
+        f"--config.data.phantoms.n_test={n_test}",
+        "--config.data.phantoms.n_reference=2",
+        "--config.data.phantoms.size=32",
+        "--config.data.image_size=32",
+        "--config.model.widths=(8,16)",
+        "--config.model.blocks_per_unit=1",
+        "--config.model.stem_width=8",
+        "--config.train.batch_size=8",
+    ]
+
+
 G2C_TINY = [
-    "--config.data.phantoms.n_train=16",
-    "--config.data.phantoms.n_val=8",
-    "--config.data.phantoms.n_test=8",
-    "--config.data.phantoms.n_reference=2",
-    "--config.data.phantoms.size=32",
-    "--config.data.image_size=32",
-    "--config.model.widths=(8,16)",
-    "--config.model.blocks_per_unit=1",
-    "--config.model.stem_width=8",
-    "--config.train.batch_size=8",
+    *tiny_flags(n_train=16),
     "--config.train.epochs=1",
     "--config.g2c.freeze_generators_epochs=0",
 ]

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_python, trainer_args
+from conftest import run_python, tiny_flags, trainer_args
 
 from kerasg2c.data import tasks
 from kerasg2c.data.pipeline import LabeledSplit
@@ -85,19 +85,7 @@ def test_combine_uses_the_group_class_outside_the_refined_group():
     assert combined == ["noa", "gs"]
 
 
-TINY = [
-    "--config.data.phantoms.n_train=24",
-    "--config.data.phantoms.n_val=8",
-    "--config.data.phantoms.n_test=12",
-    "--config.data.phantoms.n_reference=2",
-    "--config.data.phantoms.size=32",
-    "--config.data.image_size=32",
-    "--config.model.widths=(8,16)",
-    "--config.model.blocks_per_unit=1",
-    "--config.model.stem_width=8",
-    "--config.train.batch_size=8",
-    "--config.train.epochs=2",
-]
+TINY = [*tiny_flags(n_test=12), "--config.train.epochs=2"]
 
 
 def test_trainer_runs_the_hierarchy_and_reports_combined_metrics(tmp_path):

@@ -9,19 +9,10 @@ import signal
 import h5py
 import numpy as np
 import pytest
-from conftest import run_python, signal_at, trainer_args
+from conftest import run_python, signal_at, tiny_flags, trainer_args
 
 TINY = [
-    "--config.data.phantoms.n_train=48",
-    "--config.data.phantoms.n_val=12",
-    "--config.data.phantoms.n_test=12",
-    "--config.data.phantoms.n_reference=2",
-    "--config.data.phantoms.size=32",
-    "--config.data.image_size=32",
-    "--config.model.widths=(8,16)",
-    "--config.model.blocks_per_unit=1",
-    "--config.model.stem_width=8",
-    "--config.train.batch_size=8",
+    *tiny_flags(n_train=48, n_val=12, n_test=12),
     "--config.train.checkpoint_every_steps=2",
     "--config.train.log_every_steps=1",
     "--config.train.deterministic=True",

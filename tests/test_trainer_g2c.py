@@ -9,22 +9,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_python, trainer_args
+from conftest import run_python, tiny_flags, trainer_args
 
 from kerasg2c.evaluation import hierarchy
 from kerasg2c.models.resnet_generator import ResnetGenerator
 
 TINY = [
-    "--config.data.phantoms.n_train=24",
-    "--config.data.phantoms.n_val=8",
-    "--config.data.phantoms.n_test=8",
-    "--config.data.phantoms.n_reference=2",
-    "--config.data.phantoms.size=32",
-    "--config.data.image_size=32",
-    "--config.model.widths=(8,16)",
-    "--config.model.blocks_per_unit=1",
-    "--config.model.stem_width=8",
-    "--config.train.batch_size=8",
+    *tiny_flags(),
     "--config.train.epochs=3",
     "--config.g2c.freeze_generators_epochs=1",
 ]

@@ -5,10 +5,11 @@ Janowczyk & Madabhushi 2016)."""
 import keras
 
 from kerasg2c.layers.conv_bn_relu import ConvBNReLU
+from kerasg2c.models.branch import Branch
 
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
-class AlexNetBranch(keras.layers.Layer):
+class AlexNetBranch(Branch):
     """Image → feature map: AlexNet's five convolutions and its first two max-pools.
 
     AlexNet's 11×11 stride-4 first layer suits 224 px, not 50 px, so the stem here is a
@@ -44,25 +45,6 @@ class AlexNetBranch(keras.layers.Layer):
             )
             if i == 0:
                 self.body.append(keras.layers.MaxPooling2D(2, name="pool2"))
-
-    def build(self, input_shape):
-        self.stem.build(input_shape)
-        shape = self.stem.compute_output_shape(input_shape)
-        for layer in self.body:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def call(self, x, training=None):
-        x = self.stem(x, training=training)
-        for layer in self.body:
-            x = layer(x, training=training) if isinstance(layer, ConvBNReLU) else layer(x)
-        return x
-
-    def compute_output_shape(self, input_shape):
-        shape = self.stem.compute_output_shape(input_shape)
-        for layer in self.body:
-            shape = layer.compute_output_shape(shape)
-        return shape
 
     def get_config(self):
         return {

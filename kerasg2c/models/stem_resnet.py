@@ -6,10 +6,11 @@ import keras
 
 from kerasg2c.layers.residual_block import ResidualBlock
 from kerasg2c.layers.stem_block import StemBlock
+from kerasg2c.models.branch import Branch
 
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
-class StemResNet(keras.layers.Layer):
+class StemResNet(Branch):
     """Image → feature map: stem block, then one down-sampling unit per width.
 
     A unit is `blocks_per_unit` residual blocks followed by 2×2 stride-2
@@ -48,25 +49,6 @@ class StemResNet(keras.layers.Layer):
                 )
             if u < len(self.widths) - 1:
                 self.body.append(keras.layers.MaxPooling2D(2, name=f"unit{u + 1}_pool"))
-
-    def build(self, input_shape):
-        self.stem.build(input_shape)
-        shape = self.stem.compute_output_shape(input_shape)
-        for layer in self.body:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-
-    def call(self, x, training=None):
-        x = self.stem(x, training=training)
-        for layer in self.body:
-            x = layer(x, training=training) if isinstance(layer, ResidualBlock) else layer(x)
-        return x
-
-    def compute_output_shape(self, input_shape):
-        shape = self.stem.compute_output_shape(input_shape)
-        for layer in self.body:
-            shape = layer.compute_output_shape(shape)
-        return shape
 
     def get_config(self):
         return {
