@@ -37,7 +37,7 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
-from serving import model_config
+from serving import model_config, server
 
 FORMATS = ("savedmodel", "onnx", "python")
 # Largest allowed |exported - Keras| per output dtype (uint8 outputs: one grey level).
@@ -257,10 +257,11 @@ def export_model(
     """Writes `exportable` in every format; returns {model name: max abs diffs}.
 
     `execution_env`: the Python environment the Python-backend variant runs in (Triton's
-    EXECUTION_ENV_PATH); default this interpreter's (`sys.prefix`).
+    EXECUTION_ENV_PATH); default this interpreter's virtual environment, if any.
     """
     batching = batching or model_config.Batching()
-    execution_env = execution_env or sys.prefix
+    if execution_env is None:
+        execution_env = server.python_backend_parameters().get("EXECUTION_ENV_PATH")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--formats: unknown {unknown}; expected some of {list(FORMATS)}")

@@ -120,3 +120,13 @@ def test_trainer_runs_the_hierarchy_and_reports_combined_metrics(tmp_path):
 def test_unknown_task_names_the_key(tmp_path):
     proc = run_python(trainer_args("classifier", tmp_path, *TINY, "--config.data.task=s_vs_x"))
     assert proc.returncode != 0 and "config key data.task='s_vs_x'" in proc.stderr
+
+
+def test_prediction_tables_match_patches_named_relatively_or_absolutely(tmp_path, monkeypatch):
+    """A run given a relative data.root and one given an absolute one name the same patch."""
+    monkeypatch.chdir(tmp_path)
+    header = "path,patient,label,predicted,noa\n"
+    (tmp_path / "a.csv").write_text(header + "data/x.png,p,noa,noa,1.0\n")
+    (tmp_path / "b.csv").write_text(header + f"{tmp_path}/data/x.png,p,noa,noa,1.0\n")
+    a, b = (hierarchy.read_predictions(tmp_path / f) for f in ("a.csv", "b.csv"))
+    assert list(a) == list(b) == [str(tmp_path / "data" / "x.png")]

@@ -8,6 +8,7 @@ every patch, the second (ss-vs-gs) on the patches the first routed to the group 
 """
 
 import csv
+import os
 
 import numpy as np
 
@@ -15,12 +16,14 @@ from kerasg2c.evaluation import classification
 
 
 def read_predictions(path) -> dict:
-    """{image path: row} from a `predictions_*.csv` of a classification run."""
+    """{absolute image path: row} from a `predictions_*.csv` of a classification run (a
+    relative path, from a run given a relative data.root, is taken from the current
+    directory)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and not {"path", "patient", "label", "predicted"} <= set(rows[0]):
         raise ValueError(f"{path}: not a predictions CSV (columns {list(rows[0])})")
-    return {row["path"]: row for row in rows}
+    return {os.path.abspath(row["path"]): row for row in rows}
 
 
 def combine(first_predicted, second_predicted, first_groups: dict, refined: str) -> list:

@@ -42,7 +42,7 @@ def data_root(config, workdir: str, strategy) -> str:
     if config.data.root:
         if not os.path.isdir(config.data.root):
             raise FileNotFoundError(f"config key data.root: no such folder {config.data.root!r}")
-        return config.data.root
+        return os.path.abspath(config.data.root)  # reports and CSVs name files absolutely
     index = runtime.task_index(strategy)
     root = os.path.join(workdir, "data" if index == 0 else f"data_worker{index}")
     done = os.path.join(root, ".phantoms_complete")  # holds the settings it was written with
