@@ -34,10 +34,10 @@ def _load(url, model, images, concurrency, requests, timeout):
     `concurrency` threads; raises on any failed request or on timeout."""
     from serving.client import Client
 
-    clients = [Client(url, model, FLAGS.protocol) for _ in range(concurrency)]
-
     def worker(k):
-        client, latencies, outputs = clients[k], [], {}
+        # One client per thread, made in it: tritonclient.http runs on gevent, whose
+        # connections cannot move between threads.
+        client, latencies, outputs = Client(url, model, FLAGS.protocol), [], {}
         for i in range(k, requests, concurrency):
             start = time.perf_counter()
             outputs[i] = client.infer(images[i % len(images)][None])["probabilities"][0]
