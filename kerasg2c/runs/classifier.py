@@ -15,19 +15,24 @@ from kerasg2c.runs import common, hierarchy
 from kerasg2c.training import loop, runtime, samples
 
 
-def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
-    """The classifier, called once on a dummy batch so every variable exists,
-    with its optimizer."""
-    m = config.model
-    model = Classifier(
-        num_classes,
+def branch_kwargs(model_config) -> dict:
+    """The `model.*` keys of the classifier branch and its loss, as keyword arguments of
+    `Classifier` and `G2C`."""
+    m = model_config
+    return dict(
+        branch=m.branch,
         widths=m.widths,
         blocks_per_unit=m.blocks_per_unit,
         stem_width=m.stem_width,
         loss=m.loss,
         focal_gamma=m.focal_gamma,
-        branch=m.branch,
     )
+
+
+def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
+    """The classifier, called once on a dummy batch so every variable exists,
+    with its optimizer."""
+    model = Classifier(num_classes, **branch_kwargs(config.model))
     size = config.data.image_size
     model(tf.zeros((1, size, size, 3)), training=False)
     model.optimizer = common.make_optimizer(config.optimizer, steps_per_epoch)

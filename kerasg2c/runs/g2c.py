@@ -70,19 +70,13 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
     """G2C for `config.variant`, built, with the classifier's optimizer and a copy of it at
     `g2c.generator_learning_rate` for the generators."""
     stains, attention = variant_stains(config), VARIANTS[config.variant][1]
-    m = config.model
     model = G2C(
         load_generators(config.g2c.generators_dir, stains),
         num_classes,
-        widths=m.widths,
-        blocks_per_unit=m.blocks_per_unit,
-        stem_width=m.stem_width,
         attention=attention,
-        attention_reduction=m.attention_reduction,
-        loss=m.loss,
-        focal_gamma=m.focal_gamma,
-        branch=m.branch,
+        attention_reduction=config.model.attention_reduction,
         train_generators=config.g2c.train_generators,
+        **classifier.branch_kwargs(config.model),
     )
     size = config.data.image_size
     model(tf.zeros((1, size, size, 3)), training=False)
