@@ -15,6 +15,7 @@ answer is checked against Keras; any error or mismatch fails the run.
 import concurrent.futures
 import os
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -34,19 +35,23 @@ def _load(url, model, images, concurrency, requests, timeout):
     `concurrency` threads; raises on any failed request or on timeout."""
     from serving.client import Client
 
+    ready = threading.Barrier(concurrency + 1, timeout=timeout)
+
     def worker(k):
         # One client per thread, made in it: tritonclient.http runs on gevent, whose
-        # connections cannot move between threads.
+        # connections cannot move between threads. The clock starts once all are made.
         client, latencies, outputs = Client(url, model, FLAGS.protocol), [], {}
+        ready.wait()
         for i in range(k, requests, concurrency):
             start = time.perf_counter()
             outputs[i] = client.infer(images[i % len(images)][None])["probabilities"][0]
             latencies.append(time.perf_counter() - start)
         return latencies, outputs
 
-    start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         futures = [pool.submit(worker, k) for k in range(concurrency)]
+        ready.wait()
+        start = time.perf_counter()
         results = [f.result(timeout=timeout) for f in futures]
     seconds = time.perf_counter() - start
     latencies = np.concatenate([r[0] for r in results])
