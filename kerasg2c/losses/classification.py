@@ -38,10 +38,10 @@ def cross_entropy(labels, logits):
 LOSSES = ("focal", "cross_entropy")
 
 
-def check_loss_name(name: str) -> None:
-    """Refuses an unknown `model.loss`, naming the config key."""
+def check_loss_name(name: str, owner: str) -> None:
+    """Refuses an unknown loss name; `owner` names the caller in the error."""
     if name not in LOSSES:
-        raise ValueError(f"config key model.loss={name!r}: expected one of {LOSSES}")
+        raise ValueError(f"{owner}: loss={name!r}: expected one of {LOSSES}")
 
 
 def per_example_loss(name: str, labels, logits, focal_gamma: float = 2.0):

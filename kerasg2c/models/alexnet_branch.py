@@ -30,10 +30,7 @@ class AlexNetBranch(Branch):
     def __init__(self, widths=(192, 384, 256, 256), stem_width=64, sync_batchnorm=True, **kwargs):
         super().__init__(**kwargs)
         if len(widths) != 4:
-            raise ValueError(
-                "AlexNetBranch: widths (config key model.widths) needs 4 values, "
-                f"got {tuple(widths)}"
-            )
+            raise ValueError(f"AlexNetBranch: widths={tuple(widths)}: expected 4 values")
         self.widths, self.stem_width = tuple(widths), stem_width
         self.sync_batchnorm = sync_batchnorm
         self.stem = ConvBNReLU(stem_width, 5, sync_batchnorm=sync_batchnorm, name="conv1")

@@ -1,8 +1,12 @@
-"""What every classifier branch shares: a stem layer, then `body`, a list of layers run in
-order, whose `block_type` layers take the `training` flag and are where G2C inserts its
-cross-stain attention."""
+"""What every classifier branch shares, and the branch a Classifier or G2C builds by name.
+
+A branch is a stem layer, then `body`, a list of layers run in order, whose `block_type`
+layers take the `training` flag and are where G2C inserts its cross-stain attention.
+"""
 
 import keras
+
+BRANCHES = ("stem_resnet", "alexnet")
 
 
 class Branch(keras.layers.Layer):
@@ -17,10 +21,33 @@ class Branch(keras.layers.Layer):
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
 
-    def call(self, x, training=None):
-        x = self.stem(x, training=training)
+    @property
+    def blocks(self):
+        """The `block_type` layers of `body`, in order."""
+        return [layer for layer in self.body if isinstance(layer, self.block_type)]
+
+    def block_output_shapes(self, input_shape):
+        """The output shape of each of `blocks`."""
+        shapes, shape = [], self.stem.compute_output_shape(input_shape)
         for layer in self.body:
-            x = layer(x, training=training) if isinstance(layer, self.block_type) else layer(x)
+            shape = layer.compute_output_shape(shape)
+            if isinstance(layer, self.block_type):
+                shapes.append(shape)
+        return shapes
+
+    def call(self, x, training=None, after_block=None):
+        """after_block(i, x): what goes on from the output x of the i-th block (G2C's
+        cross-stain attention); None = x itself."""
+        x = self.stem(x, training=training)
+        blocks = 0
+        for layer in self.body:
+            if not isinstance(layer, self.block_type):
+                x = layer(x)
+                continue
+            x = layer(x, training=training)
+            if after_block is not None:
+                x = after_block(blocks, x)
+            blocks += 1
         return x
 
     def compute_output_shape(self, input_shape):
@@ -28,3 +55,18 @@ class Branch(keras.layers.Layer):
         for layer in self.body:
             shape = layer.compute_output_shape(shape)
         return shape
+
+
+def make_branch(branch, widths, blocks_per_unit, stem_width, sync_batchnorm, owner):
+    """The layer "backbone": `StemResNet` for branch="stem_resnet" (the G2C papers'
+    glomerulus branch) or `AlexNetBranch` for "alexnet" (their breast cancer transfer;
+    `blocks_per_unit` does not apply to it). `owner` names the caller in errors."""
+    # Imported here: both subclass `Branch`, defined above.
+    from kerasg2c.models.alexnet_branch import AlexNetBranch
+    from kerasg2c.models.stem_resnet import StemResNet
+
+    if branch == "stem_resnet":
+        return StemResNet(widths, blocks_per_unit, stem_width, sync_batchnorm, name="backbone")
+    if branch == "alexnet":
+        return AlexNetBranch(widths, stem_width, sync_batchnorm, name="backbone")
+    raise ValueError(f"{owner}: branch={branch!r}: expected one of {BRANCHES}")

@@ -1,27 +1,34 @@
-"""A single-stain patch classifier: the G2C branch with a pooled linear head."""
+"""A single-stain patch classifier: the G2C classifier with no generated stain (M = 0),
+a classifier branch with a pooled linear head. `G2C` extends it with the generators."""
 
 import keras
 import tensorflow as tf
 
 from kerasg2c.losses import classification
-from kerasg2c.models.branches import make_branch
+from kerasg2c.models.branch import make_branch
 
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
 class Classifier(keras.Model):
-    """StemResNet → global average pooling → dense logits.
+    """t = c(I_0; θ^C): branch → global average pooling → dense logits.
 
-    This is G2C with M = 0 (PAS_ONLY) and proves the training core end to end.
-    Inputs are images in [0, 1]; `train_step` minimises the focal loss (or
-    cross-entropy) scaled by the global batch.
+    The G2C papers' single-stain baseline (PAS_ONLY): "when M = 0, our model degenerates
+    to that using one single stain for classification" (Wu et al., "G2C: A
+    Generator-to-Classifier Framework Integrating Multi-Stained Visual Cues for
+    Pathological Glomerulus Classification", §Our Approach: Formulation of the AAAI
+    version, §3.2 of the arXiv version). Inputs are images in [0, 1]; `train_step`
+    minimises the focal loss (Lin et al. 2017, Eq. 4) or cross-entropy, scaled by the
+    global batch.
 
     Args:
       num_classes: output classes.
       widths, blocks_per_unit, stem_width, sync_batchnorm: see `StemResNet`.
-      branch: "stem_resnet" or "alexnet" (see `kerasg2c.models.branches`).
       loss: "focal" or "cross_entropy".
       focal_gamma: focusing parameter of the focal loss.
+      branch: "stem_resnet" or "alexnet" (see `kerasg2c.models.branch.make_branch`).
     """
+
+    num_branches = 1  # the stains the head sees (G2C: M + 1)
 
     def __init__(
         self,
@@ -36,12 +43,22 @@ class Classifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        classification.check_loss_name(loss)
+        owner = type(self).__name__
+        classification.check_loss_name(loss, owner)
         self.num_classes, self.loss_name, self.focal_gamma = num_classes, loss, focal_gamma
         self.branch, self.blocks_per_unit = branch, blocks_per_unit
-        self.backbone = make_branch(branch, widths, blocks_per_unit, stem_width, sync_batchnorm)
+        self.backbone = make_branch(
+            branch, widths, blocks_per_unit, stem_width, sync_batchnorm, owner
+        )
         self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
         self.head = keras.layers.Dense(num_classes, dtype="float32", name="logits")
+
+    def build(self, input_shape):
+        """input_shape: (B, H, W, 3) images in [0, 1]."""
+        shape = (None, *tuple(input_shape)[1:])
+        self.backbone.build(shape)  # inside its own name scope: the paths `call` would give
+        channels = self.backbone.compute_output_shape(shape)[-1]
+        self.head.build((None, self.num_branches * channels))
 
     def call(self, images, training=None):
         return self.head(self.pool(self.backbone(images, training=training)))
@@ -50,25 +67,38 @@ class Classifier(keras.Model):
         """What a server returns for images [B, S, S, 3] in [0, 1] (`serving.export`)."""
         return {"probabilities": keras.ops.softmax(self(images, training=False))}
 
+    @property
+    def classifier_variables(self):
+        """Trainable variables of θ^C: the branch and the head."""
+        return list(self.backbone.trainable_variables) + list(self.head.trainable_variables)
+
     def per_example_loss(self, labels, logits):
         return classification.per_example_loss(self.loss_name, labels, logits, self.focal_gamma)
 
     def train_step(self, data):
         images, labels = data
-        # 1. Forward pass; the loss is this replica's share of the global-batch mean.
+        # 1. Forward; the loss is this replica's share of the global-batch mean.
         with tf.GradientTape() as tape:
-            logits = self(images, training=True)
+            logits = self._training_logits(images)
             loss = tf.nn.compute_average_loss(self.per_example_loss(labels, logits))
             scaled_loss = self.optimizer.scale_loss(loss)
-        # 2. Gradients are summed across replicas by the optimizer.
-        grads = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
+        # 2. One backward pass; the optimizers sum the gradients across replicas.
+        self._apply_gradients(tape, scaled_loss)
         # 3. Accuracy, scaled like the loss so the loop can SUM-reduce it.
         correct = tf.cast(
             tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(labels, tf.int32)),
             tf.float32,
         )
         return {"loss": loss, "accuracy": tf.nn.compute_average_loss(correct)}
+
+    def _training_logits(self, images):
+        """The logits `train_step` differentiates."""
+        return self(images, training=True)
+
+    def _apply_gradients(self, tape, scaled_loss):
+        """Updates θ^C with `optimizer`."""
+        variables = self.classifier_variables
+        self.optimizer.apply(tape.gradient(scaled_loss, variables), variables)
 
     def get_config(self):
         backbone = self.backbone

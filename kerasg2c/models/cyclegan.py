@@ -8,6 +8,8 @@ from keras import ops
 
 from kerasg2c.losses import adversarial
 from kerasg2c.models.image_pool import ImagePool
+from kerasg2c.models.multi_optimizer import MultiOptimizerModel
+from kerasg2c.training import runtime
 
 ADVERSARIAL_LOSSES = {
     # name: (generator loss, discriminator loss)
@@ -25,7 +27,7 @@ ADVERSARIAL_LOSSES = {
 
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
-class CycleGAN(keras.Model):
+class CycleGAN(MultiOptimizerModel, keras.Model):
     """Two generators and two discriminators trained by one `train_step`.
 
     generator_ab (G, g_m in G2C) translates stain A → B, generator_ba (F, ĝ_m)
@@ -54,6 +56,11 @@ class CycleGAN(keras.Model):
       pool_size: fakes kept per discriminator (50; 0 = no pool).
       num_classes: condition channels (0 = unconditional).
     """
+
+    OPTIMIZERS = (
+        ("generator_optimizer", "generator_optimizer", "generator_variables"),
+        ("discriminator_optimizer", "discriminator_optimizer", "discriminator_variables"),
+    )
 
     def __init__(
         self,
@@ -106,36 +113,10 @@ class CycleGAN(keras.Model):
 
     def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
         """One optimizer for both generators, one for both discriminators (the reference
-        chains their parameters). Under mixed_float16 each is wrapped in loss scaling."""
+        chains their parameters); each passes through `runtime.optimizer_for_precision`."""
         super().compile(optimizer=None, **kwargs)
-
-        def scaled(optimizer):
-            if self.dtype_policy.name == "mixed_float16" and not isinstance(
-                optimizer, keras.optimizers.LossScaleOptimizer
-            ):
-                return keras.optimizers.LossScaleOptimizer(optimizer)
-            return optimizer
-
-        self.generator_optimizer = scaled(generator_optimizer)
-        self.discriminator_optimizer = scaled(discriminator_optimizer)
-
-    def get_compile_config(self):
-        if self.generator_optimizer is None:
-            return None
-        serialize = keras.saving.serialize_keras_object
-        return {
-            "generator_optimizer": serialize(self.generator_optimizer),
-            "discriminator_optimizer": serialize(self.discriminator_optimizer),
-        }
-
-    def compile_from_config(self, config):
-        deserialize = keras.saving.deserialize_keras_object
-        self.compile(
-            deserialize(config["generator_optimizer"]),
-            deserialize(config["discriminator_optimizer"]),
-        )
-        if self.built:  # so that `load_model` restores the optimizer states too
-            self.build_optimizers()
+        self.generator_optimizer = runtime.optimizer_for_precision(generator_optimizer)
+        self.discriminator_optimizer = runtime.optimizer_for_precision(discriminator_optimizer)
 
     @property
     def generator_variables(self):
@@ -144,20 +125,6 @@ class CycleGAN(keras.Model):
     @property
     def discriminator_variables(self):
         return self.discriminator_a.trainable_variables + self.discriminator_b.trainable_variables
-
-    def build_optimizers(self):
-        """Creates every optimizer variable (before the first, possibly XLA, step)."""
-        if self.generator_optimizer is None or self.discriminator_optimizer is None:
-            raise ValueError("CycleGAN: call compile(generator_optimizer, discriminator_optimizer)")
-        if not self.built:
-            raise ValueError(
-                "CycleGAN: call the model once on a batch of training-size images "
-                "(inside strategy.scope()) to create every variable, the image pools included"
-            )
-        if not self.generator_optimizer.built:
-            self.generator_optimizer.build(self.generator_variables)
-        if not self.discriminator_optimizer.built:
-            self.discriminator_optimizer.build(self.discriminator_variables)
 
     # --- Inference ----------------------------------------------------------
 

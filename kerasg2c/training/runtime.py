@@ -1,7 +1,8 @@
 """Devices, tf.distribute strategy, precision and determinism, chosen by config.
 
 `configure(train_config, seed)` must run before TensorFlow touches a device
-(virtual CPU devices can only be made then); it returns the strategy.
+(virtual CPU devices can only be made then); it returns the strategy. The keys are
+checked before (`kerasg2c.jobs.shared_config.check_shared`).
 
 Strategies (`train.strategy`):
   auto          MultiWorkerMirroredStrategy when TF_CONFIG is set, MirroredStrategy
@@ -23,42 +24,12 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("", "float32", "mixed_float16", "mixed_bfloat16")
 
 
-# The process-wide runtime: devices and collectives can be configured only once per
-# process, so a job that runs another stage first (G2C its CycleGAN) reuses it.
-_RUNTIME_KEYS = ("strategy", "num_cpu_replicas", "mixed_precision", "deterministic")
-_configured = {}
-
-
 def configure(train_config, seed: int) -> tf.distribute.Strategy:
     """Sets devices, seeds, precision and determinism; returns the strategy.
 
-    A second call in the same process re-seeds and returns the same strategy;
-    it refuses runtime keys that differ from the first call's.
+    Once per process (the run context calls it): devices and collectives can be
+    configured only before TensorFlow starts its runtime.
     """
-    runtime_keys = {k: train_config[k] for k in _RUNTIME_KEYS}
-    if _configured:
-        changed = [k for k in _RUNTIME_KEYS if runtime_keys[k] != _configured["keys"][k]]
-        if changed:
-            raise ValueError(
-                f"config keys {', '.join('train.' + k for k in changed)} differ from the "
-                "first stage of this process; every stage must use the same runtime"
-            )
-        keras.utils.set_random_seed(seed)
-        return _configured["strategy"]
-    if train_config.strategy not in STRATEGIES:
-        raise ValueError(
-            f"config key train.strategy={train_config.strategy!r}: expected one of {STRATEGIES}"
-        )
-    if train_config.mixed_precision not in PRECISIONS:
-        raise ValueError(
-            f"config key train.mixed_precision={train_config.mixed_precision!r}: "
-            f"expected one of {PRECISIONS}"
-        )
-    if train_config.deterministic and train_config.jit_compile:
-        raise ValueError(
-            "config keys train.deterministic and train.jit_compile cannot both be True: "
-            "XLA has no deterministic max-pooling gradient"
-        )
     if train_config.num_cpu_replicas > 1:
         split_cpu(train_config.num_cpu_replicas)
     # The strategy first: MultiWorkerMirroredStrategy must configure collective
@@ -76,7 +47,6 @@ def configure(train_config, seed: int) -> tf.distribute.Strategy:
     logging.info(
         "strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync
     )
-    _configured.update(keys=runtime_keys, strategy=strategy)
     return strategy
 
 
@@ -144,7 +114,10 @@ def _cluster_spec() -> dict:
 
 
 def optimizer_for_precision(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
-    """Wraps `optimizer` in dynamic loss scaling when the policy is mixed_float16."""
+    """Wraps `optimizer` in dynamic loss scaling when the policy is mixed_float16 (once: a
+    wrapped optimizer is returned as it is)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
