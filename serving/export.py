@@ -37,6 +37,7 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
+from kerasg2c import json_files
 from serving import model_config, server
 
 FORMATS = ("savedmodel", "onnx", "python")
@@ -55,13 +56,6 @@ class Exportable:
     classes: tuple = ()
 
 
-def _read_json(path) -> dict:
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
-
-
 def find_exportables(workdir: str, name: str | None = None) -> list[Exportable]:
     """The models of run `workdir` (see the module docstring); ValueError if none."""
     import keras
@@ -69,8 +63,8 @@ def find_exportables(workdir: str, name: str | None = None) -> list[Exportable]:
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
     workdir = os.path.abspath(workdir)
-    config = _read_json(os.path.join(workdir, "config.json"))
-    report = _read_json(os.path.join(workdir, "report.json"))
+    config = json_files.read_object(os.path.join(workdir, "config.json"))
+    report = json_files.read_object(os.path.join(workdir, "report.json"))
     if not config:
         raise ValueError(f"{workdir}: no config.json (is it a run directory?)")
     name = name or os.path.basename(workdir).replace("-", "_")

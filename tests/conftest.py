@@ -126,9 +126,9 @@ def first_test_patches(run, n=4):
     n test patches of a classification run, from its predictions_test.csv."""
     import tensorflow as tf
 
-    from kerasg2c.evaluation import hierarchy
+    from kerasg2c.evaluation import prediction_table
 
-    rows = hierarchy.read_predictions(run / "predictions_test.csv")
+    rows = prediction_table.read_predictions(run / "predictions_test.csv")
     paths = sorted(rows)[:n]
     images = np.stack([tf.io.decode_png(tf.io.read_file(p), channels=3).numpy() for p in paths])
     classes = json.loads((run / "report.json").read_text())["classes"]

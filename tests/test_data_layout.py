@@ -1,4 +1,4 @@
-"""Tests of kerasg2c.data.layout: reading a DATA_ROOT (SPEC.md "Data contract")."""
+"""Tests of kerasg2c.data.layout: reading a DATA_ROOT (the README's Data section)."""
 
 import json
 import os

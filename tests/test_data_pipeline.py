@@ -9,7 +9,7 @@ import tensorflow as tf
 import tifffile
 from PIL import Image
 
-from kerasg2c.data import decode, pipeline
+from kerasg2c.data import decode, pipeline, stain_pairs
 
 RNG = np.random.default_rng(0)
 RGB8 = RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8)
@@ -273,16 +273,19 @@ def test_load_labeled_split_skips_unreadable(tmp_path):
 
 def test_unpaired_dataset(split):
     a, b = split.paths[:3], split.paths
+
+    def unpaired_dataset(a, b, **kwargs):
+        sources = (pipeline.ImageSource.from_files(a), pipeline.ImageSource.from_files(b))
+        return stain_pairs.unpaired_dataset(*sources, **kwargs)
+
     kwargs = {"batch_size": 2, "image_size": S, "seed": 7, "epoch": 1, "augment": True}
-    batches = [(x.numpy(), y.numpy()) for x, y in pipeline.unpaired_dataset(a, b, **kwargs)]
+    batches = [(x.numpy(), y.numpy()) for x, y in unpaired_dataset(a, b, **kwargs)]
     assert len(batches) == N // 2
     assert all(x.shape == y.shape == (2, S, S, 3) and x.dtype == np.float32 for x, y in batches)
     assert all(-1 <= v.min() and v.max() <= 1 for pair in batches for v in pair)
-    again = [
-        (x.numpy(), y.numpy()) for x, y in pipeline.unpaired_dataset(a, b, **kwargs, skip_batches=2)
-    ]
+    again = [(x.numpy(), y.numpy()) for x, y in unpaired_dataset(a, b, **kwargs, skip_batches=2)]
     assert _same(again, batches[2:])
-    plain = pipeline.unpaired_dataset(a, b, batch_size=2, image_size=S, seed=7, epoch=1)
+    plain = unpaired_dataset(a, b, batch_size=2, image_size=S, seed=7, epoch=1)
     plain = [((x.numpy() + 1) / 2, (y.numpy() + 1) / 2) for x, y in plain]
     side_a, side_b = _order(plain), _order([(y, None) for _, y in plain])
     assert sorted(side_a) == sorted([0, 1, 2] * 4)  # the shorter side cycles

@@ -9,7 +9,7 @@ from conftest import run_python, tiny_flags, trainer_args
 
 from kerasg2c.data import tasks
 from kerasg2c.data.pipeline import LabeledSplit
-from kerasg2c.evaluation import hierarchy
+from kerasg2c.evaluation import hierarchy, prediction_table
 
 TASKS = {
     "s_vs_noa": {"s": ["ss", "gs"], "noa": ["noa"]},
@@ -104,7 +104,7 @@ def test_trainer_runs_the_hierarchy_and_reports_combined_metrics(tmp_path):
     # The report's combined metrics are what the two tables give.
     expected = hierarchy.hierarchical_metrics(
         *(
-            hierarchy.read_predictions(tmp_path / t / "predictions_test_all.csv")
+            prediction_table.read_predictions(tmp_path / t / "predictions_test_all.csv")
             for t in ("s_vs_noa", "ss_vs_gs")
         ),
         CLASSES,
@@ -128,5 +128,5 @@ def test_prediction_tables_match_patches_named_relatively_or_absolutely(tmp_path
     header = "path,patient,label,predicted,noa\n"
     (tmp_path / "a.csv").write_text(header + "data/x.png,p,noa,noa,1.0\n")
     (tmp_path / "b.csv").write_text(header + f"{tmp_path}/data/x.png,p,noa,noa,1.0\n")
-    a, b = (hierarchy.read_predictions(tmp_path / f) for f in ("a.csv", "b.csv"))
+    a, b = (prediction_table.read_predictions(tmp_path / f) for f in ("a.csv", "b.csv"))
     assert list(a) == list(b) == [str(tmp_path / "data" / "x.png")]

@@ -26,6 +26,8 @@ import tensorflow as tf
 import tifffile
 from absl import logging
 
+from kerasg2c import errors
+
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 _TIFF_PHOTOMETRIC = (
     tifffile.PHOTOMETRIC.MINISBLACK,
@@ -123,7 +125,7 @@ def scan_images(paths, *, strict=False, cache_path=None) -> ScanResult:
             verified.pop(os.path.abspath(p), None)
         _write_cache(cache_path, verified)
     if bad and strict:
-        raise ValueError(
+        raise errors.UserError(
             f"unreadable image {bad[0][0]}: {bad[0][1]} ({len(bad)} unreadable in all)"
         )
     if bad:

@@ -1,4 +1,4 @@
-"""Reads a DATA_ROOT laid out as SPEC.md "Data contract" describes.
+"""Reads a DATA_ROOT laid out as the README's Data section describes.
 
     DATA_ROOT/dataset.json                                  (optional; every key optional)
     DATA_ROOT/labeled/<split>/<class>/<patient>__<name>.png
@@ -11,11 +11,12 @@ logged and left out, and hidden files (".name", e.g. macOS "._x.png") are ignore
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
 from absl import logging
+
+from kerasg2c import errors, json_files
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
@@ -56,7 +57,7 @@ def read_dataset_info(root) -> DatasetInfo:
     root = os.fspath(root)
     _require_dir(root, "data root")
     _require_dir(os.path.join(root, "labeled"), "labeled/ directory of the data root")
-    meta = _read_json(os.path.join(root, "dataset.json"))
+    meta = json_files.read_object(os.path.join(root, "dataset.json"))
     source = meta.get("source_stain", DEFAULT_SOURCE_STAIN)
     stains = tuple(meta["stains"]) if "stains" in meta else _default_stains(root, source)
     classes = tuple(meta["classes"]) if "classes" in meta else _default_classes(root)
@@ -96,7 +97,7 @@ def list_reference(root, stain) -> list[str]:
     _require_dir(directory, f"reference directory of stain {stain!r}")
     paths = _images_in(directory)
     if not paths:
-        raise ValueError(f"{directory}: no images (extensions {', '.join(IMAGE_EXTENSIONS)})")
+        raise errors.UserError(f"{directory}: no images (extensions {', '.join(IMAGE_EXTENSIONS)})")
     return paths
 
 
@@ -117,7 +118,7 @@ def list_paired(root, stain, split, classes) -> tuple[list[str], np.ndarray, lis
     paired = [os.path.join(paired_dir, os.path.relpath(p, labeled_dir)) for p in paths]
     missing = [p for p in paired if not os.path.isfile(p)]
     if missing:
-        raise FileNotFoundError(
+        raise errors.MissingPathError(
             f"{missing[0]}: paired {stain} image missing for {paths[paired.index(missing[0])]} "
             f"({len(missing)} of {len(paired)} missing)"
         )
@@ -133,7 +134,7 @@ def _list_classified(directory, classes):
         if entry.startswith(".") or not os.path.isdir(class_dir):
             continue
         if entry not in classes:
-            raise ValueError(
+            raise errors.UserError(
                 f"{class_dir}: class directory {entry!r} is not a known class; known classes: "
                 f"{list(classes)} (from dataset.json, else the directories of labeled/train)"
             )
@@ -141,7 +142,7 @@ def _list_classified(directory, classes):
         paths += images
         labels += [classes.index(entry)] * len(images)
     if not paths:
-        raise ValueError(f"{directory}: empty split, no images in any class directory")
+        raise errors.UserError(f"{directory}: empty split, no images in any class directory")
     return paths, np.asarray(labels, np.int32), [patient_id(p) for p in paths]
 
 
@@ -163,21 +164,7 @@ def _images_in(directory):
 
 def _require_dir(path, what):
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"{path}: {what} does not exist")
-
-
-def _read_json(path):
-    """The object in `path`, or {} when there is no such file."""
-    if not os.path.exists(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
-    return meta
+        raise errors.MissingPathError(f"{path}: {what} does not exist")
 
 
 def _default_classes(root):
@@ -191,7 +178,7 @@ def _default_classes(root):
         )
     )
     if not classes:
-        raise ValueError(f"{train}: no class directories")
+        raise errors.UserError(f"{train}: no class directories")
     return classes
 
 
@@ -209,7 +196,7 @@ def _check_tasks(tasks, classes, where):
         for group, members in groups.items():
             unknown = sorted(set(members) - set(classes))
             if unknown:
-                raise ValueError(
+                raise errors.UserError(
                     f"{where}: task {task!r} group {group!r} names unknown classes {unknown}; "
                     f"classes: {list(classes)}"
                 )

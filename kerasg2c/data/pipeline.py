@@ -1,4 +1,4 @@
-"""tf.data input pipelines: labeled splits for classifiers, unpaired stain sets for GANs.
+"""tf.data input pipelines of labeled splits (unpaired stain sets: `stain_pairs`).
 
 Every epoch's dataset is a pure function of (seed, epoch): the training order is a
 tf.data shuffle seeded from (seed, epoch) with reshuffle_each_iteration=False, and the
@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kerasg2c import errors
 from kerasg2c.data import decode, layout
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -44,8 +45,9 @@ class ImageSource:
         self._cached = {}
 
     @classmethod
-    def from_files(cls, paths, labels):
-        """Source over image files."""
+    def from_files(cls, paths, labels=None):
+        """Source over image files (labels 0 when not given)."""
+        labels = np.zeros(len(paths), np.int32) if labels is None else labels
         keys = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.int32)))
         return cls(keys, decode.decode_image, len(paths))
 
@@ -96,6 +98,12 @@ class LabeledSplit:
         if self.source is None:
             object.__setattr__(self, "source", ImageSource.from_files(self.paths, self.labels))
 
+    @classmethod
+    def unlabeled(cls, paths, name="unlabeled") -> "LabeledSplit":
+        """The files `paths` as a one-class split (each file its own patient)."""
+        paths = tuple(paths)
+        return cls(name, ("unlabeled",), paths, np.zeros(len(paths), np.int32), paths)
+
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -140,12 +148,12 @@ class LabeledSplit:
           drop_remainder: drop the last partial batch; default `training`.
         """
         _check_value_range(value_range)
-        ds = _epoch_elements(
+        ds = epoch_elements(
             self.source,
             image_size=image_size,
             cache=cache,
             value_range=value_range,
-            shuffle_seed=_shuffle_seed(seed, epoch) if training else None,
+            shuffle_seed=shuffle_seed(seed, epoch) if training else None,
             skip=skip_batches * batch_size,
             augment_seed=[seed, epoch] if training and augment else None,
         )
@@ -172,7 +180,9 @@ def load_labeled_split(root, split, *, classes=None, strict=False, scan_cache=No
     keep = set(scan.good)
     mask = np.array([p in keep for p in paths], bool)
     if not mask.any():
-        raise ValueError(f"{root}/labeled/{split}: none of the {len(paths)} images is readable")
+        raise errors.UserError(
+            f"{root}/labeled/{split}: none of the {len(paths)} images is readable"
+        )
     counts = np.bincount(labels[mask], minlength=len(classes))
     logging.info(
         "%s split: %d images (%s), %d skipped",
@@ -191,46 +201,10 @@ def load_labeled_split(root, split, *, classes=None, strict=False, scan_cache=No
     )
 
 
-def unpaired_dataset(
-    paths_a,
-    paths_b,
-    *,
-    batch_size,
-    image_size,
-    seed=0,
-    epoch=0,
-    skip_batches=0,
-    augment=False,
-    cache=True,
-) -> tf.data.Dataset:
-    """One epoch of unpaired (a, b) image batches in [-1, 1] (CycleGAN: stain A, stain B).
-
-    An epoch has max(len(a), len(b)) // batch_size batches; each side is shuffled on its
-    own (seeded from (seed, epoch, side)) and the shorter one cycles through its order.
-    Order and augmentation are functions of (seed, epoch), as in `LabeledSplit.dataset`.
-    With `cache`, the images of each path list stay in memory for the life of the process.
-    """
-    length = max(len(paths_a), len(paths_b)) // batch_size * batch_size
-    if length == 0:
-        raise ValueError(
-            f"fewer images than one batch of {batch_size}: {len(paths_a)} and {len(paths_b)}"
-        )
-    sides = []
-    for side, paths in enumerate((paths_a, paths_b)):
-        elements = _epoch_elements(
-            _unpaired_source(tuple(paths)),
-            image_size=image_size,
-            cache=cache,
-            value_range="symmetric",
-            shuffle_seed=_shuffle_seed(seed, epoch, side),
-            length=length,
-            skip=skip_batches * batch_size,
-            augment_seed=[seed, 2 * epoch + side] if augment else None,
-        )
-        sides.append(elements.map(_image_only))
-    return (
-        tf.data.Dataset.zip(tuple(sides)).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
-    )
+def load_images(split: LabeledSplit, image_size: int) -> np.ndarray:
+    """Every image of `split` in file order, float32 [N, S, S, 3] in [0, 1]."""
+    ds = split.dataset(batch_size=64, image_size=image_size)
+    return np.concatenate([images.numpy() for images, _ in ds])
 
 
 def steps_per_epoch(n_examples, batch_size, drop_remainder=True) -> int:
@@ -268,7 +242,7 @@ def augment_image(image, seed):
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
-def _epoch_elements(
+def epoch_elements(
     source,
     *,
     image_size,
@@ -308,21 +282,7 @@ def _epoch_elements(
     return ds.enumerate().skip(skip).map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
-def _image_only(image, label):
-    return image
-
-
-_UNPAIRED_SOURCES = {}
-
-
-def _unpaired_source(paths):
-    """One ImageSource per path list, kept for the process so its cache spans epochs."""
-    if paths not in _UNPAIRED_SOURCES:
-        _UNPAIRED_SOURCES[paths] = ImageSource.from_files(paths, np.zeros(len(paths), np.int32))
-    return _UNPAIRED_SOURCES[paths]
-
-
-def _shuffle_seed(seed, epoch, stream=0):
+def shuffle_seed(seed, epoch, stream=0):
     """A 31-bit shuffle seed, a pure function of (seed, epoch, stream)."""
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0] >> 1)
 

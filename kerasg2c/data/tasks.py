@@ -1,4 +1,4 @@
-"""Hierarchical tasks declared by a dataset (SPEC.md "Data contract", `dataset.json` "tasks").
+"""Hierarchical tasks declared by a dataset (`dataset.json` "tasks", the README's Data section).
 
 A task maps groups to classes, e.g. s_vs_noa = {"s": ["ss", "gs"], "noa": ["noa"]}. The G2C
 papers classify glomeruli in two steps: s-vs-noa on every patch, then ss-vs-gs on the
@@ -9,6 +9,7 @@ first task holds one class, so the two answers combine into one class per patch.
 
 import numpy as np
 
+from kerasg2c import errors
 from kerasg2c.data.pipeline import LabeledSplit
 
 
@@ -25,7 +26,9 @@ def task_split(split: LabeledSplit, groups: dict) -> LabeledSplit:
     group_of = {c: g for g, (_, members) in enumerate(groups.items()) for c in members}
     keep = [i for i, label in enumerate(split.labels) if split.classes[label] in group_of]
     if not keep:
-        raise ValueError(f"{split.name} split: no example of the task's classes {sorted(group_of)}")
+        raise errors.UserError(
+            f"{split.name} split: no example of the task's classes {sorted(group_of)}"
+        )
     subset = split.subset(keep)
     return LabeledSplit(
         name=split.name,
@@ -41,7 +44,7 @@ def task_groups(tasks: dict, name: str, key: str = "data.task") -> dict:
     """`tasks[name]`, or a ValueError naming the config `key` and the declared tasks."""
     if name not in tasks:
         declared = list(tasks) or "none (dataset.json has no 'tasks')"
-        raise ValueError(f"config key {key}={name!r}: the dataset declares tasks {declared}")
+        raise errors.UserError(f"config key {key}={name!r}: the dataset declares tasks {declared}")
     return tasks[name]
 
 
@@ -57,20 +60,20 @@ def refined_group(tasks: dict, classes, first: str, second: str, key: str = "hie
     second_groups = task_groups(tasks, second, key)
     covered = sorted(c for members in first_groups.values() for c in members)
     if covered != sorted(classes):
-        raise ValueError(
+        raise errors.UserError(
             f"config key {key}: the first task {first!r} must cover every class "
             f"{sorted(classes)}, it covers {covered}"
         )
     refined = sorted(c for members in second_groups.values() for c in members)
     matches = [g for g, members in first_groups.items() if sorted(members) == refined]
     if not matches:
-        raise ValueError(
+        raise errors.UserError(
             f"config key {key}: the classes of {second!r} ({refined}) are no group of "
             f"{first!r} ({dict(first_groups)})"
         )
     others = {g: m for g, m in first_groups.items() if g != matches[0] and len(m) != 1}
     if others:
-        raise ValueError(
+        raise errors.UserError(
             f"config key {key}: groups {sorted(others)} of {first!r} hold several classes and "
             f"{second!r} does not split them"
         )

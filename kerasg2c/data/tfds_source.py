@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
+from kerasg2c import errors
 from kerasg2c.data import decode, pipeline
 
 _SPLIT_NAMES = {"train": ("train",), "val": ("validation", "valid", "val"), "test": ("test",)}
@@ -39,7 +40,7 @@ def load_tfds_split(
     """
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
-        raise FileNotFoundError(
+        raise errors.MissingPathError(
             f"TFDS dataset {name!r} is not prepared in {builder.data_dir} (data_dir={data_dir}); "
             f"nothing is downloaded at run time: run `tfds build {name} --data_dir=DIR` "
             f"(or download and prepare it) on "
@@ -50,7 +51,7 @@ def load_tfds_split(
     _check_features(features, image_key, label_key, name)
     length = int(builder.info.splits[tfds_split].num_examples)
     if length == 0:
-        raise ValueError(f"TFDS dataset {name}: split {tfds_split!r} is empty")
+        raise errors.UserError(f"TFDS dataset {name}: split {tfds_split!r} is empty")
     ds = builder.as_dataset(
         split=tfds_split, shuffle_files=False, decoders={image_key: tfds.decode.SkipDecoding()}
     )
@@ -77,7 +78,9 @@ def _tfds_split(builder, split):
     for candidate in _SPLIT_NAMES[split]:
         if candidate in available:
             return candidate
-    raise ValueError(f"TFDS dataset {builder.name} has no {split!r} split; it has {available}")
+    raise errors.UserError(
+        f"TFDS dataset {builder.name} has no {split!r} split; it has {available}"
+    )
 
 
 def _labels(builder, tfds_split, label_key):
@@ -94,10 +97,10 @@ def _labels(builder, tfds_split, label_key):
 def _check_features(features, image_key, label_key, name):
     found = {key: features[key] for key in features.keys()}
     if not isinstance(found.get(image_key), tfds.features.Image):
-        raise ValueError(
+        raise errors.UserError(
             f"TFDS dataset {name}: {image_key!r} is not an Image feature; features: {list(found)}"
         )
     if not isinstance(found.get(label_key), tfds.features.ClassLabel):
-        raise ValueError(
+        raise errors.UserError(
             f"TFDS dataset {name}: {label_key!r} is not a ClassLabel; features: {list(found)}"
         )

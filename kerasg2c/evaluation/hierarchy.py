@@ -1,4 +1,5 @@
-"""Two-step classification as in the G2C papers (SPEC.md §2): the first task (s-vs-noa) on
+"""Two-step classification as in the G2C papers (arXiv G2C §4.1 Dataset and Settings and
+§4.2 Level-2 Classification; AAAI G2C §Experimental Results): the first task (s-vs-noa) on
 every patch, the second (ss-vs-gs) on the patches the first routed to the group it refines.
 
   * The combined outcome: a patch the first model puts in the refined group gets the second
@@ -7,23 +8,9 @@ every patch, the second (ss-vs-gs) on the patches the first routed to the group 
     first model classified correctly.
 """
 
-import csv
-import os
-
 import numpy as np
 
 from kerasg2c.evaluation import classification
-
-
-def read_predictions(path) -> dict:
-    """{absolute image path: row} from a `predictions_*.csv` of a classification run (a
-    relative path, from a run given a relative data.root, is taken from the current
-    directory)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and not {"path", "patient", "label", "predicted"} <= set(rows[0]):
-        raise ValueError(f"{path}: not a predictions CSV (columns {list(rows[0])})")
-    return {os.path.abspath(row["path"]): row for row in rows}
 
 
 def combine(first_predicted, second_predicted, first_groups: dict, refined: str) -> list:
@@ -46,8 +33,9 @@ def hierarchical_metrics(
     """Metrics of the two-step classification over the patches both prediction tables hold.
 
     Args:
-      first_rows, second_rows: `read_predictions` of the two task runs over the same split,
-        every patch with its original class in "label" (the runs' `predictions_*_all.csv`).
+      first_rows, second_rows: `prediction_table.read_predictions` of the two task runs over
+        the same split, every patch with its original class in "label" (the runs'
+        `predictions_*_all.csv`).
       classes: the dataset's classes (index order of the combined metrics).
       first_groups, second_groups: the tasks' {group: [class, ...]}.
       refined: the group of the first task the second one splits.

@@ -12,7 +12,7 @@ from kerasg2c.evaluation import plots
 
 def rescued(rows_a: dict, rows_b: dict) -> list:
     """Paths (sorted) of the patches both prediction tables hold that A predicts wrongly and
-    B rightly (`rows_*`: `hierarchy.read_predictions` of the runs' predictions_test.csv)."""
+    B rightly (`rows_*`: `prediction_table.read_predictions` of the runs' predictions_test.csv)."""
     return sorted(
         p
         for p, a in rows_a.items()

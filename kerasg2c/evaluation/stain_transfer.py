@@ -6,8 +6,10 @@ and standard deviation become those of the target,
 
     out_c = (x_c - mean_c(x)) * std_c(target) / std_c(x) + mean_c(target),
 
-then convert back. Histology uses it to normalise stains (and SPEC §4 as the first step of
-the cell pipeline); here it is the baseline a CycleGAN translation must beat.
+then convert back. Histology uses it to normalise stains (and the InfoWGAN-GP paper,
+"Unsupervised Learning for Cell-level Visual Representation in Histopathology Images with
+Generative Adversarial Networks", §III.B.1 Nuclei Segmentation, as the first step of its
+cell pipeline); here it is the baseline a CycleGAN translation must beat.
 
 Colour space: CIELAB (`skimage.color.rgb2lab`, D65), not the paper's lαβ. Both are
 opponent spaces with a lightness axis, but CIELAB has an exact inverse in skimage, needs no

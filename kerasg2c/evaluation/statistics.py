@@ -1,5 +1,6 @@
-"""Comparing two runs the way the G2C papers compare variants (SPEC.md §2, e.g. PAS_ALL vs
-PAS_ONLY): per-patient accuracy on the shared patients and a paired Student t-test,
+"""Comparing two runs the way the G2C papers compare variants (arXiv G2C §4.2 and AAAI G2C
+§Quantitative Results, e.g. PAS_ALL vs PAS_ONLY; see docs/METHODS.md): per-patient accuracy
+on the shared patients and a paired Student t-test,
 t = mean(d) / (sd(d) / sqrt(n)) with d = b − a, plus the headline metrics side by side.
 
 Needs only numpy and scipy (no TensorFlow), so it can run anywhere reports are copied to.

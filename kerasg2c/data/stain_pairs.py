@@ -1,0 +1,189 @@
+"""The data of one stain translator (CycleGAN, source stain → target stain): the unpaired
+training sets, the evaluation splits with their ground truth where the DATA_ROOT has it
+(`paired/`), and the unpaired tf.data pipeline.
+
+Unpaired training follows the G2C papers (§Stain Transfer): a seeded subset of
+`reference/<source>` and of `reference/<target>`. With `condition="labels"` (IHC paper,
+class-conditional CycleGAN) both sides are labeled: `labeled/train` and its
+`paired/<target>/train` twin, each with its class.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kerasg2c.data import decode, layout, pipeline
+from kerasg2c.data.pipeline import ImageSource, LabeledSplit
+from kerasg2c.errors import UserError
+
+CONDITIONS = ("", "labels")
+
+
+class StainPair:
+    """The files of one translator: unpaired training sides and evaluation splits.
+
+    Args:
+      root: the DATA_ROOT; info: its `layout.DatasetInfo`.
+      source, target: stain names.
+      n_unlabeled: files per stain drawn from `reference/` (0 = all).
+      condition: "" (unpaired reference patches) or "labels" (labeled patches and their
+        classes on both sides).
+      seed: draws the reference subsets (source: seed, target: seed + 1).
+      strict, scan_cache: as in `decode.scan_images`.
+
+    Attributes:
+      train_a, train_b: the training sides (file lists, or LabeledSplits when conditional).
+      reference_b: real target-stain files (Reinhard statistics, Fréchet reference).
+      eval: {"val"|"test": (source split, aligned ground-truth split or None)}.
+    """
+
+    def __init__(
+        self, root, info, source, target, *, n_unlabeled, condition, seed, strict, scan_cache
+    ):
+        self.source, self.target = source, target
+        self.name = f"{source}_to_{target}"
+        self.classes = info.classes
+        self.conditional = condition == "labels"
+
+        def labeled(split):
+            return pipeline.load_labeled_split(
+                root, split, classes=info.classes, strict=strict, scan_cache=scan_cache
+            )
+
+        self.reference_b = reference_files(root, target, n_unlabeled, seed + 1, strict, scan_cache)
+        if self.conditional:
+            self.train_a = labeled("train")
+            self.train_b = paired_split(root, target, "train", info.classes, strict, scan_cache)
+        else:
+            self.train_a = reference_files(root, source, n_unlabeled, seed, strict, scan_cache)
+            self.train_b = self.reference_b
+        # One image source per unpaired side, so its cache lives as long as the pair.
+        self._sources = (
+            None
+            if self.conditional
+            else tuple(ImageSource.from_files(side) for side in (self.train_a, self.train_b))
+        )
+        self.eval = {}
+        for split in ("val", "test"):
+            x, truth = labeled(split), None
+            if os.path.isdir(os.path.join(root, "paired", target, split)):
+                truth = paired_split(root, target, split, info.classes, strict, scan_cache)
+                x, truth = aligned(x, truth)
+            self.eval[split] = (x, truth)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """Batches per epoch: the shorter labeled side, or the longer unpaired one."""
+        n_a, n_b = len(self.train_a), len(self.train_b)
+        return pipeline.steps_per_epoch(
+            min(n_a, n_b) if self.conditional else max(n_a, n_b), batch_size
+        )
+
+    def dataset(self, *, batch_size, image_size, seed, epoch, skip_batches, augment):
+        """One epoch of training batches in [-1, 1]: (a, b), or ((a, one-hot class of a),
+        (b, one-hot class of b)) when conditional."""
+        if not self.conditional:
+            return unpaired_dataset(
+                *self._sources,
+                batch_size=batch_size,
+                image_size=image_size,
+                seed=seed,
+                epoch=epoch,
+                skip_batches=skip_batches,
+                augment=augment,
+            )
+        sides = [
+            split.dataset(
+                batch_size=batch_size,
+                image_size=image_size,
+                value_range="symmetric",
+                training=True,
+                seed=seed + side,
+                epoch=epoch,
+                skip_batches=skip_batches,
+                augment=augment,
+            )
+            for side, split in enumerate((self.train_a, self.train_b))
+        ]
+        n = len(self.classes)
+        return tf.data.Dataset.zip(tuple(sides)).map(
+            lambda a, b: ((a[0], tf.one_hot(a[1], n)), (b[0], tf.one_hot(b[1], n)))
+        )
+
+
+def reference_files(root, stain, n, seed, strict, scan_cache) -> list:
+    """Up to `n` readable files of `reference/<stain>/` (a seeded choice; 0 = all)."""
+    paths = decode.scan_images(
+        layout.list_reference(root, stain), strict=strict, cache_path=scan_cache
+    ).good
+    paths = sorted(paths)
+    if n and n < len(paths):
+        chosen = np.random.default_rng(seed).choice(len(paths), n, replace=False)
+        paths = [paths[i] for i in sorted(chosen)]
+    return paths
+
+
+def paired_split(root, stain, split, classes, strict, scan_cache) -> LabeledSplit:
+    """`paired/<stain>/<split>` as a LabeledSplit (labels and patients of `labeled/`)."""
+    paths, labels, patients = layout.list_paired(root, stain, split, classes)
+    good = set(decode.scan_images(paths, strict=strict, cache_path=scan_cache).good)
+    listed = LabeledSplit(f"{split}_{stain}", tuple(classes), tuple(paths), labels, tuple(patients))
+    return listed.subset([i for i, p in enumerate(paths) if p in good])
+
+
+def aligned(x: LabeledSplit, truth: LabeledSplit) -> tuple[LabeledSplit, LabeledSplit]:
+    """Keeps the examples readable in both splits (same class folder and file name)."""
+
+    def key(p):
+        return os.path.join(*p.split(os.sep)[-2:])
+
+    common_keys = {key(p) for p in x.paths} & {key(p) for p in truth.paths}
+
+    def subset(split):
+        return split.subset([i for i, p in enumerate(split.paths) if key(p) in common_keys])
+
+    return subset(x), subset(truth)
+
+
+def unpaired_dataset(
+    source_a: ImageSource,
+    source_b: ImageSource,
+    *,
+    batch_size,
+    image_size,
+    seed=0,
+    epoch=0,
+    skip_batches=0,
+    augment=False,
+    cache=True,
+) -> tf.data.Dataset:
+    """One epoch of unpaired (a, b) image batches in [-1, 1] (CycleGAN: stain A, stain B).
+
+    An epoch has max(len(a), len(b)) // batch_size batches; each side is shuffled on its
+    own (seeded from (seed, epoch, side)) and the shorter one cycles through its order.
+    Order and augmentation are functions of (seed, epoch), as in `LabeledSplit.dataset`.
+    With `cache`, each source keeps its images in memory for as long as it lives.
+    """
+    length = max(source_a.length, source_b.length) // batch_size * batch_size
+    if length == 0:
+        raise UserError(
+            f"fewer images than one batch of {batch_size}: {source_a.length} and {source_b.length}"
+        )
+    sides = []
+    for side, source in enumerate((source_a, source_b)):
+        elements = pipeline.epoch_elements(
+            source,
+            image_size=image_size,
+            cache=cache,
+            value_range="symmetric",
+            shuffle_seed=pipeline.shuffle_seed(seed, epoch, side),
+            length=length,
+            skip=skip_batches * batch_size,
+            augment_seed=[seed, 2 * epoch + side] if augment else None,
+        )
+        sides.append(elements.map(lambda image, label: image))
+    return (
+        tf.data.Dataset.zip(tuple(sides))
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
