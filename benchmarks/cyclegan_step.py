@@ -29,9 +29,9 @@ FLAGS = flags.FLAGS
 
 def model_config():
     """configs/cyclegan.py with the networks the flags describe."""
-    from configs import cyclegan
+    from kerasg2c.jobs import config_files
 
-    config = cyclegan.get_config()
+    config = config_files.load("configs/cyclegan.py")
     config.data.image_size = FLAGS.size
     m = config.model
     m.ngf, m.n_blocks, m.ndf, m.pool_size = FLAGS.ngf, FLAGS.blocks, FLAGS.ndf, FLAGS.pool_size
@@ -44,12 +44,12 @@ def main(argv):
     strategy = step_timing.configure()
     import tensorflow as tf
 
-    from kerasg2c.runs import cyclegan
+    from kerasg2c.jobs import cyclegan_job
 
     config = model_config()
     with strategy.scope():
-        model = cyclegan.build_model(config, num_classes=0)
-        model.compile(*cyclegan.make_optimizers(config.optimizer, steps_per_epoch=1))
+        model = cyclegan_job.build_model(config, num_classes=0)
+        model.compile(*cyclegan_job.make_optimizers(config.optimizer, steps_per_epoch=1))
     shape = (FLAGS.batch, FLAGS.size, FLAGS.size, 3)
     pair = (tf.random.uniform(shape, -1, 1), tf.random.uniform(shape, -1, 1))
     warmup, per_step = step_timing.time_steps(model, strategy, pair)

@@ -1,6 +1,7 @@
 """Throughput of one G2C training step per variant, in one process so the figures compare
-(SPEC.md §2: PAS_ONLY is one branch; PAS_ALL+ adds three generators, three branches and the
-cross-stain attention). The generators are trainable (the joint phase after the freeze).
+(G2C papers, arXiv §3.2 / AAAI §Formulation: PAS_ONLY is one branch; PAS_ALL+ adds three
+generators, three branches and the cross-stain attention). The generators are trainable (the
+joint phase after the freeze).
 
     python -m benchmarks.g2c_step --size=224 --batch=8 --steps=3 \
         [--variants=PAS_ONLY,PAS_ALL,PAS_ALL_PLUS] [--ngf=64 --n_blocks=9] \
@@ -16,7 +17,7 @@ from benchmarks import step_timing
 
 flags.DEFINE_integer("size", 224, "image size")
 flags.DEFINE_integer("batch", 8, "global batch size")
-flags.DEFINE_list("variants", ["PAS_ONLY", "PAS_ALL_PLUS"], "G2C variants (kerasg2c.runs.g2c)")
+flags.DEFINE_list("variants", ["PAS_ONLY", "PAS_ALL_PLUS"], "G2C variants (kerasg2c.jobs.g2c_job)")
 flags.DEFINE_list("widths", ["64", "128", "256", "512"], "down-sampling unit widths")
 flags.DEFINE_integer("stem_width", 64, "stem block width")
 flags.DEFINE_integer("ngf", 64, "generator filters (the papers' CycleGAN: 64)")
@@ -30,9 +31,9 @@ def main(argv):
     import keras
     import tensorflow as tf
 
+    from kerasg2c.jobs.g2c_job import VARIANTS
     from kerasg2c.models.g2c import G2C
     from kerasg2c.models.resnet_generator import ResnetGenerator
-    from kerasg2c.runs.g2c import VARIANTS
     from kerasg2c.training import runtime
 
     images = tf.random.uniform((FLAGS.batch, FLAGS.size, FLAGS.size, 3))

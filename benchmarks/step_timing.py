@@ -16,10 +16,10 @@ FLAGS = flags.FLAGS
 
 def configure():
     """The strategy for the flags (must run before TensorFlow starts its devices)."""
-    from configs import common
+    from kerasg2c.jobs import shared_config
     from kerasg2c.training import runtime
 
-    train = common.base_config().train
+    train = shared_config.base_config().train
     train.jit_compile, train.mixed_precision = FLAGS.jit_compile, FLAGS.mixed_precision
     train.num_cpu_replicas = FLAGS.num_cpu_replicas
     return runtime.configure(train, seed=0)

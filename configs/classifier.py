@@ -1,4 +1,5 @@
-"""Stem-block ResNet classifier on the source stain (SPEC.md §2 branch, trained alone).
+"""Stem-block ResNet classifier on the source stain (the G2C branch trained alone:
+the M = 0 baseline of the G2C papers, PAS_ONLY).
 
     python -m trainers.classifier --config=configs/classifier.py
     python -m trainers.classifier --config=configs/classifier.py --config.train.epochs=3
@@ -13,11 +14,11 @@ confusion_matrix.png, learning_curves.png and samples/ land in the workdir.
 
 import ml_collections
 
-from configs import common
+from kerasg2c.jobs.shared_config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = common.base_config()
+    config = base_config()
     config.workdir = "runs/classifier"
     # A task of dataset.json "tasks" (e.g. s_vs_noa): its groups become the classes.
     config.data.task = ""

@@ -1,4 +1,4 @@
-"""The classifier at the G2C papers' sizes (SPEC.md §2): 224 px inputs in [0, 1],
+"""The classifier at the G2C papers' sizes (arXiv G2C, §3.2): 224 px inputs in [0, 1],
 four down-sampling units of three residual blocks (64–512 channels), SGD
 momentum 0.5, lr 0.01 divided by 10 every 5 epochs, 30 epochs, focal loss.
 
@@ -8,7 +8,9 @@ momentum 0.5, lr 0.01 divided by 10 every 5 epochs, 30 epochs, focal loss.
 Meant for GPUs (a step of batch 32 takes seconds on a 2-core CPU).
 """
 
-from configs import classifier
+from kerasg2c.jobs.config_files import load_module
+
+classifier = load_module("classifier.py", relative_to=__file__)
 
 
 def get_config():

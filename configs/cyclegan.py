@@ -1,5 +1,5 @@
-"""CycleGAN stain translation: one generator pair per target stain (SPEC.md §1),
-the initialisation G2C loads (its forward generators g_m).
+"""CycleGAN stain translation: one generator pair per target stain, the initialisation
+G2C loads (its forward generators g_m; G2C papers, §Initializing the generators).
 
     python -m trainers.cyclegan --config=configs/cyclegan.py
     python -m trainers.cyclegan --config=configs/cyclegan.py --config.cyclegan.target_stains=HE
@@ -16,11 +16,11 @@ identity (x itself) and Reinhard colour-transfer baselines. Writes
 
 import ml_collections
 
-from configs import common
+from kerasg2c.jobs.shared_config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = common.base_config()
+    config = base_config()
     config.workdir = "runs/cyclegan"
     config.data.augment = True
 

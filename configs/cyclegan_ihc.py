@@ -13,7 +13,9 @@ Ki-67), with class folders for both sides: `labeled/train/<class>/` (H&E) and
 its own). The classes may come from the MIL classifier of a later issue.
 """
 
-from configs import cyclegan
+from kerasg2c.jobs.config_files import load_module
+
+cyclegan = load_module("cyclegan.py", relative_to=__file__)
 
 
 def get_config():

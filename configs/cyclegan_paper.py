@@ -1,4 +1,4 @@
-"""CycleGAN at the reference sizes (SPEC.md §1, arXiv G2C): ResNet-9 generators at
+"""CycleGAN at the reference sizes (G2C arXiv paper, §Approach): ResNet-9 generators at
 width 64 (11,378,179 parameters each), 70×70 PatchGAN, 256 px, batch 1, Adam 2e-4
 β1 0.5 for 100 epochs then linear decay over 100 more.
 
@@ -8,7 +8,9 @@ width 64 (11,378,179 parameters each), 70×70 PatchGAN, 256 px, batch 1, Adam 2e
 A GPU job: one step of these networks takes about 20 s on a 2-core CPU.
 """
 
-from configs import cyclegan
+from kerasg2c.jobs.config_files import load_module
+
+cyclegan = load_module("cyclegan.py", relative_to=__file__)
 
 
 def get_config():

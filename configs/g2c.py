@@ -1,5 +1,5 @@
-"""G2C, generator-to-classifier (SPEC.md §2): the CycleGAN stage's g_m feed a
-weight-shared stem-block ResNet branch per stain, trained jointly.
+"""G2C, generator-to-classifier (G2C papers; docs/METHODS.md): the CycleGAN stage's g_m
+feed a weight-shared stem-block ResNet branch per stain, trained jointly.
 
     python -m trainers.g2c --config=configs/g2c.py                  # PAS_ALL_PLUS
     python -m trainers.g2c --config=configs/g2c.py --config.variant=PAS_ONLY \
@@ -20,7 +20,10 @@ generators frozen for the first 5).
 
 import ml_collections
 
-from configs import classifier, cyclegan
+from kerasg2c.jobs.config_files import load_module
+
+classifier = load_module("classifier.py", relative_to=__file__)
+cyclegan = load_module("cyclegan.py", relative_to=__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -35,12 +38,12 @@ def get_config() -> ml_collections.ConfigDict:
     # The generators' SGD learning rate in the joint phase (same momentum and step decay as
     # the classifier's). The papers use one rate, 0.01, for both; at this config's
     # classifier rate (0.05) the jointly trained generators collapse into stripes within
-    # an epoch (trainers.compare --figure shows it), so they get their own, smaller one.
+    # an epoch (kerasg2c.compare --figure shows it), so they get their own, smaller one.
     config.g2c.generator_learning_rate = 0.001
 
     config.model.attention_reduction = 16
     # Overlapping phantom classes: at difficulty 0 PAS alone separates them perfectly and
-    # every variant scores 1.0; at 0.7 PAS_ONLY does not (SPEC.md "phantoms").
+    # every variant scores 1.0; at 0.7 PAS_ONLY does not (docs/METHODS.md, phantoms).
     config.data.phantoms.difficulty = 0.7
 
     # --- The CycleGAN stage run when g2c.generators_dir is empty -------------

@@ -6,10 +6,11 @@ new AlexNet-style classifier on 50×50 patches (PAS_ALL+, the AAAI paper's best 
     python -m trainers.g2c --config=configs/g2c_transfer.py
     python -m trainers.g2c --config=configs/g2c_transfer.py --config.variant=PAS_ONLY \
         --config.workdir=runs/g2c_transfer_pas_only             # the AlexNet baseline
-    python -m trainers.compare runs/g2c_transfer_pas_only runs/g2c_transfer
+    python -m kerasg2c.compare runs/g2c_transfer_pas_only runs/g2c_transfer
 
 On the breast IDC patches (binary, 50×50): `--config.data.root=IDC_ROOT
---config.data.task=''` with IDC_ROOT in the SPEC layout (classes idc_negative/idc_positive).
+--config.data.task=''` with IDC_ROOT in the README's Data layout (classes idc_negative,
+idc_positive).
 By default the "other dataset" is a new phantom set (seed 1, 50 px) and its binary task
 s_vs_noa. Patches are resized to 52 px: the generators down-sample twice, so their input
 side must be a multiple of 4. The paper's AlexNet widths are
@@ -19,7 +20,9 @@ narrower one for this CPU.
 
 import ml_collections
 
-from configs import g2c
+from kerasg2c.jobs.config_files import load_module
+
+g2c = load_module("g2c.py", relative_to=__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:

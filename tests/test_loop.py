@@ -121,15 +121,3 @@ def test_mixed_precision_trains_close_to_float32(tmp_path, precision):
     # Half precision follows the float32 trajectory: it ends far closer to the
     # float32 weights than training moved them, but not bitwise on them.
     assert 0 < distance(mixed, f32) < 0.25 * distance(f32, init)
-
-
-def test_runtime_is_configured_once_per_process():
-    from configs import common
-    from kerasg2c.training import runtime
-
-    train = common.base_config().train
-    first = runtime.configure(train, seed=0)
-    assert runtime.configure(train, seed=1) is first  # a second stage reuses it
-    train.mixed_precision = "mixed_bfloat16"
-    with pytest.raises(ValueError, match="train.mixed_precision differ"):
-        runtime.configure(train, seed=0)

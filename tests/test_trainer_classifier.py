@@ -100,7 +100,8 @@ def test_paper_config_loads():
     proc = run_python(
         [
             "-c",
-            "from configs import classifier_paper; c = classifier_paper.get_config(); "
+            "from kerasg2c.jobs import config_files; "
+            "c = config_files.load('configs/classifier_paper.py'); "
             "assert c.model.widths == (64, 128, 256, 512) and c.data.image_size == 224",
         ]
     )

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import run_python, tiny_flags, trainer_args
 
-from kerasg2c.evaluation import hierarchy
+from kerasg2c.evaluation import prediction_table
 from kerasg2c.models.resnet_generator import ResnetGenerator
 
 TINY = [
@@ -58,7 +58,7 @@ def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
     assert (tmp_path / "model.weights.h5").exists()
     # model.keras is the whole end-to-end model: it reproduces the run's test predictions.
     model = keras.saving.load_model(tmp_path / "model.keras", compile=False)
-    rows = hierarchy.read_predictions(tmp_path / "predictions_test.csv")
+    rows = prediction_table.read_predictions(tmp_path / "predictions_test.csv")
     first = sorted(rows)[:4]
     images = np.stack([_image(p) for p in first])
     probabilities = keras.ops.softmax(model(images, training=False)).numpy()
@@ -91,7 +91,7 @@ def test_compare_figure_shows_rescued_patches_with_generated_stains(tmp_path, pa
     proc = run_python(
         [
             "-m",
-            "trainers.compare",
+            "kerasg2c.compare",
             str(run_a),
             str(pas_all_plus_run),
             f"--figure={out}",

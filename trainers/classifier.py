@@ -5,9 +5,9 @@ python -m trainers.classifier --config=configs/classifier.py [--config.train.epo
 
 from ml_collections import config_flags
 
-from kerasg2c.runs import classifier, cli
+from kerasg2c.jobs import classifier_job, launch
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/classifier.py", lock_config=True)
 
 if __name__ == "__main__":
-    cli.main(classifier.train_and_evaluate, _CONFIG)
+    launch.main(classifier_job, _CONFIG)

@@ -5,9 +5,9 @@ python -m trainers.cyclegan --config=configs/cyclegan.py [--config.train.epochs=
 
 from ml_collections import config_flags
 
-from kerasg2c.runs import cli, cyclegan
+from kerasg2c.jobs import cyclegan_job, launch
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/cyclegan.py", lock_config=True)
 
 if __name__ == "__main__":
-    cli.main(cyclegan.train_and_evaluate, _CONFIG)
+    launch.main(cyclegan_job, _CONFIG)

@@ -81,9 +81,9 @@ def main():
     parser.add_argument("--workdir", required=True)
     args = parser.parse_args()
 
-    from configs import common
+    from kerasg2c.jobs import shared_config
 
-    train = common.base_config().train
+    train = shared_config.base_config().train
     train.strategy, train.num_cpu_replicas = "mirrored", 2
     from kerasg2c.training import checkpointing, loop, runtime
 

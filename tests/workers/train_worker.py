@@ -27,9 +27,9 @@ def main():
     parser.add_argument("--out", default="weights.npz")
     args = parser.parse_args()
 
-    from configs import common
+    from kerasg2c.jobs import shared_config
 
-    train = common.base_config().train
+    train = shared_config.base_config().train
     train.strategy, train.num_cpu_replicas = args.strategy, args.replicas
     train.jit_compile, train.deterministic = args.jit, args.deterministic
     train.mixed_precision = args.precision

@@ -4,7 +4,7 @@ classification run per task in `workdir/<task>/`, then the combined evaluation.
     python -m trainers.g2c --config=configs/g2c.py --config.hierarchy=s_vs_noa,ss_vs_gs
 
 `workdir/report.json` holds the combined 3-way metrics under "metrics" (so
-`trainers.compare` compares hierarchies like flat runs), the second task on the patches
+`kerasg2c.compare` compares hierarchies like flat runs), the second task on the patches
 the first one routed correctly, and each task's own test metrics.
 """
 
@@ -13,47 +13,45 @@ import os
 from absl import logging
 
 from kerasg2c.data import layout, tasks
-from kerasg2c.evaluation import hierarchy, plots
-from kerasg2c.runs import common
-from kerasg2c.training import runtime
+from kerasg2c.errors import UserError
+from kerasg2c.evaluation import hierarchy, plots, prediction_table
+from kerasg2c.jobs import reporting
 
 
 def parse(value: str) -> tuple[str, str]:
     """("first", "second") from "first,second" (config key `hierarchy`)."""
     names = [n.strip() for n in value.split(",")]
     if len(names) != 2 or not all(names):
-        raise ValueError(
+        raise UserError(
             f"config key hierarchy={value!r}: expected two task names, e.g. 's_vs_noa,ss_vs_gs'"
         )
     return names[0], names[1]
 
 
-def train_and_evaluate(config, train_one) -> dict:
-    """Trains `train_one(task_config)` for each task of `config.hierarchy`, then evaluates
-    the two steps together on val and test."""
+def train_and_evaluate(config, context, train_one) -> dict:
+    """Trains `train_one(task_config, task_context)` for each task of `config.hierarchy`
+    (a stage of `context` in `workdir/<task>/`), then evaluates the two steps together on
+    val and test."""
     first, second = parse(config.hierarchy)
-    if config.data.tfds:
-        raise ValueError("config key hierarchy needs a DATA_ROOT whose dataset.json has tasks")
-    strategy = runtime.configure(config.train, config.seed)
-    chief = runtime.is_chief(strategy)
-    workdir = common.prepare_workdir(config, chief)
-    root = common.data_root(config, workdir, strategy)
-    info = layout.read_dataset_info(root)
+    workdir = context.workdir
+    info = layout.read_dataset_info(context.data_root)
     refined = tasks.refined_group(info.tasks, info.classes, first, second)
     stages = {}
     for task in (first, second):
         sub = config.copy_and_resolve_references()
-        sub.hierarchy, sub.data.task, sub.data.root = "", task, root
+        sub.hierarchy, sub.data.task, sub.data.root = "", task, context.data_root
         sub.workdir = os.path.join(workdir, task)
         logging.info("hierarchy: task %s in %s", task, sub.workdir)
-        stages[task] = train_one(sub)
-    if not chief:
+        with context.stage(sub) as task_context:
+            stages[task] = train_one(sub, task_context)
+    if not context.chief:
         return {}
-    common.prepare_workdir(config, chief)  # log into this workdir again
     metrics, second_on_routed = {}, {}
     for split in ("val", "test"):
         rows = [
-            hierarchy.read_predictions(os.path.join(workdir, t, f"predictions_{split}_all.csv"))
+            prediction_table.read_predictions(
+                os.path.join(workdir, t, f"predictions_{split}_all.csv")
+            )
             for t in (first, second)
         ]
         result = hierarchy.hierarchical_metrics(
@@ -79,7 +77,7 @@ def train_and_evaluate(config, train_one) -> dict:
         "stages": {t: {"workdir": t, "test": r["metrics"]["test"]} for t, r in stages.items()},
         "figures": ["confusion_matrix.png"],
     }
-    path = common.write_report(workdir, report)
+    path = reporting.write_report(workdir, report)
     logging.info(
         "hierarchy %s → %s: combined test balanced accuracy %.3f; report: %s",
         first,

@@ -1,18 +1,22 @@
-"""Trains and evaluates a patch classifier (`trainers.classifier`): the
-stem-block ResNet here, G2C through the same `run` (`kerasg2c.runs.g2c`)."""
+"""The classification job (`python -m trainers.classifier`): data → model → resumable
+training → evaluation → report, for the stem-block ResNet here and for G2C through the
+same `run` (`kerasg2c.jobs.g2c_job`)."""
 
-import csv
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from kerasg2c.data import tasks
-from kerasg2c.evaluation import classification, plots, predict
+from kerasg2c.errors import UserError
+from kerasg2c.evaluation import classification, plots, predict, prediction_table
+from kerasg2c.jobs import hierarchy_job, reporting, shared_config, splits, train_settings
+from kerasg2c.losses.classification import LOSSES
+from kerasg2c.models import branch
 from kerasg2c.models.classifier import Classifier
-from kerasg2c.runs import common, hierarchy
-from kerasg2c.training import loop, runtime, samples
+from kerasg2c.training import loop, samples
 
 
 def branch_kwargs(model_config) -> dict:
@@ -35,7 +39,7 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
     model = Classifier(num_classes, **branch_kwargs(config.model))
     size = config.data.image_size
     model(tf.zeros((1, size, size, 3)), training=False)
-    model.optimizer = common.make_optimizer(config.optimizer, steps_per_epoch)
+    model.optimizer = train_settings.make_optimizer(config.optimizer, steps_per_epoch)
     return model
 
 
@@ -44,7 +48,7 @@ def _logits(predictor, split, config) -> tuple[np.ndarray, np.ndarray]:
     ds = split.dataset(
         batch_size=config.train.batch_size,
         image_size=config.data.image_size,
-        cache=common.use_cache(config, split),
+        cache=splits.use_cache(config, split),
     )
     return predictor.logits(ds)
 
@@ -57,29 +61,6 @@ def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
     )
     result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
     return result, logits
-
-
-def write_predictions(path, split, logits, output_classes=None) -> None:
-    """One CSV row per patch: file, patient, true class, predicted class, probabilities
-    (what per-patch figures and later stages read). `output_classes`: the model's
-    classes when they are not the split's (a task model on every patch)."""
-    output_classes = output_classes or split.classes
-    probabilities = np.asarray(tf.nn.softmax(logits))
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "patient", "label", "predicted", *output_classes])
-        for path_, patient, label, p in zip(
-            split.paths, split.patients, split.labels, probabilities
-        ):
-            writer.writerow(
-                [
-                    path_,
-                    patient,
-                    split.classes[label],
-                    output_classes[p.argmax()],
-                    *(f"{v:.6f}" for v in p),
-                ]
-            )
 
 
 def _sample_of(split, n=16):
@@ -101,19 +82,41 @@ def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
     )
 
 
-def train_and_evaluate(config) -> dict:
+def check(config) -> None:
+    """Refuses bad values of the classifier's keys (and the shared ones), naming the key."""
+    shared_config.check_shared(config)
+    shared_config.require_choice(config, "model.branch", branch.BRANCHES)
+    shared_config.require_choice(config, "model.loss", LOSSES)
+    shared_config.require_positive(
+        config, "model.widths", "model.blocks_per_unit", "model.stem_width"
+    )
+    shared_config.require_positive(config, "model.focal_gamma", allow_zero=True)
+    shared_config.require_choice(config, "optimizer.name", train_settings.OPTIMIZERS)
+    shared_config.require_positive(config, "optimizer.learning_rate")
+    shared_config.require_positive(
+        config, "optimizer.momentum", "optimizer.decay_every_epochs", allow_zero=True
+    )
+    shared_config.require_fraction(config, "optimizer.decay_factor")
+    if config.hierarchy:
+        hierarchy_job.parse(config.hierarchy)
+        if config.data.tfds:
+            raise UserError("config key hierarchy needs a DATA_ROOT whose dataset.json has tasks")
+
+
+def train_and_evaluate(config, context) -> dict:
     """Runs the whole job: data → training (resumable) → evaluation → report."""
     if config.hierarchy:
-        return hierarchy.train_and_evaluate(config, train_and_evaluate)
-    return run(config, "classifier", build_model)
+        return hierarchy_job.train_and_evaluate(config, context, train_and_evaluate)
+    return run(config, context, "classifier", build_model)
 
 
-def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
+def run(config, context, trainer: str, build, next_epoch=None, describe=None) -> dict:
     """Data → model → resumable training → evaluation → report, for any model
     with a `train_step`, `per_example_loss` and logits from `model(images)`.
 
     Args:
       config: the run's config.
+      context: the run context (strategy, chief, workdir, data).
       trainer: its name in the report.
       build: (config, num_classes, steps_per_epoch) -> built, compiled model.
       next_epoch: optional (model, epoch) -> None, called before `epoch` (from 0)
@@ -121,18 +124,15 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
         so that a resumed run gets it back from the checkpoint.
       describe: optional model -> dict added to the report.
     """
-    strategy = runtime.configure(config.train, config.seed)
-    chief = runtime.is_chief(strategy)
-    workdir = common.prepare_workdir(config, chief)
-    full_splits = common.load_splits(config, workdir, strategy)
-    splits = full_splits
+    keras.utils.set_random_seed(config.seed)
+    strategy, chief, workdir = context.strategy, context.chief, context.workdir
+    full_splits = splits.load_splits(config, context)
+    run_splits = full_splits
     if config.data.task:  # e.g. s_vs_noa: classes become the task's groups
-        groups = tasks.task_groups(
-            common.dataset_tasks(config, workdir, strategy), config.data.task
-        )
-        splits = {name: tasks.task_split(s, groups) for name, s in full_splits.items()}
-    train, val = splits["train"], splits["val"]
-    spe = common.steps_per_epoch(config, train)
+        groups = tasks.task_groups(splits.dataset_tasks(context), config.data.task)
+        run_splits = {name: tasks.task_split(s, groups) for name, s in full_splits.items()}
+    train, val = run_splits["train"], run_splits["val"]
+    spe = train_settings.steps_per_epoch(config, len(train))
     with strategy.scope():
         model = build(config, len(train.classes), spe)
     if next_epoch:
@@ -149,7 +149,7 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
             epoch=epoch,
             skip_batches=skip,
             augment=config.data.augment,
-            cache=common.use_cache(config, train),
+            cache=splits.use_cache(config, train),
         )
 
     def on_epoch_end(epoch):
@@ -164,7 +164,7 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
             "val_balanced_accuracy": metrics["balanced_accuracy"],
         }
 
-    settings = common.loop_settings(config, spe)
+    settings = train_settings.loop_settings(config, spe)
     history = loop.fit(
         model,
         make_dataset,
@@ -179,7 +179,7 @@ def run(config, trainer: str, build, next_epoch=None, describe=None) -> dict:
     if config.data.task:
         extra["task"] = config.data.task
         _write_task_predictions(config, workdir, predictor, full_splits, train.classes)
-    return _write_results(config, trainer, workdir, model, predictor, splits, history, extra)
+    return _write_results(config, trainer, workdir, model, predictor, run_splits, history, extra)
 
 
 def _write_task_predictions(config, workdir, predictor, full_splits, task_classes) -> None:
@@ -188,7 +188,7 @@ def _write_task_predictions(config, workdir, predictor, full_splits, task_classe
     for name in ("val", "test"):
         logits, _ = _logits(predictor, full_splits[name], config)
         path = os.path.join(workdir, f"predictions_{name}_all.csv")
-        write_predictions(path, full_splits[name], logits, task_classes)
+        prediction_table.write_predictions(path, full_splits[name], logits, task_classes)
 
 
 def _write_results(config, trainer, workdir, model, predictor, splits, history, extra) -> dict:
@@ -197,7 +197,8 @@ def _write_results(config, trainer, workdir, model, predictor, splits, history, 
     for name, split in splits.items():
         results[name], logits = evaluate(model, predictor, split, config)
         if name != "train":
-            write_predictions(os.path.join(workdir, f"predictions_{name}.csv"), split, logits)
+            path = os.path.join(workdir, f"predictions_{name}.csv")
+            prediction_table.write_predictions(path, split, logits)
     model.save_weights(os.path.join(workdir, "model.weights.h5"))
     model.save(os.path.join(workdir, "model.keras"))  # the whole model, for figures and export
     classes = splits["train"].classes
@@ -212,7 +213,7 @@ def _write_results(config, trainer, workdir, model, predictor, splits, history, 
         "trainer": trainer,
         **extra,
         "classes": list(classes),
-        "data": common.data_summary(splits),
+        "data": reporting.data_summary(splits),
         "metrics": results,
         # Paper Table 4: the gap between training and testing accuracy.
         "train_test_gap": results["train"]["accuracy"] - results["test"]["accuracy"],
@@ -223,7 +224,7 @@ def _write_results(config, trainer, workdir, model, predictor, splits, history, 
         "figures": ["confusion_matrix.png", "learning_curves.png"],
         "predictions": ["predictions_val.csv", "predictions_test.csv"],
     }
-    path = common.write_report(workdir, report)
+    path = reporting.write_report(workdir, report)
     logging.info(
         "test balanced accuracy %.3f (chance %.3f); report: %s",
         results["test"]["balanced_accuracy"],

@@ -1,7 +1,8 @@
 """Compares two classifier / G2C runs: metrics side by side and a paired t-test over the
-per-patient accuracies of the shared patients (G2C papers, SPEC.md §2).
+per-patient accuracies of the shared patients (G2C papers, §Experiments;
+docs/METHODS.md).
 
-python -m trainers.compare RUN_A RUN_B [--split=test] [--out=FILE.json] [--figure=FILE.png]
+python -m kerasg2c.compare RUN_A RUN_B [--split=test] [--out=FILE.json] [--figure=FILE.png]
 
 RUN_A and RUN_B are workdirs holding report.json, or report.json paths. Differences are B - A.
 --figure draws the paper's Figure 3: the patches A gets wrong and B gets right, each with the
@@ -86,7 +87,7 @@ def format_comparison(result: dict, name_a: str, name_b: str) -> str:
 
 def main(argv):
     if len(argv) != 3:
-        raise app.UsageError("usage: python -m trainers.compare RUN_A RUN_B [--split] [--out]")
+        raise app.UsageError("usage: python -m kerasg2c.compare RUN_A RUN_B [--split] [--out]")
     try:
         (path_a, report_a), (path_b, report_b) = load_report(argv[1]), load_report(argv[2])
         result = statistics.compare_reports(
@@ -121,13 +122,13 @@ def write_figure(path_a, path_b, report_b, split, out) -> int:
     import keras  # TensorFlow only for the figure
 
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
-    from kerasg2c.evaluation import hierarchy, rescued
+    from kerasg2c.evaluation import prediction_table, rescued
 
     if split == "train":
         raise ValueError("runs write predictions for val and test only")
     folder_a, folder_b = os.path.dirname(path_a), os.path.dirname(path_b)
     rows = [
-        hierarchy.read_predictions(os.path.join(f, f"predictions_{split}.csv"))
+        prediction_table.read_predictions(os.path.join(f, f"predictions_{split}.csv"))
         for f in (folder_a, folder_b)
     ]
     model_path = os.path.join(folder_b, "model.keras")

@@ -1,15 +1,21 @@
-"""Trains and evaluates G2C (`trainers.g2c`): the CycleGAN stage's forward
-generators g_m feed one weight-shared classifier branch per stain, trained
-jointly after the generators' frozen warm-up (SPEC.md §2)."""
+"""The G2C job (`python -m trainers.g2c`): the CycleGAN stage's forward generators g_m
+feed one weight-shared classifier branch per stain, trained jointly after the generators'
+frozen warm-up (G2C papers, §Method; docs/METHODS.md)."""
 
 import os
 
 import keras
 import tensorflow as tf
 
+from kerasg2c.errors import MissingPathError
+from kerasg2c.jobs import (
+    classifier_job,
+    cyclegan_job,
+    hierarchy_job,
+    shared_config,
+    train_settings,
+)
 from kerasg2c.models.g2c import G2C
-from kerasg2c.runs import classifier, common, cyclegan, hierarchy
-from kerasg2c.training import runtime
 
 # Variant → (generated stains, cross-stain attention), as named in the G2C papers.
 VARIANTS = {
@@ -30,7 +36,7 @@ def load_generators(generators_dir: str, stains) -> list:
     for stain in stains:
         path = os.path.join(generators_dir, f"{stain}.keras")
         if not os.path.exists(path):
-            raise FileNotFoundError(
+            raise MissingPathError(
                 f"config key g2c.generators_dir: no generator {path}; train the CycleGAN "
                 "stage first (python -m trainers.cyclegan --config=configs/cyclegan.py) or "
                 "point g2c.generators_dir at its workdir's generators/"
@@ -40,29 +46,43 @@ def load_generators(generators_dir: str, stains) -> list:
 
 
 def variant_stains(config) -> tuple:
-    if config.variant not in VARIANTS:
-        raise ValueError(f"config key variant={config.variant!r}: expected one of {list(VARIANTS)}")
     return VARIANTS[config.variant][0]
 
 
-def run_cyclegan_stage(config) -> str:
-    """Trains g_m for the variant's stains into `workdir/cyclegan/` unless they are
-    there already (a rerun, or a resumed run); returns its generators folder."""
+def stage_config(config):
+    """The CycleGAN stage's config: `cyclegan_stage` in `workdir/cyclegan/`, on this run's
+    data, image size and seed, for the variant's stains."""
     stage = config.cyclegan_stage
     stage.workdir = os.path.join(config.workdir, "cyclegan")
-    folder = os.path.abspath(os.path.join(stage.workdir, "generators"))
-    stains = variant_stains(config)
-    if all(os.path.exists(os.path.join(folder, f"{s}.keras")) for s in stains):
-        return folder
-    strategy = runtime.configure(config.train, config.seed)
-    workdir = common.prepare_workdir(config, runtime.is_chief(strategy))
-    stage.data.root = common.data_root(config, workdir, strategy)  # phantoms written once
+    stage.data.root = config.data.root
     stage.data.image_size, stage.data.strict = config.data.image_size, config.data.strict
     stage.seed = config.seed
-    for key in ("strategy", "num_cpu_replicas", "mixed_precision", "deterministic"):
-        stage.train[key] = config.train[key]
-    stage.cyclegan.target_stains = stains
-    cyclegan.train_and_evaluate(stage)
+    stage.cyclegan.target_stains = variant_stains(config)
+    return stage
+
+
+def check(config) -> None:
+    """Refuses bad values of G2C's keys, the classifier's and the CycleGAN stage's."""
+    classifier_job.check(config)
+    shared_config.require_choice(config, "variant", VARIANTS)
+    shared_config.require_positive(config, "model.attention_reduction")
+    shared_config.require_positive(config, "g2c.generator_learning_rate")
+    shared_config.require_positive(config, "g2c.freeze_generators_epochs", allow_zero=True)
+    if variant_stains(config) and not config.g2c.generators_dir:
+        cyclegan_job.check(config, prefix="cyclegan_stage.")
+
+
+def run_cyclegan_stage(config, context) -> str:
+    """Trains g_m for the variant's stains into `workdir/cyclegan/` (a stage of `context`,
+    on its data) unless they are there already (a rerun, or a resumed run); returns its
+    generators folder."""
+    stage = stage_config(config)
+    folder = os.path.join(context.workdir, "cyclegan", "generators")
+    if all(os.path.exists(os.path.join(folder, f"{s}.keras")) for s in variant_stains(config)):
+        return folder
+    stage.data.root = context.data_root  # phantoms written once
+    with context.stage(stage) as stage_context:
+        cyclegan_job.train_and_evaluate(stage, stage_context)
     return folder
 
 
@@ -76,7 +96,7 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
         attention=attention,
         attention_reduction=config.model.attention_reduction,
         train_generators=config.g2c.train_generators,
-        **classifier.branch_kwargs(config.model),
+        **classifier_job.branch_kwargs(config.model),
     )
     size = config.data.image_size
     model(tf.zeros((1, size, size, 3)), training=False)
@@ -85,18 +105,20 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
         # The classifier's optimizer and schedule, at the generators' own learning rate.
         g_config = config.optimizer.copy_and_resolve_references()
         g_config.learning_rate = config.g2c.generator_learning_rate
-        generator_optimizer = common.make_optimizer(g_config, steps_per_epoch)
-    model.compile(common.make_optimizer(config.optimizer, steps_per_epoch), generator_optimizer)
+        generator_optimizer = train_settings.make_optimizer(g_config, steps_per_epoch)
+    model.compile(
+        train_settings.make_optimizer(config.optimizer, steps_per_epoch), generator_optimizer
+    )
     return model
 
 
-def train_and_evaluate(config) -> dict:
+def train_and_evaluate(config, context) -> dict:
     """The CycleGAN stage if needed, then the classification run of
-    `runs.classifier` with G2C and its freeze schedule."""
+    `classifier_job` with G2C and its freeze schedule."""
     if not config.g2c.generators_dir and variant_stains(config):
-        config.g2c.generators_dir = run_cyclegan_stage(config)
+        config.g2c.generators_dir = run_cyclegan_stage(config, context)
     if config.hierarchy:  # one G2C per task, the same generators
-        return hierarchy.train_and_evaluate(config, train_and_evaluate)
+        return hierarchy_job.train_and_evaluate(config, context, train_and_evaluate)
     freeze = config.g2c.freeze_generators_epochs
 
     def next_epoch(model, epoch):
@@ -110,4 +132,4 @@ def train_and_evaluate(config) -> dict:
             "parameters": model.parameter_counts(),
         }
 
-    return classifier.run(config, "g2c", build_model, next_epoch, describe)
+    return classifier_job.run(config, context, "g2c", build_model, next_epoch, describe)

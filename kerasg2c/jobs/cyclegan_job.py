@@ -1,0 +1,231 @@
+"""The CycleGAN job (`python -m trainers.cyclegan`): one translator per target stain,
+measured against ground truth or by Fréchet distance; exports the forward generators g_m
+that G2C loads.
+
+Per target stain m, in `workdir/<source>_to_<m>/`: the resumable training loop, a sample
+grid per epoch (source, translated, reconstructed, truth), and the generator that scored
+best on validation (`best_generator.keras`, copied to `workdir/generators/<m>.keras`).
+The run's `report.json` holds, per stain, the evaluation of g_m on val and test
+(`kerasg2c.evaluation.translation`).
+"""
+
+import os
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from kerasg2c import json_files
+from kerasg2c.data import layout, pipeline, stain_pairs
+from kerasg2c.errors import UserError
+from kerasg2c.evaluation import frechet, stain_transfer, translation
+from kerasg2c.jobs import reporting, shared_config, train_settings
+from kerasg2c.layers.generator_block import PADDINGS
+from kerasg2c.models import patch_discriminator, resnet_generator
+from kerasg2c.models.cyclegan import ADVERSARIAL_LOSSES, CycleGAN
+from kerasg2c.models.patch_discriminator import PatchDiscriminator
+from kerasg2c.models.resnet_generator import ResnetGenerator
+from kerasg2c.optimizers.schedules import ConstantThenLinearDecay
+from kerasg2c.training import loop
+
+
+def check(config, prefix: str = "") -> None:
+    """Refuses bad values of the CycleGAN keys (and the shared ones), naming the key;
+    `prefix`: where this config sits in the one given (G2C's "cyclegan_stage.")."""
+    p = prefix
+    shared_config.check_shared(config, p)
+    if shared_config.value(config, p + "data.tfds"):
+        raise UserError(f"config key {p}data.tfds: CycleGAN needs a DATA_ROOT with reference/")
+    shared_config.require_choice(config, p + "cyclegan.condition", stain_pairs.CONDITIONS)
+    if not shared_config.value(config, p + "cyclegan.target_stains"):
+        raise UserError(f"config key {p}cyclegan.target_stains: name at least one stain")
+    shared_config.require_positive(config, p + "cyclegan.n_unlabeled", allow_zero=True)
+    model_sizes = ("ngf", "n_blocks", "ndf", "pool_size")
+    shared_config.require_positive(config, *(f"{p}model.{k}" for k in model_sizes))
+    shared_config.require_choice(config, p + "model.adversarial_loss", ADVERSARIAL_LOSSES)
+    shared_config.require_choice(config, p + "model.upsampling", resnet_generator.UPSAMPLING)
+    shared_config.require_choice(config, p + "model.padding", PADDINGS)
+    shared_config.require_choice(config, p + "model.discriminator", patch_discriminator.VARIANTS)
+    weights = ("lambda_cycle", "lambda_identity")
+    shared_config.require_positive(config, *(f"{p}model.{k}" for k in weights), allow_zero=True)
+    shared_config.require_positive(config, p + "optimizer.learning_rate")
+    shared_config.require_fraction(config, p + "optimizer.beta_1")
+    epochs = ("constant_epochs", "decay_epochs")
+    shared_config.require_positive(config, *(f"{p}optimizer.{k}" for k in epochs), allow_zero=True)
+
+
+def build_model(config, num_classes: int) -> CycleGAN:
+    """Four networks, every variable created (called on dummy inputs)."""
+    m, size = config.model, config.data.image_size
+
+    def generator(name):
+        return ResnetGenerator(m.ngf, m.n_blocks, m.upsampling, padding=m.padding, name=name)
+
+    def discriminator(name):
+        return PatchDiscriminator(m.ndf, variant=m.discriminator, name=name)
+
+    model = CycleGAN(
+        generator("generator_ab"),
+        generator("generator_ba"),
+        discriminator("discriminator_a"),
+        discriminator("discriminator_b"),
+        lambda_cycle=m.lambda_cycle,
+        lambda_identity=m.lambda_identity,
+        adversarial_loss=m.adversarial_loss,
+        pool_size=m.pool_size,
+        num_classes=num_classes,
+    )
+    model(tf.zeros((1, size, size, 3 + num_classes)))  # builds all four networks and the pools
+    return model
+
+
+def make_optimizers(opt_config, steps_per_epoch: int):
+    """Adam(β1) with the learning rate constant for `constant_epochs`, then linearly
+    decayed to 0 over `decay_epochs` (0: constant throughout, the IHC recipe). The
+    model adds loss scaling under mixed_float16."""
+
+    def adam():
+        lr = opt_config.learning_rate
+        if opt_config.decay_epochs:
+            lr = ConstantThenLinearDecay(
+                lr,
+                constant_steps=opt_config.constant_epochs * steps_per_epoch,
+                decay_steps=opt_config.decay_epochs * steps_per_epoch,
+            )
+        return keras.optimizers.Adam(lr, beta_1=opt_config.beta_1)
+
+    return adam(), adam()
+
+
+def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
+    """Trains (or resumes) one translator in `context.workdir/<pair>`; returns its
+    evaluation on val and test."""
+    workdir = os.path.join(context.workdir, pair.name)
+    size, batch = config.data.image_size, config.train.batch_size
+    num_classes = len(pair.classes) if pair.conditional else 0
+    spe = config.train.steps_per_epoch or pair.steps_per_epoch(batch)
+    with context.strategy.scope():
+        model = build_model(config, num_classes)
+        model.compile(*make_optimizers(config.optimizer, spe))
+    # The real target patches, read once for both evaluation splits.
+    reference = pipeline.load_images(pipeline.LabeledSplit.unlabeled(pair.reference_b), size)
+    target_stats = stain_transfer.lab_statistics(reference)
+    reference_features = None
+    if any(truth is None for _, truth in pair.eval.values()):
+        reference_features = frechet.feature_statistics(extract, reference, batch_size=64)
+    scorers = {
+        split: translation.TranslationScore(
+            pair.eval[split], size, batch, extract, target_stats, reference_features
+        )
+        for split in ("val", "test")
+    }
+    best_path = os.path.join(workdir, "best_generator.keras")
+    best_file = os.path.join(workdir, "best.json")
+    best = json_files.read_object(best_file, {"score": -np.inf, "epoch": 0})
+
+    def on_epoch_end(epoch):
+        score, metrics, images = scorers["val"](model)
+        if context.chief:
+            name = f"{pair.name}_epoch{epoch + 1:03d}"
+            scorers["val"].grid(images, workdir, name, (epoch + 1) * spe)
+            if score > best["score"]:
+                best.update(score=float(score), epoch=epoch + 1)
+                model.generator_ab.save(best_path)
+                json_files.write(best_file, best)
+        return {"val_score": float(score), **translation.headline(metrics)}
+
+    def make_dataset(epoch, skip):
+        return pair.dataset(
+            batch_size=batch,
+            image_size=size,
+            seed=config.seed,
+            epoch=epoch,
+            skip_batches=skip,
+            augment=config.data.augment,
+        )
+
+    history = loop.fit(
+        model,
+        make_dataset,
+        strategy=context.strategy,
+        workdir=workdir,
+        settings=train_settings.loop_settings(config, spe),
+        on_epoch_end=on_epoch_end,
+    )
+    if not context.chief:
+        return {}
+    model.generator_ab.set_weights(keras.saving.load_model(best_path).get_weights())
+    result = {"best_epoch": best["epoch"], "history": history}
+    for split, scorer in scorers.items():
+        result[split] = scorer(model)[1]
+    return result
+
+
+def train_and_evaluate(config, context) -> dict:
+    """Every translator of `cyclegan.target_stains`, then `report.json`."""
+    keras.utils.set_random_seed(config.seed)
+    info = layout.read_dataset_info(context.data_root)
+    source = config.cyclegan.source_stain or info.source_stain
+    for target in config.cyclegan.target_stains:
+        if target == source or target not in info.stains:
+            raise UserError(
+                f"config key cyclegan.target_stains: {target!r} is the source stain "
+                f"or not one of the dataset's stains {list(info.stains)}"
+            )
+    extract = translation.feature_extractor(config.seed)
+    scan_cache = os.path.join(context.workdir, "data_scan.json")
+    results = {}
+    for target in config.cyclegan.target_stains:
+        pair = stain_pairs.StainPair(
+            context.data_root,
+            info,
+            source,
+            target,
+            n_unlabeled=config.cyclegan.n_unlabeled,
+            condition=config.cyclegan.condition,
+            seed=config.seed,
+            strict=config.data.strict,
+            scan_cache=scan_cache,
+        )
+        logging.info(
+            "training %s (%d + %d unpaired training patches)",
+            pair.name,
+            len(pair.train_a),
+            len(pair.train_b),
+        )
+        results[target] = train_pair(config, context, pair, extract)
+        if context.chief:
+            os.makedirs(os.path.join(context.workdir, "generators"), exist_ok=True)
+            shutil.copy(
+                os.path.join(context.workdir, pair.name, "best_generator.keras"),
+                os.path.join(context.workdir, "generators", f"{target}.keras"),
+            )
+    if not context.chief:
+        return {}
+    return _write_report(config, context.workdir, source, results)
+
+
+def _write_report(config, workdir, source, results) -> dict:
+    report = {
+        "trainer": "cyclegan",
+        "source_stain": source,
+        "condition": config.cyclegan.condition or None,
+        "features_for_frechet": "seeded random StemResNet(16, 32, 64), pooled",
+        "stains": results,
+        "generators": {t: f"generators/{t}.keras" for t in results},
+    }
+    path = reporting.write_report(workdir, report)
+    for target, r in results.items():
+        if "model" in r["test"]:
+            logging.info(
+                "%s→%s test SSIM %.3f (identity %.3f, Reinhard %.3f)",
+                source,
+                target,
+                r["test"]["model"]["ssim"]["mean"],
+                r["test"]["identity"]["ssim"]["mean"],
+                r["test"]["reinhard"]["ssim"]["mean"],
+            )
+    logging.info("report: %s", path)
+    return report

@@ -1,0 +1,64 @@
+"""The shared body of every `python -m trainers.<name>` launcher.
+
+A job is a module with `check(config)` (refuses bad config values by key, before anything
+is read or written) and `train_and_evaluate(config, context) -> report`. The launcher
+checks the config, builds the one run context of the process and runs the job.
+"""
+
+import sys
+
+from absl import app, flags, logging
+
+from kerasg2c.errors import UserError
+from kerasg2c.jobs.context import RunContext
+from kerasg2c.training import loop
+
+_TRACEBACK = flags.DEFINE_bool(
+    "traceback", False, "Show the Python traceback of a config or data error, not one line."
+)
+
+
+def run_job(job, config) -> dict:
+    """Checks `config`, builds the run context and runs `job` in it; returns its report."""
+    job.check(config)
+    return job.train_and_evaluate(config, RunContext.create(config))
+
+
+def main(job, config_flag) -> None:
+    """Parses flags, runs `job` on the config, maps failures to messages and exit codes.
+
+    Exit codes: 0 done; 1 the command line cannot be parsed (an override names no key or
+    has the wrong type; the message names it); 2 a config value, file or folder cannot be
+    used (one line naming the key or file; `--traceback` shows where); 3 a loss became
+    NaN/Inf; 128+signal after SIGTERM/SIGINT (a checkpoint was saved: rerun the same
+    command to resume).
+    """
+    started = False
+
+    def run(argv):
+        nonlocal started
+        started = True
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        try:
+            run_job(job, config_flag.value)
+        except UserError as e:
+            if _TRACEBACK.value:
+                raise
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+            sys.exit(2)
+        except loop.Interrupted as e:
+            logging.warning("%s", e)
+            sys.exit(128 + e.signum)
+        except loop.NonFiniteLossError as e:
+            logging.error("%s", e)
+            sys.exit(3)
+
+    try:
+        app.run(run)
+    except (AttributeError, KeyError) as e:
+        if started:
+            raise
+        # ml_collections reports an unknown override key this way, during flag parsing.
+        overrides = " ".join(a for a in sys.argv[1:] if a.startswith("--config."))
+        sys.exit(f"FATAL config error: no such key {e.args[0]}\n  in overrides: {overrides}")
