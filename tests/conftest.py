@@ -101,18 +101,24 @@ G2C_TINY = [
 ]
 
 
-@pytest.fixture(scope="session")
-def g2c_run(tmp_path_factory):
-    """A tiny trained G2C PAS_ALL+ run (generators exported the CycleGAN stage's way)."""
+def export_tiny_generators(folder):
+    """Writes untrained 32 px generators for HE, MASSON and PASM into `folder`, exported the
+    way the CycleGAN stage does (`<stain>.keras`, each named generator_ab); returns it."""
     import tensorflow as tf
 
     from kerasg2c.models.resnet_generator import ResnetGenerator
 
-    generators = tmp_path_factory.mktemp("generators")
     for stain in ("HE", "MASSON", "PASM"):
         generator = ResnetGenerator(ngf=4, n_blocks=1, name="generator_ab")
         generator(tf.zeros((1, 32, 32, 3)))
-        generator.save(generators / f"{stain}.keras")
+        generator.save(folder / f"{stain}.keras")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def g2c_run(tmp_path_factory):
+    """A tiny trained G2C PAS_ALL+ run (generators exported the CycleGAN stage's way)."""
+    generators = export_tiny_generators(tmp_path_factory.mktemp("generators"))
     workdir = tmp_path_factory.mktemp("g2c_run")
     proc = run_python(
         trainer_args("g2c", workdir, f"--config.g2c.generators_dir={generators}", *G2C_TINY)

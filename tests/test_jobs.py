@@ -10,7 +10,7 @@ from conftest import REPO, run_python, tiny_flags, trainer_args
 
 from kerasg2c.data import phantoms
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import classifier_job, config_files, g2c_job, launch
+from kerasg2c.jobs import classifier_job, config_files, cyclegan_job, g2c_job, launch
 
 # A G2C run that trains its CycleGAN stage (one stain) and then a two-task hierarchy.
 G2C_STAGE_AND_HIERARCHY = [
@@ -103,6 +103,22 @@ def test_a_library_class_names_its_argument_and_the_cli_the_config_key(tmp_path)
     proc = run_python(trainer_args("classifier", tmp_path, "--config.model.loss=hinge"))
     assert proc.returncode == 2
     assert "error: config key model.loss='hinge': expected one of" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "name, job",
+    [
+        ("classifier", classifier_job),
+        ("classifier_paper", classifier_job),
+        ("cyclegan", cyclegan_job),
+        ("cyclegan_paper", cyclegan_job),
+        ("cyclegan_ihc", cyclegan_job),
+        ("g2c", g2c_job),
+        ("g2c_transfer", g2c_job),
+    ],
+)
+def test_every_shipped_config_passes_its_check(name, job):
+    job.check(config_files.load(os.path.join(REPO, "configs", f"{name}.py")))
 
 
 def _bad_json_root(data_root, tmp_path):

@@ -9,10 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_python, tiny_flags, trainer_args
+from conftest import export_tiny_generators, run_python, tiny_flags, trainer_args
 
 from kerasg2c.evaluation import prediction_table
-from kerasg2c.models.resnet_generator import ResnetGenerator
 
 TINY = [
     *tiny_flags(),
@@ -24,12 +23,7 @@ TINY = [
 @pytest.fixture(scope="module")
 def generators_dir(tmp_path_factory):
     """Generators exported the way the CycleGAN stage does (all named generator_ab)."""
-    folder = tmp_path_factory.mktemp("generators")
-    for stain in ("HE", "MASSON", "PASM"):
-        generator = ResnetGenerator(ngf=4, n_blocks=1, name="generator_ab")
-        generator(tf.zeros((1, 32, 32, 3)))
-        generator.save(folder / f"{stain}.keras")
-    return folder
+    return export_tiny_generators(tmp_path_factory.mktemp("generators"))
 
 
 def command(workdir, generators_dir, *extra):
