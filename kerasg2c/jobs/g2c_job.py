@@ -28,21 +28,16 @@ VARIANTS = {
 }
 
 
+def generator_paths(generators_dir: str, stains) -> list:
+    """`generators_dir/<stain>.keras` of each stain: the exported g_m G2C loads."""
+    return [os.path.join(generators_dir, f"{stain}.keras") for stain in stains]
+
+
 def load_generators(generators_dir: str, stains) -> list:
-    """The exported g_m of each stain, `generators_dir/<stain>.keras`."""
+    """The exported g_m of each stain (see `generator_paths`)."""
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
-    generators = []
-    for stain in stains:
-        path = os.path.join(generators_dir, f"{stain}.keras")
-        if not os.path.exists(path):
-            raise MissingPathError(
-                f"config key g2c.generators_dir: no generator {path}; train the CycleGAN "
-                "stage first (python -m trainers.cyclegan --config=configs/cyclegan.py) or "
-                "point g2c.generators_dir at its workdir's generators/"
-            )
-        generators.append(keras.saving.load_model(path))
-    return generators
+    return [keras.saving.load_model(p) for p in generator_paths(generators_dir, stains)]
 
 
 def variant_stains(config) -> tuple:
@@ -50,11 +45,11 @@ def variant_stains(config) -> tuple:
 
 
 def stage_config(config):
-    """The CycleGAN stage's config: `cyclegan_stage` in `workdir/cyclegan/`, on this run's
-    data, image size and seed, for the variant's stains."""
+    """The CycleGAN stage's config: `cyclegan_stage` in `workdir/cyclegan/`, with this run's
+    image size, strictness and seed, for the variant's stains (its data root is the run
+    context's)."""
     stage = config.cyclegan_stage
     stage.workdir = os.path.join(config.workdir, "cyclegan")
-    stage.data.root = config.data.root
     stage.data.image_size, stage.data.strict = config.data.image_size, config.data.strict
     stage.seed = config.seed
     stage.cyclegan.target_stains = variant_stains(config)
@@ -68,8 +63,18 @@ def check(config) -> None:
     shared_config.require_positive(config, "model.attention_reduction")
     shared_config.require_positive(config, "g2c.generator_learning_rate")
     shared_config.require_positive(config, "g2c.freeze_generators_epochs", allow_zero=True)
-    if variant_stains(config) and not config.g2c.generators_dir:
+    stains = variant_stains(config)
+    if stains and not config.g2c.generators_dir:
         cyclegan_job.check(config, prefix="cyclegan_stage.")
+    elif stains:
+        paths = generator_paths(config.g2c.generators_dir, stains)
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise MissingPathError(
+                f"config key g2c.generators_dir: no generator {missing[0]}; train the CycleGAN "
+                "stage first (python -m trainers.cyclegan --config=configs/cyclegan.py) or "
+                "point g2c.generators_dir at its workdir's generators/"
+            )
 
 
 def run_cyclegan_stage(config, context) -> str:
