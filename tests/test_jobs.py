@@ -141,7 +141,16 @@ def _bad_json_root(data_root, tmp_path):
         (
             "classifier",
             ["--config.data.root={data}", "--config.train.batch_size=64"],
-            "fewer than config key train.batch_size=64",
+            "the training split (6 images) holds fewer images than config key train.batch_size=64",
+        ),
+        (
+            "cyclegan",
+            [
+                "--config.data.root={data}",
+                "--config.train.batch_size=1",
+                "--config.train.steps_per_epoch=9",
+            ],
+            "config key train.steps_per_epoch=9: one pass over the training sides of PAS_to_HE",
         ),
         (
             "classifier",

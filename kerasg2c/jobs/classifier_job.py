@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kerasg2c.data import tasks
+from kerasg2c.data import pipeline, tasks
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import classification, plots, predict, prediction_table
 from kerasg2c.jobs import hierarchy_job, reporting, shared_config, splits, train_settings
@@ -132,7 +132,10 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None) ->
         groups = tasks.task_groups(splits.dataset_tasks(context), config.data.task)
         run_splits = {name: tasks.task_split(s, groups) for name, s in full_splits.items()}
     train, val = run_splits["train"], run_splits["val"]
-    spe = train_settings.steps_per_epoch(config, len(train))
+    available = pipeline.steps_per_epoch(len(train), config.train.batch_size)
+    spe = train_settings.steps_per_epoch(
+        config, available, f"the training split ({len(train)} images)"
+    )
     with strategy.scope():
         model = build(config, len(train.classes), spe)
     if next_epoch:

@@ -105,7 +105,8 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
     workdir = os.path.join(context.workdir, pair.name)
     size, batch = config.data.image_size, config.train.batch_size
     num_classes = len(pair.classes) if pair.conditional else 0
-    spe = config.train.steps_per_epoch or pair.steps_per_epoch(batch)
+    sides = f"the training sides of {pair.name} ({len(pair.train_a)} + {len(pair.train_b)})"
+    spe = train_settings.steps_per_epoch(config, pair.steps_per_epoch(batch), sides)
     with context.strategy.scope():
         model = build_model(config, num_classes)
         model.compile(*make_optimizers(config.optimizer, spe))

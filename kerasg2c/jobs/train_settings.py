@@ -3,22 +3,27 @@ loop's settings, and the classifier's optimizer."""
 
 import keras
 
-from kerasg2c.data import pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.training import loop, runtime
 
 OPTIMIZERS = ("sgd", "adam")
 
 
-def steps_per_epoch(config, n_train: int) -> int:
-    """`train.steps_per_epoch`, or one pass over the `n_train` training examples when 0."""
-    available = pipeline.steps_per_epoch(n_train, config.train.batch_size)
+def steps_per_epoch(config, available: int, data: str) -> int:
+    """`train.steps_per_epoch`, or `available` (the batches of one pass over the training
+    data, described by `data`) when it is 0; at most `available`."""
+    t = config.train
     if available == 0:
         raise UserError(
-            f"the training split has {n_train} images, fewer than config key "
-            f"train.batch_size={config.train.batch_size}: lower the batch size"
+            f"{data} holds fewer images than config key train.batch_size={t.batch_size}: "
+            "lower the batch size"
         )
-    return config.train.steps_per_epoch or available
+    if t.steps_per_epoch > available:
+        raise UserError(
+            f"config key train.steps_per_epoch={t.steps_per_epoch}: one pass over {data} "
+            f"has {available} batches of {t.batch_size}; use at most that (0 = one pass)"
+        )
+    return t.steps_per_epoch or available
 
 
 def loop_settings(config, steps_per_epoch: int) -> loop.LoopSettings:
