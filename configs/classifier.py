@@ -46,4 +46,8 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.train.epochs = 20
     config.train.batch_size = 32
+    # Before every evaluation, batch-norm statistics are recomputed over up to this many
+    # training batches (at most one pass; 0 = off): short runs otherwise evaluate with
+    # moving averages that trail the weights (kerasg2c/training/precise_bn.py).
+    config.train.precise_bn_batches = 16
     return config

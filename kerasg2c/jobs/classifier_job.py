@@ -16,7 +16,7 @@ from kerasg2c.jobs import hierarchy_job, reporting, shared_config, splits, train
 from kerasg2c.losses.classification import LOSSES
 from kerasg2c.models import branch
 from kerasg2c.models.classifier import Classifier
-from kerasg2c.training import loop, samples
+from kerasg2c.training import loop, precise_bn, samples
 
 
 def branch_kwargs(model_config) -> dict:
@@ -91,6 +91,7 @@ def check(config) -> None:
         config, "model.widths", "model.blocks_per_unit", "model.stem_width"
     )
     shared_config.require_positive(config, "model.focal_gamma", allow_zero=True)
+    shared_config.require_positive(config, "train.precise_bn_batches", allow_zero=True)
     shared_config.require_choice(config, "optimizer.name", train_settings.OPTIMIZERS)
     shared_config.require_positive(config, "optimizer.learning_rate")
     shared_config.require_positive(
@@ -155,9 +156,12 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None) ->
             cache=splits.use_cache(config, train),
         )
 
+    calibration = BatchNormCalibration(model, train, val, config, strategy)
+
     def on_epoch_end(epoch):
         if next_epoch:
             next_epoch(model, epoch + 1)
+        extra = calibration()
         metrics, _ = evaluate(model, predictor, val, config)
         if chief:
             _predictions_grid(workdir, predictor, val_sample, config, epoch, (epoch + 1) * spe)
@@ -165,6 +169,7 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None) ->
             "val_loss": metrics["loss"],
             "val_accuracy": metrics["accuracy"],
             "val_balanced_accuracy": metrics["balanced_accuracy"],
+            **extra,
         }
 
     settings = train_settings.loop_settings(config, spe)
@@ -176,13 +181,59 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None) ->
         settings=settings,
         on_epoch_end=on_epoch_end,
     )
+    if not calibration.calls:  # nothing trained in this process: a resumed, finished run
+        calibration()
     if not chief:
         return {}
     extra = describe(model) if describe else {}
+    extra["precise_bn_batches"] = calibration.batches
     if config.data.task:
         extra["task"] = config.data.task
         _write_task_predictions(config, workdir, predictor, full_splits, train.classes)
     return _write_results(config, trainer, workdir, model, predictor, run_splits, history, extra)
+
+
+class BatchNormCalibration:
+    """Precise batch-norm statistics before an evaluation (`training.precise_bn`): over
+    up to `train.precise_bn_batches` shuffled, unaugmented training batches (0 = off).
+    Each call returns, for the history, how often inference mode disagreed with batch
+    statistics on validation batches before the recalibration, and warns when often."""
+
+    WARN_ABOVE = 0.1
+
+    def __init__(self, model, train, val, config, strategy):
+        self.model, self.train, self.val = model, train, val
+        self.config, self.strategy = config, strategy
+        self.calls, self.batches = 0, 0
+
+    def _batches(self, split, n):
+        return split.dataset(
+            batch_size=self.config.train.batch_size,
+            image_size=self.config.data.image_size,
+            training=True,
+            seed=self.config.seed,
+            augment=False,
+            cache=splits.use_cache(self.config, split),
+        ).take(n)
+
+    def __call__(self) -> dict:
+        self.calls += 1
+        n = self.config.train.precise_bn_batches
+        if not n:
+            return {}
+        differ = precise_bn.disagreement(self.model, self._batches(self.val, n), self.strategy)
+        self.batches = precise_bn.recompute_statistics(
+            self.model, self._batches(self.train, n), self.strategy
+        )
+        if differ is None:
+            return {}
+        if differ > self.WARN_ABOVE:
+            logging.warning(
+                "inference mode disagreed with batch statistics on %.0f%% of validation "
+                "patches before batch-norm statistics were recomputed",
+                100 * differ,
+            )
+        return {"val_bn_disagreement_before": differ}
 
 
 def _write_task_predictions(config, workdir, predictor, full_splits, task_classes) -> None:
