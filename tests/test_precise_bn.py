@@ -28,7 +28,8 @@ def test_statistics_are_the_average_of_the_batch_moments():
     batches = (rng.normal(size=(3, 5, 4, 4, 3)) * [1, 2, 3] + [5, -1, 0]).astype(np.float32)
     dataset = _labeled(batches.reshape(15, 4, 4, 3)).batch(5)
 
-    assert precise_bn.recompute_statistics(model, dataset, STRATEGY) == 3
+    precise = precise_bn.PreciseBatchNorm(model, STRATEGY)
+    assert precise.recompute(dataset) == 3
     bn = inner.layers[0]
     np.testing.assert_allclose(
         bn.moving_mean.numpy(), batches.mean(axis=(1, 2, 3)).mean(0), rtol=1e-5
@@ -38,8 +39,11 @@ def test_statistics_are_the_average_of_the_batch_moments():
     )
     assert bn.momentum == 0.9  # restored after the pass
     before = bn.moving_mean.numpy().copy()
-    assert precise_bn.disagreement(model, dataset, STRATEGY) is not None
+    assert precise.disagreement(dataset) is not None
     np.testing.assert_array_equal(bn.moving_mean.numpy(), before)  # a measurement only
+    doubled = dataset.map(lambda x, y: (2 * x, y))  # the traced steps are reused
+    assert precise.recompute(doubled) == 3
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 2 * before, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +71,7 @@ def test_a_short_run_gets_its_batch_statistics_accuracy_back(train_split):
     batch_statistics = accuracy(True)
     assert batch_statistics - accuracy(False) >= 0.1
     batches = train_split.dataset(batch_size=8, image_size=32, training=True)
-    assert precise_bn.recompute_statistics(model, batches, STRATEGY) == 6
+    assert precise_bn.PreciseBatchNorm(model, STRATEGY).recompute(batches) == 6
     assert abs(accuracy(False) - batch_statistics) <= 0.05
 
 

@@ -202,8 +202,8 @@ class BatchNormCalibration:
     WARN_ABOVE = 0.1
 
     def __init__(self, model, train, val, config, strategy):
-        self.model, self.train, self.val = model, train, val
-        self.config, self.strategy = config, strategy
+        self.precise = precise_bn.PreciseBatchNorm(model, strategy)
+        self.train, self.val, self.config = train, val, config
         self.calls, self.batches = 0, 0
 
     def _batches(self, split, n):
@@ -221,10 +221,8 @@ class BatchNormCalibration:
         n = self.config.train.precise_bn_batches
         if not n:
             return {}
-        differ = precise_bn.disagreement(self.model, self._batches(self.val, n), self.strategy)
-        self.batches = precise_bn.recompute_statistics(
-            self.model, self._batches(self.train, n), self.strategy
-        )
+        differ = self.precise.disagreement(self._batches(self.val, n))
+        self.batches = self.precise.recompute(self._batches(self.train, n))
         if differ is None:
             return {}
         if differ > self.WARN_ABOVE:
