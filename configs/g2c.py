@@ -33,6 +33,10 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.g2c = ml_collections.ConfigDict()
     config.g2c.generators_dir = ""  # a CycleGAN run's generators/; '' = run the stage below
+    # generated: the CycleGAN stage's g_m (the papers) | supervised: generators of the same
+    # architecture trained with the true pairs, L1 (paired/, the best g_m can do) |
+    # paired: the true stains themselves, the stain oracle (paired/ at every split).
+    config.g2c.stain_source = "generated"
     config.g2c.freeze_generators_epochs = 5
     config.g2c.train_generators = True  # False: frozen-generator ablation
     # The generators' SGD learning rate in the joint phase (same momentum and step decay as

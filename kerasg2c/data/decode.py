@@ -49,6 +49,20 @@ def decode_image(path: tf.Tensor) -> tf.Tensor:
     return decode_image_bytes(tf.io.read_file(path))
 
 
+def decode_views(paths: tf.Tensor) -> tf.Tensor:
+    """Decodes K image files of one patch (string tensor [K]) into float32 [H, W, 3K] in
+    [0, 1]: the first file's size, the others resized to it."""
+    first = decode_image(paths[0])
+    size = tf.shape(first)[:2]
+    views = [
+        tf.image.resize(decode_image(paths[k]), size, antialias=True)
+        for k in range(1, paths.shape[0])
+    ]
+    stacked = tf.concat([first, *views], axis=-1)
+    stacked.set_shape([None, None, 3 * paths.shape[0]])
+    return stacked
+
+
 def decode_image_bytes(data: tf.Tensor) -> tf.Tensor:
     """Decodes an encoded image (scalar string tensor) to float32 [H, W, 3] in [0, 1]."""
     is_tiff = tf.reduce_any(tf.equal(tf.strings.substr(data, 0, 4), _TIFF_MAGIC))

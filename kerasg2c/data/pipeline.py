@@ -45,10 +45,15 @@ class ImageSource:
         self._cached = {}
 
     @classmethod
-    def from_files(cls, paths, labels=None):
-        """Source over image files (labels 0 when not given)."""
-        labels = np.zeros(len(paths), np.int32) if labels is None else labels
-        keys = tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(labels, np.int32)))
+    def from_files(cls, paths, labels=None, views=()):
+        """Source over image files (labels 0 when not given); with `views` (K more files
+        per image) each image is its file and its views stacked on channels, [H, W, 3(1+K)]."""
+        labels = np.asarray(np.zeros(len(paths)) if labels is None else labels, np.int32)
+        if views:
+            keys = [[p, *v] for p, v in zip(paths, views)]
+            ds = tf.data.Dataset.from_tensor_slices((keys, labels))
+            return cls(ds, decode.decode_views, len(paths))
+        keys = tf.data.Dataset.from_tensor_slices((list(paths), labels))
         return cls(keys, decode.decode_image, len(paths))
 
     def loader(self, image_size):
@@ -83,7 +88,9 @@ class LabeledSplit:
       labels: int32 [N].
       patients: patient id of every example.
       skipped: (path, reason) of every unreadable file left out.
-      source: where the images come from; by default the files in `paths`.
+      views: per example, files of the same patch in other stains, stacked after it on
+        the channel axis (`stain_views`); () = none.
+      source: where the images come from; by default the files in `paths` (and `views`).
     """
 
     name: str
@@ -92,11 +99,13 @@ class LabeledSplit:
     labels: np.ndarray
     patients: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...] = ()
+    views: tuple[tuple[str, ...], ...] = dataclasses.field(default=(), repr=False)
     source: ImageSource | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self):
         if self.source is None:
-            object.__setattr__(self, "source", ImageSource.from_files(self.paths, self.labels))
+            source = ImageSource.from_files(self.paths, self.labels, self.views)
+            object.__setattr__(self, "source", source)
 
     @classmethod
     def unlabeled(cls, paths, name="unlabeled") -> "LabeledSplit":
@@ -117,6 +126,7 @@ class LabeledSplit:
             labels=self.labels[indices],
             patients=tuple(self.patients[i] for i in indices),
             skipped=self.skipped,
+            views=tuple(self.views[i] for i in indices) if self.views else (),
         )
 
     def dataset(
@@ -221,11 +231,11 @@ def augment_image(image, seed):
     """Random flips (horizontal, vertical), brightness and saturation jitter.
 
     Args:
-      image: float32 [H, W, 3] in [0, 1].
+      image: float32 [H, W, 3K] in [0, 1] (K stain views of one patch: the same draws).
       seed: int [2]; the result is a pure function of (image, seed).
 
     Returns:
-      float32 [H, W, 3] in [0, 1].
+      float32 [H, W, 3K] in [0, 1].
     """
     # Keras RandomFlip/RandomBrightness/RandomSaturation accept only an int or a
     # SeedGenerator (a variable whose draws depend on call order, which parallel map does
@@ -238,8 +248,10 @@ def augment_image(image, seed):
     image = tf.image.stateless_random_flip_up_down(image, flip_ud)
     image = tf.image.stateless_random_brightness(image, BRIGHTNESS_DELTA, brightness)
     image = tf.clip_by_value(image, 0.0, 1.0)
-    image = tf.image.stateless_random_saturation(image, *SATURATION_RANGE, saturation)
-    return tf.clip_by_value(image, 0.0, 1.0)
+    # Stacked stain views (3K channels): each RGB triple gets the same saturation factor.
+    rgb = [image[..., c : c + 3] for c in range(0, image.shape[-1], 3)]
+    rgb = [tf.image.stateless_random_saturation(x, *SATURATION_RANGE, saturation) for x in rgb]
+    return tf.clip_by_value(tf.concat(rgb, -1) if len(rgb) > 1 else rgb[0], 0.0, 1.0)
 
 
 def epoch_elements(

@@ -8,14 +8,16 @@ class Predictor:
     """Inference-mode forward pass of `model`, traced once for any batch size.
 
     Args:
-      model: a built Keras model taking [B, S, S, 3] images.
+      model: a built Keras model taking [B, S, S, C] images (C: its `input_channels`, 3
+        when it has none).
       image_size: S.
     """
 
     def __init__(self, model, image_size: int):
+        channels = getattr(model, "input_channels", 3)
         self.forward = tf.function(
             lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32)],
+            input_signature=[tf.TensorSpec([None, image_size, image_size, channels], tf.float32)],
         )
 
     def logits(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:

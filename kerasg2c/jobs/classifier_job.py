@@ -77,8 +77,8 @@ def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
     titles = [
         f"{sample.classes[t]} → {sample.classes[p]}" for t, p in zip(labels.numpy(), predicted)
     ]
-    samples.write_image_grid(
-        workdir, f"{sample.name}_epoch{epoch + 1:03d}", images.numpy(), step, titles
+    samples.write_image_grid(  # the patch itself (the first three channels of stain views)
+        workdir, f"{sample.name}_epoch{epoch + 1:03d}", images.numpy()[..., :3], step, titles
     )
 
 
@@ -92,6 +92,9 @@ def check(config) -> None:
     )
     shared_config.require_positive(config, "model.focal_gamma", allow_zero=True)
     shared_config.require_positive(config, "train.precise_bn_batches", allow_zero=True)
+    shared_config.require_positive(config, "data.max_train_patients", allow_zero=True)
+    if config.data.max_train_patients and config.data.tfds:
+        raise UserError("config key data.max_train_patients needs a DATA_ROOT, not data.tfds")
     shared_config.require_choice(config, "optimizer.name", train_settings.OPTIMIZERS)
     shared_config.require_positive(config, "optimizer.learning_rate")
     shared_config.require_positive(
@@ -111,7 +114,7 @@ def train_and_evaluate(config, context) -> dict:
     return run(config, context, "classifier", build_model)
 
 
-def run(config, context, trainer: str, build, next_epoch=None, describe=None) -> dict:
+def run(config, context, trainer: str, build, next_epoch=None, describe=None, prepare=None) -> dict:
     """Data → model → resumable training → evaluation → report, for any model
     with a `train_step`, `per_example_loss` and logits from `model(images)`.
 
@@ -124,10 +127,14 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None) ->
         starts, e.g. a freeze schedule; state it changes must live in variables
         so that a resumed run gets it back from the checkpoint.
       describe: optional model -> dict added to the report.
+      prepare: optional {split name: split} -> the same with each split changed, applied
+        to the splits as read (e.g. G2C's stain oracle attaches the true stains).
     """
     keras.utils.set_random_seed(config.seed)
     strategy, chief, workdir = context.strategy, context.chief, context.workdir
     full_splits = splits.load_splits(config, context)
+    if prepare:
+        full_splits = prepare(full_splits)
     run_splits = full_splits
     if config.data.task:  # e.g. s_vs_noa: classes become the task's groups
         groups = tasks.task_groups(splits.dataset_tasks(context), config.data.task)

@@ -7,7 +7,8 @@ import os
 import keras
 import tensorflow as tf
 
-from kerasg2c.errors import MissingPathError
+from kerasg2c.data import stain_views
+from kerasg2c.errors import MissingPathError, UserError
 from kerasg2c.jobs import (
     classifier_job,
     cyclegan_job,
@@ -26,6 +27,12 @@ VARIANTS = {
     "PAS_ALL": (("HE", "MASSON", "PASM"), False),
     "PAS_ALL_PLUS": (("HE", "MASSON", "PASM"), True),
 }
+
+
+# Where the stains beside the patch come from: the CycleGAN stage's generators (the
+# papers), generators trained with the true pairs (`paired/`, L1), or the true stains
+# themselves (the stain oracle; DATA_ROOTs with `paired/<stain>/<split>` only).
+STAIN_SOURCES = ("generated", "supervised", "paired")
 
 
 def generator_paths(generators_dir: str, stains) -> list:
@@ -63,8 +70,13 @@ def check(config) -> None:
     shared_config.require_positive(config, "model.attention_reduction")
     shared_config.require_positive(config, "g2c.generator_learning_rate")
     shared_config.require_positive(config, "g2c.freeze_generators_epochs", allow_zero=True)
+    shared_config.require_choice(config, "g2c.stain_source", STAIN_SOURCES)
     stains = variant_stains(config)
-    if stains and not config.g2c.generators_dir:
+    if config.g2c.stain_source == "paired":
+        for key in ("g2c.generators_dir", "hierarchy", "data.tfds"):
+            if shared_config.value(config, key):
+                raise UserError(f"config key {key}: not with g2c.stain_source=paired")
+    elif stains and not config.g2c.generators_dir:
         cyclegan_job.check(config, prefix="cyclegan_stage.")
     elif stains:
         paths = generator_paths(config.g2c.generators_dir, stains)
@@ -95,18 +107,20 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
     """G2C for `config.variant`, built, with the classifier's optimizer and a copy of it at
     `g2c.generator_learning_rate` for the generators."""
     stains, attention = variant_stains(config), VARIANTS[config.variant][1]
+    given = config.g2c.stain_source == "paired"
     model = G2C(
-        load_generators(config.g2c.generators_dir, stains),
+        () if given else load_generators(config.g2c.generators_dir, stains),
         num_classes,
+        given_stains=len(stains) if given else 0,
         attention=attention,
         attention_reduction=config.model.attention_reduction,
         train_generators=config.g2c.train_generators,
         **classifier_job.branch_kwargs(config.model),
     )
     size = config.data.image_size
-    model(tf.zeros((1, size, size, 3)), training=False)
+    model(tf.zeros((1, size, size, model.input_channels)), training=False)
     generator_optimizer = None
-    if stains and config.g2c.train_generators:
+    if model.generators and config.g2c.train_generators:
         # The classifier's optimizer and schedule, at the generators' own learning rate.
         g_config = config.optimizer.copy_and_resolve_references()
         g_config.learning_rate = config.g2c.generator_learning_rate
@@ -119,8 +133,24 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> G2C:
 
 def train_and_evaluate(config, context) -> dict:
     """The CycleGAN stage if needed, then the classification run of
-    `classifier_job` with G2C and its freeze schedule."""
-    if not config.g2c.generators_dir and variant_stains(config):
+    `classifier_job` with G2C and its freeze schedule (with the stain oracle: the true
+    stains attached to every split instead)."""
+    stains, prepare = variant_stains(config), None
+    if config.g2c.stain_source == "paired" and stains:
+
+        def prepare(loaded):
+            return {
+                name: stain_views.with_stain_views(
+                    split,
+                    context.data_root,
+                    stains,
+                    strict=config.data.strict,
+                    scan_cache=os.path.join(context.workdir, "data_scan.json"),
+                )
+                for name, split in loaded.items()
+            }
+
+    elif not config.g2c.generators_dir and stains:
         config.g2c.generators_dir = run_cyclegan_stage(config, context)
     if config.hierarchy:  # one G2C per task, the same generators
         return hierarchy_job.train_and_evaluate(config, context, train_and_evaluate)
@@ -134,7 +164,10 @@ def train_and_evaluate(config, context) -> dict:
         return {
             "variant": config.variant,
             "stains": list(variant_stains(config)),
+            "stain_source": config.g2c.stain_source,
             "parameters": model.parameter_counts(),
         }
 
-    return classifier_job.run(config, context, "g2c", build_model, next_epoch, describe)
+    return classifier_job.run(
+        config, context, "g2c", build_model, next_epoch, describe, prepare=prepare
+    )

@@ -12,10 +12,11 @@ from kerasg2c import json_files
 
 
 def data_summary(splits: dict) -> dict:
-    """Counts per split and class, and every unreadable file that was skipped."""
+    """Counts per split (images, patients) and class, and every unreadable file skipped."""
     return {
         name: {
             "n": len(s),
+            "patients": len(set(s.patients)),
             "per_class": {c: int((s.labels == i).sum()) for i, c in enumerate(s.classes)},
             "skipped": [{"path": p, "reason": r} for p, r in s.skipped],
         }

@@ -2,6 +2,8 @@
 
 import os
 
+import numpy as np
+
 from kerasg2c.data import layout, pipeline
 from kerasg2c.errors import UserError
 
@@ -9,7 +11,8 @@ SPLITS = ("train", "val", "test")
 
 
 def load_splits(config, context) -> dict:
-    """{"train": split, "val": split, "test": split} from data.tfds or the DATA_ROOT."""
+    """{"train": split, "val": split, "test": split} from data.tfds or the DATA_ROOT; the
+    training split keeps `data.max_train_patients` patients when set (0 = all)."""
     if config.data.tfds:
         try:
             from kerasg2c.data import tfds_source
@@ -17,19 +20,47 @@ def load_splits(config, context) -> dict:
             raise UserError(
                 "config key data.tfds needs tensorflow-datasets: pip install 'kerasg2c[tfds]'"
             ) from e
-        return {
+        loaded = {
             s: tfds_source.load_tfds_split(
                 config.data.tfds, s, data_dir=config.data.tfds_data_dir or None
             )
             for s in SPLITS
         }
-    scan_cache = os.path.join(context.workdir, "data_scan.json")
-    return {
-        s: pipeline.load_labeled_split(
-            context.data_root, s, strict=config.data.strict, scan_cache=scan_cache
+    else:
+        scan_cache = os.path.join(context.workdir, "data_scan.json")
+        loaded = {
+            s: pipeline.load_labeled_split(
+                context.data_root, s, strict=config.data.strict, scan_cache=scan_cache
+            )
+            for s in SPLITS
+        }
+    if config.data.max_train_patients:
+        loaded["train"] = patient_subset(
+            loaded["train"], config.data.max_train_patients, config.seed
         )
-        for s in SPLITS
-    }
+    return loaded
+
+
+def patient_subset(split, n: int, seed: int):
+    """The examples of `n` of the split's patients, whole, drawn with `seed` (a scarce-label
+    training set; `data.max_train_patients`). All patients when it has `n` or fewer.
+
+    Raises:
+      UserError: a class has no example among the drawn patients.
+    """
+    patients = sorted(set(split.patients))
+    if n >= len(patients):
+        return split
+    rng = np.random.default_rng([seed, len(patients)])
+    chosen = {patients[i] for i in rng.choice(len(patients), n, replace=False)}
+    subset = split.subset([i for i, p in enumerate(split.patients) if p in chosen])
+    missing = [c for i, c in enumerate(split.classes) if not (subset.labels == i).any()]
+    if missing:
+        raise UserError(
+            f"config key data.max_train_patients={n}: the patients drawn with seed {seed} "
+            f"have no {missing[0]!r} example; use more patients or another seed"
+        )
+    return subset
 
 
 def dataset_tasks(context) -> dict:

@@ -29,6 +29,7 @@ class Classifier(keras.Model):
     """
 
     num_branches = 1  # the stains the head sees (G2C: M + 1)
+    input_channels = 3  # channels of the images `call` takes
 
     def __init__(
         self,

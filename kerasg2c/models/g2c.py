@@ -62,6 +62,9 @@ class G2C(MultiOptimizerModel, Classifier):
       attention_reduction: r of `CrossStainAttention`.
       train_generators: False = the frozen-generator ablation (never trained, no
         generator optimizer).
+      given_stains: the stain oracle: M' stains come WITH the input instead of being
+        generated (images [B, H, W, 3·(1 + M')]: the patch, then each true stain; the
+        `stain_views` data); needs `generators=()`. 0 = the G2C of the papers.
       **kwargs: of `Classifier` (branch, widths, blocks_per_unit, stem_width,
         sync_batchnorm, loss, focal_gamma) and of `keras.Model`.
     """
@@ -79,6 +82,7 @@ class G2C(MultiOptimizerModel, Classifier):
         attention=False,
         attention_reduction=16,
         train_generators=True,
+        given_stains=0,
         **kwargs,
     ):
         kwargs.setdefault("name", "g2c")
@@ -89,7 +93,10 @@ class G2C(MultiOptimizerModel, Classifier):
         if not self.train_generators:
             for generator in self.generators:
                 generator.trainable = False
-        self.num_branches = len(self.generators) + 1
+        if given_stains and self.generators:
+            raise ValueError("G2C: give generators or given_stains, not both")
+        self.given_stains = int(given_stains)
+        self.num_branches = len(self.generators) + self.given_stains + 1
         # Only with generators, so that G2C(M=0) holds exactly Classifier's variables.
         self.generators_trainable = None
         if self.generators:
@@ -110,11 +117,17 @@ class G2C(MultiOptimizerModel, Classifier):
             ]
         self.generator_optimizer = None
 
+    @property
+    def input_channels(self) -> int:
+        """3, or 3·(1 + given_stains) for the stain oracle."""
+        return 3 * (1 + self.given_stains)
+
     def build(self, input_shape):
-        """input_shape: (B, H, W, 3) images in [0, 1]."""
+        """input_shape: (B, H, W, input_channels) images in [0, 1]."""
+        input_shape = (*tuple(input_shape)[:-1], 3)
         for generator in self.generators:
             if not generator.built:
-                generator.build(tuple(input_shape))
+                generator.build(input_shape)
         super().build(input_shape)
         shapes = self.backbone.block_output_shapes((None, *tuple(input_shape)[1:]))
         for block, shape in zip(self.attention, shapes):
@@ -176,7 +189,10 @@ class G2C(MultiOptimizerModel, Classifier):
 
         generator_gradient_scale: a scalar that multiplies the gradient flowing
         back into the generators (the values are unchanged); None = 1.
+        With `given_stains`, the given ones (channels 3 onwards), not generated.
         """
+        if self.given_stains:
+            return [images[..., 3 * m : 3 * m + 3] for m in range(1, self.num_branches)]
         x = images * 2.0 - 1.0
         stains = []
         for generator in self.generators:
@@ -198,6 +214,7 @@ class G2C(MultiOptimizerModel, Classifier):
         `return_stains` also the generated stains [M, B, H, W, 3] in [0, 1].
         generator_gradient_scale: see `generate` (used by `train_step`)."""
         stains = self.generate(images, training, generator_gradient_scale)
+        images = images[..., :3]
         n = self.num_branches
         # Branches folded into the batch axis: [(M+1)·B, H, W, 3], branch-major.
         h = ops.concatenate([images, *stains], axis=0) if stains else images
@@ -223,6 +240,8 @@ class G2C(MultiOptimizerModel, Classifier):
     def serving_outputs(self, images):
         """`Classifier`'s class probabilities [B, C] and (M > 0) the generated stains,
         uint8 [B, M, S, S, 3]."""
+        if self.given_stains:
+            raise ValueError("G2C: a stain-oracle model (given_stains) is not for serving")
         if not self.generators:
             return super().serving_outputs(images)
         logits, stains = self(images, training=False, return_stains=True)
@@ -289,6 +308,7 @@ class G2C(MultiOptimizerModel, Classifier):
             "attention": self.use_attention,
             "attention_reduction": self.attention_reduction,
             "train_generators": self.train_generators,
+            "given_stains": self.given_stains,
         }
 
     @classmethod
