@@ -16,6 +16,7 @@ import sys
 from absl import app, flags
 
 from kerasg2c.evaluation import statistics
+from kerasg2c.json_files import load_report
 
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "val", "test"], "Split to compare on.")
 _OUT = flags.DEFINE_string("out", None, "Optional path of a JSON file for the comparison.")
@@ -23,21 +24,6 @@ _FIGURE = flags.DEFINE_string(
     "figure", None, "Optional PNG: patches A gets wrong and B right, with B's generated stains."
 )
 _FIGURE_ROWS = flags.DEFINE_integer("figure_rows", 8, "At most this many patches in --figure.")
-
-
-def load_report(run: str) -> tuple[str, dict]:
-    """(path, report) for a workdir or a report.json path; ValueError naming the path."""
-    path = os.path.join(run, "report.json") if os.path.isdir(run) else run
-    if not os.path.isfile(path):
-        raise ValueError(f"no report at {path} (expected a workdir with report.json, or its path)")
-    try:
-        with open(path) as f:
-            report = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read the report: {e}") from e
-    if not isinstance(report, dict) or "metrics" not in report:
-        raise ValueError(f"{path}: report has no 'metrics' (did the run finish?)")
-    return path, report
 
 
 def run_name(path: str, report: dict) -> str:

@@ -23,6 +23,20 @@ def read_object(path: str, default: dict | None = None) -> dict:
     return value
 
 
+def load_report(run: str) -> tuple[str, dict]:
+    """(path, report) for a run's workdir or its report.json path.
+
+    Raises UserError naming the path when there is no report or it has no 'metrics'.
+    """
+    path = os.path.join(run, "report.json") if os.path.isdir(run) else run
+    if not os.path.isfile(path):
+        raise UserError(f"no report at {path} (expected a workdir with report.json, or its path)")
+    report = read_object(path)
+    if "metrics" not in report:
+        raise UserError(f"{path}: report has no 'metrics' (did the run finish?)")
+    return path, report
+
+
 def write(path: str, value, indent: int | None = None) -> None:
     """Writes `value` to `path` as JSON."""
     with open(path, "w", encoding="utf-8") as f:
