@@ -8,6 +8,7 @@ import shutil
 import pytest
 from conftest import REPO, export_tiny_generators, run_python, tiny_flags, trainer_args
 
+from kerasg2c import quiet_start
 from kerasg2c.data import phantoms
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import classifier_job, config_files, cyclegan_job, g2c_job, launch
@@ -165,6 +166,13 @@ def _bad_json_root(data_root, tmp_path):
         ),
         ("g2c", ["--config.cyclegan_stage.train.epochs=0"], "cyclegan_stage.train.epochs=0"),
         ("cyclegan", ["--config.cyclegan.condition=stain"], "cyclegan.condition='stain'"),
+        ("g2c", ["--config.g2c.stain_source=oracle"], "g2c.stain_source='oracle'"),
+        (
+            "g2c",
+            ["--config.g2c.stain_source=paired", "--config.hierarchy=s_vs_noa,ss_vs_gs"],
+            "config key hierarchy: not with g2c.stain_source=paired",
+        ),
+        ("classifier", ["--config.data.max_train_patients=-2"], "max_train_patients=-2"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(trainer, flags, message, data_root, tmp_path):
@@ -184,3 +192,11 @@ def test_traceback_flag_shows_where_a_user_error_came_from(tmp_path):
     proc = run_python(args, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr and "config key data.image_size=0" in proc.stderr
+
+
+@pytest.mark.skipif(quiet_start._has_nvidia_driver(), reason="a GPU machine shows CUDA lines")
+def test_a_machine_without_a_gpu_hears_nothing_of_cuda(tmp_path):
+    proc = run_python(trainer_args("classifier", tmp_path, "--config.seed=-1"), timeout=120)
+    assert proc.stderr.strip().splitlines() == [
+        "error: config key seed=-1: expected numbers ≥ 0"
+    ], proc.stderr[-3000:]

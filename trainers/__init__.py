@@ -1,6 +1,5 @@
 """Launchers: `python -m trainers.<name> --config=configs/<name>.py`."""
 
-import os
+from kerasg2c import quiet_start
 
-# Hide TensorFlow's C++ INFO lines (device probing) unless the user asks for them.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+quiet_start.import_tensorflow()
