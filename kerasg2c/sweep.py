@@ -23,6 +23,8 @@ from kerasg2c.errors import UserError
 
 # Config keys the sweep sets itself for every cell.
 _RESERVED = ("seed", "workdir")
+# Keys that vary together: --vary=variant:g2c.stain_source=PAS_ONLY:generated,PAS_ALL:paired
+LINK = ":"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
@@ -72,7 +74,7 @@ class Grid:
         overrides = [
             ("seed", str(cell.seed)),
             ("workdir", workdir),
-            *cell.variant,
+            *(pair for k, v in cell.variant for pair in linked(k, v)),
             *self.sets,
         ]
         return [f"--config={self.config}", *(f"--config.{k}={v}" for k, v in overrides)]
@@ -113,13 +115,20 @@ def _key_value(spec: str, flag: str, expected: str) -> tuple[str, str]:
     key = key.strip()
     if not sep or not key or not value:
         raise UserError(f"{flag}: expected {expected}, got {spec!r}")
-    if key in _RESERVED:
+    if set(key.split(LINK)) & set(_RESERVED):
         raise UserError(f"{flag}: the sweep sets {key} itself (use --seeds and --out)")
     return key, value
 
 
+def linked(key: str, value: str) -> list[tuple[str, str]]:
+    """The config overrides of one --vary value: [(key, value)], or for linked keys
+    'k1:k2' with value 'a:b', [(k1, a), (k2, b)]."""
+    return list(zip(key.split(LINK), value.split(LINK)))
+
+
 def parse_vary(specs) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """--vary=key=v1,v2 flags as ((key, (v1, v2)), ...)."""
+    """--vary=key=v1,v2 flags as ((key, (v1, v2)), ...); linked keys 'k1:k2=a1:b1,a2:b2'
+    vary together (one value of each per row)."""
     vary = []
     for spec in specs:
         key, raw = _key_value(spec, "--vary", "key=v1,v2")
@@ -127,6 +136,11 @@ def parse_vary(specs) -> tuple[tuple[str, tuple[str, ...]], ...]:
         if "" in values or len(set(values)) != len(values):
             raise UserError(
                 f"--vary: expected key=v1,v2 with distinct non-empty values, got {spec!r}"
+            )
+        width = len(key.split(LINK))
+        if "" in key.split(LINK) or any(len(v.split(LINK)) != width for v in values):
+            raise UserError(
+                f"--vary: linked keys k1:k2 need values a:b with one part per key, got {spec!r}"
             )
         if key in dict(vary):
             raise UserError(f"--vary: {key} is given twice")
@@ -176,8 +190,9 @@ def make_grid(trainer, config, vary_specs, seeds, set_specs) -> Grid:
         raise UserError(f"--config: no such file {config}")
     vary = parse_vary(vary_specs)
     sets = tuple(_key_value(s, "--set", "key=value") for s in set_specs)
+    varied = {k for key, _ in vary for k in key.split(LINK)}
     for key, _ in sets:
-        if key in dict(vary):
+        if key in varied:
             raise UserError(f"--set: {key} is also a --vary key")
     grid = Grid(
         trainer_module(trainer, config), os.path.normpath(config), vary, parse_seeds(seeds), sets

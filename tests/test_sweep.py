@@ -63,10 +63,31 @@ def test_grid_expands_every_combination_seed_by_seed():
     assert [c.name for c in alone.cells()] == ["seed-3"] and alone.baseline(None) is None
 
 
+def test_linked_keys_vary_together():
+    grid = sweep.make_grid(
+        None,
+        G2C_CONFIG,
+        ["variant:g2c.stain_source=PAS_ONLY:generated,PAS_ALL_PLUS:paired"],
+        "0",
+        [],
+    )
+    cells = grid.cells()
+    assert [c.name for c in cells] == [
+        "variant_g2c.stain_source-PAS_ONLY_generated__seed-0",
+        "variant_g2c.stain_source-PAS_ALL_PLUS_paired__seed-0",
+    ]
+    assert grid.trainer_args(cells[1], "w")[-2:] == [
+        "--config.variant=PAS_ALL_PLUS",
+        "--config.g2c.stain_source=paired",
+    ]
+    assert grid.baseline(None) == ("variant:g2c.stain_source", "PAS_ONLY:generated")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["variant"], "--vary: expected key=v1,v2, got 'variant'"),
+        (["variant:g2c.stain_source=A:b,C"], "--vary: linked keys k1:k2 need values a:b"),
         (["variant="], "--vary: expected key=v1,v2, got 'variant='"),
         (["variant=A,,B"], "--vary: expected key=v1,v2 with distinct non-empty values"),
         (["variant=A", "variant=B"], "--vary: variant is given twice"),
