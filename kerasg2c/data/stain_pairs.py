@@ -5,7 +5,8 @@ training sets, the evaluation splits with their ground truth where the DATA_ROOT
 Unpaired training follows the G2C papers (§Stain Transfer): a seeded subset of
 `reference/<source>` and of `reference/<target>`. With `condition="labels"` (IHC paper,
 class-conditional CycleGAN) both sides are labeled: `labeled/train` and its
-`paired/<target>/train` twin, each with its class.
+`paired/<target>/train` twin, each with its class. `paired_dataset` reads such a pair
+aligned, patch by patch (a translator trained on the pairs: `trainers.paired_translator`).
 """
 
 import os
@@ -134,15 +135,56 @@ def paired_split(root, stain, split, classes, strict, scan_cache) -> LabeledSpli
 def aligned(x: LabeledSplit, truth: LabeledSplit) -> tuple[LabeledSplit, LabeledSplit]:
     """Keeps the examples readable in both splits (same class folder and file name)."""
 
-    def key(p):
-        return os.path.join(*p.split(os.sep)[-2:])
-
-    common_keys = {key(p) for p in x.paths} & {key(p) for p in truth.paths}
+    common_keys = {_key(p) for p in x.paths} & {_key(p) for p in truth.paths}
 
     def subset(split):
-        return split.subset([i for i, p in enumerate(split.paths) if key(p) in common_keys])
+        return split.subset([i for i, p in enumerate(split.paths) if _key(p) in common_keys])
 
     return subset(x), subset(truth)
+
+
+def paired_dataset(
+    a_split: LabeledSplit,
+    b_split: LabeledSplit,
+    *,
+    batch_size,
+    image_size,
+    seed=0,
+    epoch=0,
+    skip_batches=0,
+    augment=False,
+) -> tf.data.Dataset:
+    """One epoch of aligned (a, b) image batches in [-1, 1]: element i of b is the patch
+    of element i of a in the other stain (splits as `aligned` returns them).
+
+    Both sides are read with the same seeds: equal lengths give the same permutation, and
+    `pipeline.augment_image` draws the same flips, brightness and saturation for both.
+    Order and augmentation are functions of (seed, epoch), as in `LabeledSplit.dataset`.
+    """
+    if [_key(p) for p in a_split.paths] != [_key(p) for p in b_split.paths]:
+        raise ValueError(
+            f"{a_split.name} and {b_split.name} are not aligned file by file "
+            f"({len(a_split)} and {len(b_split)} files): pass them through `aligned`"
+        )
+    sides = [
+        split.dataset(
+            batch_size=batch_size,
+            image_size=image_size,
+            value_range="symmetric",
+            training=True,
+            seed=seed,
+            epoch=epoch,
+            skip_batches=skip_batches,
+            augment=augment,
+        )
+        for split in (a_split, b_split)
+    ]
+    return tf.data.Dataset.zip(tuple(sides)).map(lambda a, b: (a[0], b[0]))
+
+
+def _key(path):
+    """A file's class folder and name: what identifies a patch in every stain."""
+    return os.path.join(*path.split(os.sep)[-2:])
 
 
 def unpaired_dataset(

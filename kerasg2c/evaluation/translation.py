@@ -4,7 +4,7 @@ With ground truth (`paired/`, phantoms) the score is SSIM of g_m(x) against the 
 target-stain image, reported in a fidelity table beside the identity and Reinhard
 baselines; without it, the Fréchet distance between features of translated and real
 target patches (the FID computation on other features). Both report the
-cycle-reconstruction error ‖ĝ(g(x)) − x‖₁.
+cycle-reconstruction error ‖ĝ(g(x)) − x‖₁ of a translator that has ĝ.
 """
 
 import keras
@@ -20,18 +20,22 @@ from kerasg2c.training import samples
 def translate(model, split, image_size: int, batch_size: int) -> dict:
     """Source, g_m(x) and ĝ_m(g_m(x)) of every image of `split`, in [0, 1].
 
-    `model`: a CycleGAN (its `generator_ab`, `generator_ba` and class conditioning)."""
+    `model`: a CycleGAN (its `generator_ab`, `generator_ba` and class conditioning), or a
+    translator whose `generator_ba` is None (a `PairedTranslator`): no "reconstructed"."""
     n = model.num_classes
 
     def condition(images, labels):
         return model.with_class(images, tf.one_hot(labels, n) if n else None)
 
-    out = {"source": [], "translated": [], "reconstructed": []}
+    cycle = model.generator_ba is not None
+    out = {"source": [], "translated": [], **({"reconstructed": []} if cycle else {})}
     ds = split.dataset(batch_size=batch_size, image_size=image_size, value_range="symmetric")
     for images, labels in ds:
         fake = model.generator_ab(condition(images, labels), training=False)
-        rec = model.generator_ba(condition(fake, labels), training=False)
-        for key, value in (("source", images), ("translated", fake), ("reconstructed", rec)):
+        batch = {"source": images, "translated": fake}
+        if cycle:
+            batch["reconstructed"] = model.generator_ba(condition(fake, labels), training=False)
+        for key, value in batch.items():
             out[key].append((np.asarray(value) + 1.0) / 2.0)
     return {k: np.clip(np.concatenate(v), 0.0, 1.0) for k, v in out.items()}
 
@@ -64,25 +68,26 @@ class TranslationScore:
     def __call__(self, model) -> tuple[float, dict, dict]:
         """Returns (selection score, metrics, the translated images)."""
         images = translate(model, self.x, self.image_size, self.batch_size)
-        cycle = float(
-            np.mean(frechet.cycle_reconstruction_error(images["source"], images["reconstructed"]))
-        )
+        cycle = {}  # none without a way back (a translator trained on pairs)
+        if "reconstructed" in images:
+            error = frechet.cycle_reconstruction_error(images["source"], images["reconstructed"])
+            cycle["cycle_reconstruction_error"] = float(np.mean(error))
         if self.truth is not None:
             reinhard = stain_transfer.reinhard_transfer(images["source"], *self.target_stats)
             table = fidelity.fidelity_table(
                 images["translated"], self.truth, images["source"], reinhard=reinhard
             )
-            table["cycle_reconstruction_error"] = cycle
+            table.update(cycle)
             return table["model"]["ssim"]["mean"], table, images
         translated = frechet.feature_statistics(self.extract, images["translated"], 64)
         distance = frechet.frechet_distance_from_statistics(*translated, *self.reference_features)
-        metrics = {"frechet_distance": distance, "cycle_reconstruction_error": cycle}
+        metrics = {"frechet_distance": distance, **cycle}
         return -distance, metrics, images
 
     def grid(self, images, workdir, name, step, n=6) -> None:
-        """Rows: source, translated, reconstructed (and the true target stain)."""
+        """Rows: source, translated, reconstructed (if any; and the true target stain)."""
         index = np.unique(np.linspace(0, len(self.x) - 1, n).round().astype(int))
-        rows = {k: images[k] for k in ("source", "translated", "reconstructed")}
+        rows = {k: images[k] for k in ("source", "translated", "reconstructed") if k in images}
         if self.truth is not None:
             rows["true target"] = self.truth
         tiles = np.concatenate([row[index] for row in rows.values()])

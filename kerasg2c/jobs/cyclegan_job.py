@@ -35,21 +35,28 @@ def check(config, prefix: str = "") -> None:
     """Refuses bad values of the CycleGAN keys (and the shared ones), naming the key;
     `prefix`: where this config sits in the one given (G2C's "cyclegan_stage.")."""
     p = prefix
-    shared_config.check_shared(config, p)
-    if shared_config.value(config, p + "data.tfds"):
-        raise UserError(f"config key {p}data.tfds: CycleGAN needs a DATA_ROOT with reference/")
+    check_translator(config, p, "CycleGAN")
     shared_config.require_choice(config, p + "cyclegan.condition", stain_pairs.CONDITIONS)
-    if not shared_config.value(config, p + "cyclegan.target_stains"):
-        raise UserError(f"config key {p}cyclegan.target_stains: name at least one stain")
-    shared_config.require_positive(config, p + "cyclegan.n_unlabeled", allow_zero=True)
-    model_sizes = ("ngf", "n_blocks", "ndf", "pool_size")
-    shared_config.require_positive(config, *(f"{p}model.{k}" for k in model_sizes))
+    shared_config.require_positive(config, *(f"{p}model.{k}" for k in ("ndf", "pool_size")))
     shared_config.require_choice(config, p + "model.adversarial_loss", ADVERSARIAL_LOSSES)
-    shared_config.require_choice(config, p + "model.upsampling", resnet_generator.UPSAMPLING)
-    shared_config.require_choice(config, p + "model.padding", PADDINGS)
     shared_config.require_choice(config, p + "model.discriminator", patch_discriminator.VARIANTS)
     weights = ("lambda_cycle", "lambda_identity")
     shared_config.require_positive(config, *(f"{p}model.{k}" for k in weights), allow_zero=True)
+
+
+def check_translator(config, prefix: str, trainer: str) -> None:
+    """The keys of every translator job (`trainer` names it in messages): the shared ones,
+    `cyclegan.target_stains` and `n_unlabeled`, the generator's `model.*` and `optimizer.*`."""
+    p = prefix
+    shared_config.check_shared(config, p)
+    if shared_config.value(config, p + "data.tfds"):
+        raise UserError(f"config key {p}data.tfds: {trainer} needs a DATA_ROOT with reference/")
+    if not shared_config.value(config, p + "cyclegan.target_stains"):
+        raise UserError(f"config key {p}cyclegan.target_stains: name at least one stain")
+    shared_config.require_positive(config, p + "cyclegan.n_unlabeled", allow_zero=True)
+    shared_config.require_positive(config, *(f"{p}model.{k}" for k in ("ngf", "n_blocks")))
+    shared_config.require_choice(config, p + "model.upsampling", resnet_generator.UPSAMPLING)
+    shared_config.require_choice(config, p + "model.padding", PADDINGS)
     shared_config.require_positive(config, p + "optimizer.learning_rate")
     shared_config.require_fraction(config, p + "optimizer.beta_1")
     epochs = ("constant_epochs", "decay_epochs")
@@ -61,7 +68,7 @@ def build_model(config, num_classes: int) -> CycleGAN:
     m, size = config.model, config.data.image_size
 
     def generator(name):
-        return ResnetGenerator(m.ngf, m.n_blocks, m.upsampling, padding=m.padding, name=name)
+        return make_generator(m, name)
 
     def discriminator(name):
         return PatchDiscriminator(m.ndf, variant=m.discriminator, name=name)
@@ -79,6 +86,12 @@ def build_model(config, num_classes: int) -> CycleGAN:
     )
     model(tf.zeros((1, size, size, 3 + num_classes)))  # builds all four networks and the pools
     return model
+
+
+def make_generator(model_config, name: str) -> ResnetGenerator:
+    """A g_m (or ĝ_m) of the `model.*` keys: ngf, n_blocks, upsampling, padding."""
+    m = model_config
+    return ResnetGenerator(m.ngf, m.n_blocks, m.upsampling, padding=m.padding, name=name)
 
 
 def make_optimizers(opt_config, steps_per_epoch: int):
@@ -102,7 +115,12 @@ def make_optimizers(opt_config, steps_per_epoch: int):
 def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
     """Trains (or resumes) one translator in `context.workdir/<pair>`; returns its
     evaluation on val and test."""
-    workdir = os.path.join(context.workdir, pair.name)
+    logging.info(
+        "training %s (%d + %d unpaired training patches)",
+        pair.name,
+        len(pair.train_a),
+        len(pair.train_b),
+    )
     size, batch = config.data.image_size, config.train.batch_size
     num_classes = len(pair.classes) if pair.conditional else 0
     sides = f"the training sides of {pair.name} ({len(pair.train_a)} + {len(pair.train_b)})"
@@ -110,6 +128,31 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
     with context.strategy.scope():
         model = build_model(config, num_classes)
         model.compile(*make_optimizers(config.optimizer, spe))
+
+    def make_dataset(epoch, skip):
+        return pair.dataset(
+            batch_size=batch,
+            image_size=size,
+            seed=config.seed,
+            epoch=epoch,
+            skip_batches=skip,
+            augment=config.data.augment,
+        )
+
+    return fit_translator(config, context, pair, extract, model, make_dataset, spe)
+
+
+def fit_translator(config, context, pair, extract, model, make_dataset, spe) -> dict:
+    """Trains (or resumes) `model` with the loop in `context.workdir/<pair>`, scores its
+    `generator_ab` on the validation split after every epoch, keeps the best one
+    (`best_generator.keras`, `best.json`) and returns the best one's evaluation on val and
+    test with the training history.
+
+    `model`: built and compiled in `context.strategy`'s scope; a CycleGAN or any model
+    `translation.translate` accepts. `make_dataset`, `spe`: as `loop.fit` takes them.
+    """
+    workdir = os.path.join(context.workdir, pair.name)
+    size, batch = config.data.image_size, config.train.batch_size
     # The real target patches, read once for both evaluation splits.
     reference = pipeline.load_images(pipeline.LabeledSplit.unlabeled(pair.reference_b), size)
     target_stats = stain_transfer.lab_statistics(reference)
@@ -137,16 +180,6 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
                 json_files.write(best_file, best)
         return {"val_score": float(score), **translation.headline(metrics)}
 
-    def make_dataset(epoch, skip):
-        return pair.dataset(
-            batch_size=batch,
-            image_size=size,
-            seed=config.seed,
-            epoch=epoch,
-            skip_batches=skip,
-            augment=config.data.augment,
-        )
-
     history = loop.fit(
         model,
         make_dataset,
@@ -167,6 +200,23 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
 def train_and_evaluate(config, context) -> dict:
     """Every translator of `cyclegan.target_stains`, then `report.json`."""
     keras.utils.set_random_seed(config.seed)
+    source, results = train_each_stain(config, context, config.cyclegan.condition, train_pair)
+    if not context.chief:
+        return {}
+    return write_translation_report(
+        context.workdir,
+        "cyclegan",
+        source,
+        results,
+        condition=config.cyclegan.condition or None,
+        features_for_frechet="seeded random StemResNet(16, 32, 64), pooled",
+    )
+
+
+def train_each_stain(config, context, condition, train_one) -> tuple[str, dict]:
+    """For each stain of `cyclegan.target_stains`: its `StainPair` (with `condition`),
+    `train_one(config, context, pair, extract)` -> its result, and its best generator
+    copied to `workdir/generators/<stain>.keras`. Returns (source stain, {stain: result})."""
     info = layout.read_dataset_info(context.data_root)
     source = config.cyclegan.source_stain or info.source_stain
     for target in config.cyclegan.target_stains:
@@ -185,35 +235,28 @@ def train_and_evaluate(config, context) -> dict:
             source,
             target,
             n_unlabeled=config.cyclegan.n_unlabeled,
-            condition=config.cyclegan.condition,
+            condition=condition,
             seed=config.seed,
             strict=config.data.strict,
             scan_cache=scan_cache,
         )
-        logging.info(
-            "training %s (%d + %d unpaired training patches)",
-            pair.name,
-            len(pair.train_a),
-            len(pair.train_b),
-        )
-        results[target] = train_pair(config, context, pair, extract)
+        results[target] = train_one(config, context, pair, extract)
         if context.chief:
             os.makedirs(os.path.join(context.workdir, "generators"), exist_ok=True)
             shutil.copy(
                 os.path.join(context.workdir, pair.name, "best_generator.keras"),
                 os.path.join(context.workdir, "generators", f"{target}.keras"),
             )
-    if not context.chief:
-        return {}
-    return _write_report(config, context.workdir, source, results)
+    return source, results
 
 
-def _write_report(config, workdir, source, results) -> dict:
+def write_translation_report(workdir, trainer, source, results, **extra) -> dict:
+    """`report.json` of one translator per target stain: {"trainer", "source_stain",
+    **extra, "stains": results, "generators"}; logs each stain's test SSIM."""
     report = {
-        "trainer": "cyclegan",
+        "trainer": trainer,
         "source_stain": source,
-        "condition": config.cyclegan.condition or None,
-        "features_for_frechet": "seeded random StemResNet(16, 32, 64), pooled",
+        **extra,
         "stains": results,
         "generators": {t: f"generators/{t}.keras" for t in results},
     }
