@@ -24,6 +24,7 @@ from kerasg2c.jobs.config_files import load_module
 
 classifier = load_module("classifier.py", relative_to=__file__)
 cyclegan = load_module("cyclegan.py", relative_to=__file__)
+paired_translator = load_module("paired_translator.py", relative_to=__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -56,4 +57,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.cyclegan_stage.train.epochs = 10
     config.cyclegan_stage.optimizer.constant_epochs = 5
     config.cyclegan_stage.optimizer.decay_epochs = 5
+    # --- The supervised stage (g2c.stain_source=supervised), likewise --------
+    config.supervised_stage = paired_translator.get_config()
     return config

@@ -13,6 +13,7 @@ from kerasg2c.jobs import (
     classifier_job,
     cyclegan_job,
     hierarchy_job,
+    paired_translator_job,
     shared_config,
     train_settings,
 )
@@ -33,6 +34,12 @@ VARIANTS = {
 # papers), generators trained with the true pairs (`paired/`, L1), or the true stains
 # themselves (the stain oracle; DATA_ROOTs with `paired/<stain>/<split>` only).
 STAIN_SOURCES = ("generated", "supervised", "paired")
+# The stage that trains the generators of a stain source, when g2c.generators_dir is empty:
+# its config key (also its folder in the workdir) and its job.
+GENERATOR_STAGES = {
+    "generated": ("cyclegan_stage", cyclegan_job),
+    "supervised": ("supervised_stage", paired_translator_job),
+}
 
 
 def generator_paths(generators_dir: str, stains) -> list:
@@ -52,15 +59,20 @@ def variant_stains(config) -> tuple:
 
 
 def stage_config(config):
-    """The CycleGAN stage's config: `cyclegan_stage` in `workdir/cyclegan/`, with this run's
-    image size, strictness and seed, for the variant's stains (its data root is the run
-    context's)."""
-    stage = config.cyclegan_stage
-    stage.workdir = os.path.join(config.workdir, "cyclegan")
+    """The generator stage's config (`GENERATOR_STAGES` of `g2c.stain_source`), e.g.
+    `cyclegan_stage` in `workdir/cyclegan/`, with this run's image size, strictness and
+    seed, for the variant's stains (its data root is the run context's)."""
+    key, _ = GENERATOR_STAGES[config.g2c.stain_source]
+    stage = config[key]
+    stage.workdir = os.path.join(config.workdir, _stage_folder(key))
     stage.data.image_size, stage.data.strict = config.data.image_size, config.data.strict
     stage.seed = config.seed
     stage.cyclegan.target_stains = variant_stains(config)
     return stage
+
+
+def _stage_folder(key: str) -> str:
+    return key.removesuffix("_stage")
 
 
 def check(config) -> None:
@@ -77,7 +89,8 @@ def check(config) -> None:
             if shared_config.value(config, key):
                 raise UserError(f"config key {key}: not with g2c.stain_source=paired")
     elif stains and not config.g2c.generators_dir:
-        cyclegan_job.check(config, prefix="cyclegan_stage.")
+        key, job = GENERATOR_STAGES[config.g2c.stain_source]
+        job.check(config, prefix=f"{key}.")
     elif stains:
         paths = generator_paths(config.g2c.generators_dir, stains)
         missing = [p for p in paths if not os.path.exists(p)]
@@ -89,17 +102,18 @@ def check(config) -> None:
             )
 
 
-def run_cyclegan_stage(config, context) -> str:
-    """Trains g_m for the variant's stains into `workdir/cyclegan/` (a stage of `context`,
-    on its data) unless they are there already (a rerun, or a resumed run); returns its
-    generators folder."""
+def run_generator_stage(config, context) -> str:
+    """Trains g_m for the variant's stains into `workdir/cyclegan/` (CycleGAN) or
+    `workdir/supervised/` (paired translator), a stage of `context` on its data, unless
+    they are there already (a rerun, or a resumed run); returns its generators folder."""
+    key, job = GENERATOR_STAGES[config.g2c.stain_source]
     stage = stage_config(config)
-    folder = os.path.join(context.workdir, "cyclegan", "generators")
+    folder = os.path.join(context.workdir, _stage_folder(key), "generators")
     if all(os.path.exists(os.path.join(folder, f"{s}.keras")) for s in variant_stains(config)):
         return folder
     stage.data.root = context.data_root  # phantoms written once
     with context.stage(stage) as stage_context:
-        cyclegan_job.train_and_evaluate(stage, stage_context)
+        job.train_and_evaluate(stage, stage_context)
     return folder
 
 
@@ -151,7 +165,7 @@ def train_and_evaluate(config, context) -> dict:
             }
 
     elif not config.g2c.generators_dir and stains:
-        config.g2c.generators_dir = run_cyclegan_stage(config, context)
+        config.g2c.generators_dir = run_generator_stage(config, context)
     if config.hierarchy:  # one G2C per task, the same generators
         return hierarchy_job.train_and_evaluate(config, context, train_and_evaluate)
     freeze = config.g2c.freeze_generators_epochs

@@ -1,4 +1,5 @@
-"""The G2C stain oracle (true stains as branch inputs) and scarce-label patient subsets."""
+"""G2C's stain sources (the oracle feeds the true stains; supervised trains its generators
+with the pairs first) and scarce-label patient subsets."""
 
 import json
 import os
@@ -109,3 +110,32 @@ def test_an_oracle_model_round_trips_and_refuses_serving():
     assert copy.given_stains == 2 and copy.num_branches == 3
     with pytest.raises(ValueError, match="not for serving"):
         model.serving_outputs(images)
+
+
+def test_supervised_stain_source_trains_its_generators_first(tmp_path):
+    stage = [
+        "--config.supervised_stage.model.ngf=4",
+        "--config.supervised_stage.model.n_blocks=1",
+        "--config.supervised_stage.train.epochs=1",
+        "--config.supervised_stage.train.batch_size=4",
+        "--config.supervised_stage.optimizer.constant_epochs=1",
+        "--config.supervised_stage.optimizer.decay_epochs=0",
+    ]
+    cmd = trainer_args(
+        "g2c",
+        tmp_path,
+        *G2C_TINY,
+        "--config.variant=PAS_MASSON",
+        "--config.g2c.stain_source=supervised",
+        *stage,
+    )
+    proc = run_python(cmd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "supervised" / "generators" / "MASSON.keras").exists()
+    assert not (tmp_path / "cyclegan").exists()
+    stage_report = json.loads((tmp_path / "supervised" / "report.json").read_text())
+    assert stage_report["trainer"] == "paired_translator" and list(stage_report["stains"]) == [
+        "MASSON"
+    ]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["stain_source"] == "supervised" and report["parameters"]["generators"] > 0
