@@ -32,6 +32,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Conditional variant (IHC paper): '' = off; 'labels' = the class of each patch
     # from its folder (source: labeled/train, target: paired/<stain>/train).
     config.cyclegan.condition = ""
+    # Epochs (of the unpaired patches) in which each generator first learns the identity,
+    # L1 to its own input, before the adversarial phase (0 = none; unconditional only).
+    config.cyclegan.identity_warmup_epochs = 0
 
     # --- Networks ----------------------------------------------------------
     config.model = ml_collections.ConfigDict()

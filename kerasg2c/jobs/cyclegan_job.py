@@ -21,7 +21,7 @@ from kerasg2c import json_files
 from kerasg2c.data import layout, pipeline, stain_pairs
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import frechet, stain_transfer, translation
-from kerasg2c.jobs import reporting, shared_config, train_settings
+from kerasg2c.jobs import identity_warmup, reporting, shared_config, train_settings
 from kerasg2c.layers.generator_block import PADDINGS
 from kerasg2c.models import patch_discriminator, resnet_generator
 from kerasg2c.models.cyclegan import ADVERSARIAL_LOSSES, CycleGAN
@@ -37,6 +37,14 @@ def check(config, prefix: str = "") -> None:
     p = prefix
     check_translator(config, p, "CycleGAN")
     shared_config.require_choice(config, p + "cyclegan.condition", stain_pairs.CONDITIONS)
+    shared_config.require_positive(config, p + "cyclegan.identity_warmup_epochs", allow_zero=True)
+    if shared_config.value(config, p + "cyclegan.identity_warmup_epochs") and shared_config.value(
+        config, p + "cyclegan.condition"
+    ):
+        raise UserError(
+            f"config key {p}cyclegan.identity_warmup_epochs: not with the conditional "
+            f"CycleGAN ({p}cyclegan.condition)"
+        )
     shared_config.require_positive(config, *(f"{p}model.{k}" for k in ("ndf", "pool_size")))
     shared_config.require_choice(config, p + "model.adversarial_loss", ADVERSARIAL_LOSSES)
     shared_config.require_choice(config, p + "model.discriminator", patch_discriminator.VARIANTS)
@@ -139,6 +147,8 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
             augment=config.data.augment,
         )
 
+    workdir = os.path.join(context.workdir, pair.name)
+    identity_warmup.warm_up(config, context, workdir, model, make_dataset, spe)
     return fit_translator(config, context, pair, extract, model, make_dataset, spe)
 
 
