@@ -38,13 +38,6 @@ def check(config, prefix: str = "") -> None:
     check_translator(config, p, "CycleGAN")
     shared_config.require_choice(config, p + "cyclegan.condition", stain_pairs.CONDITIONS)
     shared_config.require_positive(config, p + "cyclegan.identity_warmup_epochs", allow_zero=True)
-    if shared_config.value(config, p + "cyclegan.identity_warmup_epochs") and shared_config.value(
-        config, p + "cyclegan.condition"
-    ):
-        raise UserError(
-            f"config key {p}cyclegan.identity_warmup_epochs: not with the conditional "
-            f"CycleGAN ({p}cyclegan.condition)"
-        )
     shared_config.require_positive(config, *(f"{p}model.{k}" for k in ("ndf", "pool_size")))
     shared_config.require_choice(config, p + "model.adversarial_loss", ADVERSARIAL_LOSSES)
     shared_config.require_choice(config, p + "model.discriminator", patch_discriminator.VARIANTS)

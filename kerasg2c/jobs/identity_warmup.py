@@ -22,7 +22,8 @@ from kerasg2c.training import loop
 def warm_up(config, context, workdir, model, make_dataset, steps_per_epoch) -> None:
     """Trains `model.generator_ab` on the A side's patches and `generator_ba` on the B
     side's to be the identity, for `cyclegan.identity_warmup_epochs` epochs of
-    `make_dataset(epoch, skip)` (unconditional (a, b) batches), with Adam at the
+    `make_dataset(epoch, skip)` (the CycleGAN's (a, b) batches; conditional: each side
+    with its classes, which the generator sees as it will in training), with Adam at the
     CycleGAN's learning rate and β1; a no-op at 0."""
     epochs = config.cyclegan.identity_warmup_epochs
     if not epochs:
@@ -33,8 +34,8 @@ def warm_up(config, context, workdir, model, make_dataset, steps_per_epoch) -> N
     for side, generator in enumerate((model.generator_ab, model.generator_ba)):
         with context.strategy.scope():
             warm = PairedTranslator(generator, name=f"identity_{generator.name}")
-            size = config.data.image_size
-            warm(tf.zeros((1, size, size, 3)))  # builds it (the generator is built already)
+            size, channels = config.data.image_size, 3 + model.num_classes
+            warm(tf.zeros((1, size, size, channels)))  # builds it (the generator is already)
             warm.compile(
                 keras.optimizers.Adam(
                     config.optimizer.learning_rate, beta_1=config.optimizer.beta_1
@@ -42,7 +43,11 @@ def warm_up(config, context, workdir, model, make_dataset, steps_per_epoch) -> N
             )
 
         def identity_pairs(epoch, skip, side=side):
-            return make_dataset(epoch, skip).map(lambda a, b: (a, a) if side == 0 else (b, b))
+            def pair(a, b):
+                x, classes = (a, b)[side] if model.num_classes else ((a, b)[side], None)
+                return model.with_class(x, classes), x
+
+            return make_dataset(epoch, skip).map(pair)
 
         loop.fit(
             warm,
