@@ -201,18 +201,17 @@ def _draw(ax, xs, table, color, width, label=None):
 
 def save_plot(summary: dict, metric: str, path: str) -> None:
     """<metric>.png: per variant the seeds' values and mean ± sd; with two --vary keys, the
-    second on the x-axis and one line per value of the first (a learning curve)."""
+    second on the x-axis (its values in --vary order) and one line per value of the first
+    (a learning curve)."""
     rows, table, keys = summary["rows"], summary["metrics"][metric], summary["vary"]
     xs = list(dict.fromkeys(r["variant"][keys[1]] for r in rows)) if len(keys) == 2 else rows
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(xs) + 2), 3.8))
     if len(keys) == 2:
-        try:
-            position = {x: float(x) for x in xs}
-        except ValueError:
-            position = {x: float(i) for i, x in enumerate(xs)}
-            ax.set_xticks(range(len(xs)), xs)
-        gaps = np.diff(sorted(position.values()))
-        width = 0.08 * (float(gaps.min()) if len(gaps) else 1.0)
+        # Evenly spaced in --vary order, labeled by value: a number may mean something else
+        # (0 = all, in many of our keys), so no numeric axis.
+        position = {x: float(i) for i, x in enumerate(xs)}
+        ax.set_xticks(range(len(xs)), xs)
+        width = 0.08
         for i, group in enumerate(dict.fromkeys(r["variant"][keys[0]] for r in rows)):
             picked = [(r, m) for r, m in zip(rows, table) if r["variant"][keys[0]] == group]
             x = [position[r["variant"][keys[1]]] for r, _ in picked]
