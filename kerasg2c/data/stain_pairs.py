@@ -93,23 +93,17 @@ class StainPair:
                 skip_batches=skip_batches,
                 augment=augment,
             )
-        sides = [
-            split.dataset(
-                batch_size=batch_size,
-                image_size=image_size,
-                value_range="symmetric",
-                training=True,
-                seed=seed + side,
-                epoch=epoch,
-                skip_batches=skip_batches,
-                augment=augment,
-            )
-            for side, split in enumerate((self.train_a, self.train_b))
-        ]
-        n = len(self.classes)
-        return tf.data.Dataset.zip(tuple(sides)).map(
-            lambda a, b: ((a[0], tf.one_hot(a[1], n)), (b[0], tf.one_hot(b[1], n)))
+        sides = _zip_labeled(
+            (self.train_a, self.train_b),
+            (seed, seed + 1),  # each side shuffled on its own
+            batch_size=batch_size,
+            image_size=image_size,
+            epoch=epoch,
+            skip_batches=skip_batches,
+            augment=augment,
         )
+        n = len(self.classes)
+        return sides.map(lambda a, b: ((a[0], tf.one_hot(a[1], n)), (b[0], tf.one_hot(b[1], n))))
 
 
 def reference_files(root, stain, n, seed, strict, scan_cache) -> list:
@@ -166,20 +160,36 @@ def paired_dataset(
             f"{a_split.name} and {b_split.name} are not aligned file by file "
             f"({len(a_split)} and {len(b_split)} files): pass them through `aligned`"
         )
-    sides = [
-        split.dataset(
-            batch_size=batch_size,
-            image_size=image_size,
-            value_range="symmetric",
-            training=True,
-            seed=seed,
-            epoch=epoch,
-            skip_batches=skip_batches,
-            augment=augment,
+    sides = _zip_labeled(
+        (a_split, b_split),
+        (seed, seed),  # one permutation and one augmentation for both
+        batch_size=batch_size,
+        image_size=image_size,
+        epoch=epoch,
+        skip_batches=skip_batches,
+        augment=augment,
+    )
+    return sides.map(lambda a, b: (a[0], b[0]))
+
+
+def _zip_labeled(splits, seeds, *, batch_size, image_size, epoch, skip_batches, augment):
+    """One training epoch of each labeled split, in [-1, 1], side by side: ((x, label),
+    (x, label)) batches, split i read with `seeds[i]`."""
+    return tf.data.Dataset.zip(
+        tuple(
+            split.dataset(
+                batch_size=batch_size,
+                image_size=image_size,
+                value_range="symmetric",
+                training=True,
+                seed=side_seed,
+                epoch=epoch,
+                skip_batches=skip_batches,
+                augment=augment,
+            )
+            for split, side_seed in zip(splits, seeds)
         )
-        for split in (a_split, b_split)
-    ]
-    return tf.data.Dataset.zip(tuple(sides)).map(lambda a, b: (a[0], b[0]))
+    )
 
 
 def _key(path):

@@ -7,6 +7,7 @@ each stain in order (see `LabeledSplit.views`); G2C with `given_stains=M` reads 
 place of generated stains.
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -40,13 +41,6 @@ def with_stain_views(
         ).good
     )
     keep = [i for i, vs in enumerate(per_example) if all(v in good for v in vs)]
-    subset = split.subset(np.asarray(keep, int))
-    return LabeledSplit(
-        name=subset.name,
-        classes=subset.classes,
-        paths=subset.paths,
-        labels=subset.labels,
-        patients=subset.patients,
-        skipped=subset.skipped,
-        views=tuple(tuple(per_example[i]) for i in keep),
-    )
+    views = tuple(tuple(per_example[i]) for i in keep)
+    # source=None: the split builds its image source anew, over the stacked views.
+    return dataclasses.replace(split.subset(np.asarray(keep, int)), views=views, source=None)
