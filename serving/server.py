@@ -1,7 +1,16 @@
 """Runs Triton Inference Server on a model repository.
 
     python -m serving.server --repository=REPO [--http-port=8000 --grpc-port=8001 \
-        --metrics-port=8002] [--tritonserver=PATH]
+        --metrics-port=8002] [--host=127.0.0.1] [--admin_key=KEY] \
+        [--tls_cert=CERT.pem --tls_key=KEY.pem] [--tritonserver=PATH]
+
+The server listens on 127.0.0.1 only unless --host opens it (0.0.0.0 = every interface).
+Opened beyond loopback, it needs an admin key (--admin_key or $KERASG2C_ADMIN_KEY): the
+administrative APIs (model repository and model control, statistics, trace, logging, shared
+memory) then answer only requests carrying the header `admin-key: KEY` (Triton's
+--http-restricted-api / --grpc-restricted-protocol); health, metadata, model configuration and
+inference stay open. --tls_cert/--tls_key serve gRPC over TLS; Triton's HTTP endpoint has no
+TLS, so put a TLS-terminating proxy in front of it when it leaves the machine.
 
 The server binary is --tritonserver, else `tritonserver` on PATH (an NGC container), else the
 CPU-capable Triton 2.51 inside the nvidia-pytriton wheel: fetched once with `pip download` (not
@@ -14,6 +23,7 @@ tensors by DLPack (`np.from_dlpack`, `pb_utils.Tensor.from_dlpack`): the stub's 
 """
 
 import http.client
+import ipaddress
 import json
 import os
 import shutil
@@ -30,6 +40,10 @@ import zipfile
 from absl import app, flags
 
 PYTRITON = "nvidia-pytriton==0.7.0"
+ADMIN_HEADER = "admin-key"
+ADMIN_KEY_ENV = "KERASG2C_ADMIN_KEY"
+# Triton APIs only the admin key opens; health, metadata, model-config and inference stay open.
+ADMIN_APIS = ("model-repository", "statistics", "trace", "logging", "shared-memory")
 
 
 def cache_dir() -> str:
@@ -96,6 +110,17 @@ def python_backend_parameters() -> dict[str, str]:
     return {}
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` ("127.0.0.1", "::1", "localhost", ...) is reachable only from this
+    machine; 0.0.0.0, :: and any other address or name are not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def port_free(port: int) -> bool:
     """Whether a server could listen on `port` (all interfaces, as tritonserver does)."""
     with socket.socket() as s:
@@ -119,7 +144,12 @@ def free_ports(n: int) -> list[int]:
 
 
 class TritonServer:
-    """A tritonserver process on `repository`; a context manager that starts and stops it."""
+    """A tritonserver process on `repository`; a context manager that starts and stops it.
+
+    It binds HTTP, gRPC and metrics to `host` (loopback by default). `admin_key` restricts
+    the administrative APIs (ADMIN_APIS) to requests with the header `admin-key: KEY`; a host
+    other than loopback requires one. `tls_cert`/`tls_key` (PEM files) put gRPC behind TLS.
+    """
 
     def __init__(
         self,
@@ -129,16 +159,46 @@ class TritonServer:
         metrics_port=8002,
         tritonserver=None,
         log_path=None,
+        host="127.0.0.1",
+        admin_key=None,
+        tls_cert=None,
+        tls_key=None,
     ):
         self.repository = os.path.abspath(repository)
         self.ports = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
         self.tritonserver = tritonserver
         self.log_path = log_path
+        self.host = host
+        self.admin_key = admin_key or None
+        if not is_loopback(host) and not self.admin_key:
+            raise ValueError(
+                f"--host={host} opens the server beyond this machine: set an admin key "
+                f"(--admin_key or ${ADMIN_KEY_ENV}) so that only its holder can load, unload "
+                "or list models"
+            )
+        if bool(tls_cert) != bool(tls_key):
+            raise ValueError("TLS needs both --tls_cert and --tls_key")
+        for path in (tls_cert, tls_key):
+            if path and not os.path.isfile(path):
+                raise ValueError(f"no such TLS file: {path}")
+        self.tls = (os.path.abspath(tls_cert), os.path.abspath(tls_key)) if tls_cert else None
         self.process = None
 
+    @property
+    def connect_host(self) -> str:
+        """Where clients on this machine reach the server: loopback when it binds every
+        interface, else the bound address."""
+        return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+
     def url(self, protocol="http") -> str:
-        """'127.0.0.1:<port>' of "http", "grpc" or "metrics"."""
-        return f"127.0.0.1:{self.ports[protocol]}"
+        """'<host>:<port>' of "http", "grpc" or "metrics", as reached from this machine."""
+        host = self.connect_host
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{self.ports[protocol]}"
+
+    def admin_headers(self) -> dict:
+        """The header that opens the administrative APIs ({} without an admin key)."""
+        return {ADMIN_HEADER: self.admin_key} if self.admin_key else {}
 
     def command(self, binary: str) -> list[str]:
         """The tritonserver command line; a model that fails to load leaves the server up."""
@@ -147,6 +207,16 @@ class TritonServer:
         if os.path.isdir(backends):
             command.append(f"--backend-directory={backends}")
         command += [f"--{name}-port={port}" for name, port in self.ports.items()]
+        command += [f"--{name}-address={self.host}" for name in self.ports]
+        if self.admin_key:
+            rule = f"{','.join(ADMIN_APIS)}:{ADMIN_HEADER}={self.admin_key}"
+            command += [f"--http-restricted-api={rule}", f"--grpc-restricted-protocol={rule}"]
+        if self.tls:
+            command += [
+                "--grpc-use-ssl=true",
+                f"--grpc-server-cert={self.tls[0]}",
+                f"--grpc-server-key={self.tls[1]}",
+            ]
         return command + ["--exit-on-error=false", "--strict-readiness=false"]
 
     def start(self, timeout: float = 120.0) -> "TritonServer":
@@ -235,9 +305,10 @@ class TritonServer:
     def _get(self, path: str, body: bytes | None = None):
         """(status, body) of a GET (POST with `body`) to the server; None when it does not
         answer. The client closes the connection, so no TIME_WAIT is left on the server's port."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.ports["http"], timeout=5)
+        connection = http.client.HTTPConnection(self.connect_host, self.ports["http"], timeout=5)
         try:
-            connection.request("GET" if body is None else "POST", path, body)
+            method = "GET" if body is None else "POST"
+            connection.request(method, path, body, headers=self.admin_headers())
             response = connection.getresponse()
             return response.status, response.read()
         except OSError:
@@ -276,6 +347,19 @@ def define_flags() -> None:
     flags.DEFINE_integer("grpc-port", 8001, "gRPC port.")
     flags.DEFINE_integer("metrics-port", 8002, "Prometheus metrics port.")
     flags.DEFINE_string(
+        "host",
+        "127.0.0.1",
+        "Address HTTP, gRPC and metrics bind to; 0.0.0.0 opens every interface (needs an "
+        "admin key).",
+    )
+    flags.DEFINE_string(
+        "admin_key",
+        None,
+        f"Key (header '{ADMIN_HEADER}') for the administrative APIs; default ${ADMIN_KEY_ENV}.",
+    )
+    flags.DEFINE_string("tls_cert", None, "PEM server certificate: serve gRPC over TLS.")
+    flags.DEFINE_string("tls_key", None, "PEM private key of --tls_cert.")
+    flags.DEFINE_string(
         "tritonserver",
         None,
         "tritonserver binary (default: on PATH, else the nvidia-pytriton one).",
@@ -291,21 +375,34 @@ def main(argv):
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    server = TritonServer(
-        FLAGS.repository,
-        FLAGS["http-port"].value,
-        FLAGS["grpc-port"].value,
-        FLAGS["metrics-port"].value,
-        tritonserver=FLAGS.tritonserver,
-    )
     try:
+        server = TritonServer(
+            FLAGS.repository,
+            FLAGS["http-port"].value,
+            FLAGS["grpc-port"].value,
+            FLAGS["metrics-port"].value,
+            tritonserver=FLAGS.tritonserver,
+            host=FLAGS.host,
+            admin_key=FLAGS.admin_key or os.environ.get(ADMIN_KEY_ENV),
+            tls_cert=FLAGS.tls_cert,
+            tls_key=FLAGS.tls_key,
+        )
         server.start()
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     try:
+        print(f"listening on {server.host}", flush=True)
+        if not is_loopback(server.host):
+            print(
+                f"warning: {server.host} is not loopback: anyone who can reach this machine "
+                f"can run inference; administrative APIs need the '{ADMIN_HEADER}' header",
+                file=sys.stderr,
+                flush=True,
+            )
         for protocol in server.ports:
-            print(f"{protocol}: {server.url(protocol)}")
+            tls = " (TLS)" if protocol == "grpc" and server.tls else ""
+            print(f"{protocol}: {server.url(protocol)}{tls}")
         for m in server.models():
             reason = f" ({m['reason']})" if m.get("reason") else ""
             print(f"model {m['name']} version {m.get('version', '-')}: {m.get('state')}{reason}")
