@@ -13,6 +13,10 @@ PNGs and JPEGs cut short (`tf.io` refuses truncated PNG and JPEG data outright: 
 PNG data", "jpeg::Uncompress failed"), PNGs with a damaged chunk (CRC check). Not caught,
 as no decoder can tell: a JPEG whose entropy-coded bytes are altered in place still
 decodes (libjpeg only warns "Corrupt JPEG data").
+
+Before decoding, the scan reads each file's width and height from its header
+(`header_size`) and refuses, undecoded, a file larger than `max_pixels` (config key
+`data.max_pixels`): a decompression bomb, a few KB on disk, is never decoded.
 """
 
 import dataclasses
@@ -25,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 import tifffile
 from absl import logging
+from PIL import Image
 
 from kerasg2c import errors
 
@@ -34,7 +39,7 @@ _TIFF_PHOTOMETRIC = (
     tifffile.PHOTOMETRIC.RGB,
     tifffile.PHOTOMETRIC.YCBCR,
 )
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # entry of a verified file: [bytes, mtime_ns, [width, height] or null]
 
 
 def decode_image(path: tf.Tensor) -> tf.Tensor:
@@ -112,29 +117,45 @@ class ScanResult:
     bad: tuple[tuple[str, str], ...]
 
 
-def scan_images(paths, *, strict=False, cache_path=None) -> ScanResult:
+def scan_images(paths, *, strict=False, cache_path=None, max_pixels=None) -> ScanResult:
     """Decodes every file with `decode_image` to find those the pipeline could not read.
 
     Args:
       paths: image paths.
-      strict: raise on the first unreadable file (in sorted order) instead of skipping.
+      strict: raise on the first unreadable or too large file (in sorted order) instead of
+        skipping.
       cache_path: optional JSON file remembering verified files by (path, size, mtime), so
         a later scan re-decodes only new or changed files.
+      max_pixels: files whose header gives width × height above this are not decoded but
+        reported with the unreadable ones (None: no limit). A file whose header cannot be
+        read is left to the decoder.
 
     Returns:
-      ScanResult. Unreadable files are also logged (count and names) as a warning.
+      ScanResult. Unreadable and too large files are also logged (count and names) as a
+      warning.
 
     Raises:
-      ValueError: `strict` and some file is unreadable; names the first one and why.
+      UserError: `strict` and some file is unreadable or too large; names the first one
+        and why.
     """
     paths = [os.fspath(p) for p in paths]
     verified = _read_cache(cache_path)
     stamps = {p: _stamp(p) for p in paths}
-    todo = [p for p in paths if stamps[p] is None or verified.get(os.path.abspath(p)) != stamps[p]]
-    decoded = _decodable(todo)
-    bad = tuple(sorted((p, _failure_reason(p)) for p in todo if p not in decoded))
+    sizes, todo = {}, []
+    for p in paths:
+        entry = verified.get(os.path.abspath(p))
+        if stamps[p] is not None and entry is not None and entry[:2] == stamps[p]:
+            sizes[p] = entry[2]
+        else:
+            sizes[p] = header_size(p)
+            todo.append(p)
+    too_large = {p: reason for p in paths if (reason := _too_large(sizes[p], max_pixels))}
+    to_decode = [p for p in todo if p not in too_large]
+    decoded = _decodable(to_decode)
+    unreadable = [(p, _failure_reason(p)) for p in to_decode if p not in decoded]
+    bad = tuple(sorted([*unreadable, *too_large.items()]))
     if cache_path:
-        verified.update({os.path.abspath(p): stamps[p] for p in decoded})
+        verified.update({os.path.abspath(p): [*stamps[p], sizes[p]] for p in decoded})
         for p, _ in bad:
             verified.pop(os.path.abspath(p), None)
         _write_cache(cache_path, verified)
@@ -144,10 +165,48 @@ def scan_images(paths, *, strict=False, cache_path=None) -> ScanResult:
         )
     if bad:
         logging.warning(
-            "skipping %d unreadable image(s): %s", len(bad), [f"{p} ({r})" for p, r in bad]
+            "skipping %d unreadable or too large image(s): %s",
+            len(bad),
+            [f"{p} ({r})" for p, r in bad],
         )
     bad_paths = {p for p, _ in bad}
     return ScanResult(good=tuple(p for p in paths if p not in bad_paths), bad=bad)
+
+
+def header_size(path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header, without decoding pixels (a TIFF's
+    first page, as `decode_image` reads it); None when the header cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            is_tiff = f.read(4) in _TIFF_MAGIC
+        if is_tiff:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                return int(page.imagewidth), int(page.imagelength)
+        # Image.open refuses (above 2 × MAX_IMAGE_PIXELS) or warns about large images; here
+        # only the header is read, and the caller applies its own limit.
+        limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            with Image.open(path) as image:
+                return image.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    except Exception:  # noqa: BLE001 - the decoder reports why the file cannot be read
+        return None
+
+
+def _too_large(size, max_pixels):
+    """Why an image of `size` ((width, height); None = unknown) is refused, or ''."""
+    if size is None or max_pixels is None:
+        return ""
+    width, height = size
+    if width * height <= max_pixels:
+        return ""
+    return (
+        f"{width}×{height} = {width * height} pixels exceeds data.max_pixels = {max_pixels} "
+        "(not decoded)"
+    )
 
 
 def _decodable(paths):

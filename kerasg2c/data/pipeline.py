@@ -171,22 +171,25 @@ class LabeledSplit:
         return ds.batch(batch_size, drop_remainder=drop).prefetch(AUTOTUNE)
 
 
-def load_labeled_split(root, split, *, classes=None, strict=False, scan_cache=None) -> LabeledSplit:
+def load_labeled_split(
+    root, split, *, classes=None, strict=False, scan_cache=None, max_pixels=None
+) -> LabeledSplit:
     """Lists `root/labeled/<split>` and drops (and reports) the files that do not decode.
 
     Args:
       root: the DATA_ROOT.
       split: "train", "val" or "test".
       classes: class names; default `read_dataset_info(root).classes`.
-      strict: the first unreadable file raises ValueError naming it.
+      strict: the first unreadable or too large file raises UserError naming it.
       scan_cache: JSON file remembering files already verified (see `scan_images`).
+      max_pixels: files above this many pixels are skipped undecoded (see `scan_images`).
 
     Raises:
       ValueError: no readable image at all, and the layout errors of `list_labeled`.
     """
     classes = tuple(classes or layout.read_dataset_info(root).classes)
     paths, labels, patients = layout.list_labeled(root, split, classes)
-    scan = decode.scan_images(paths, strict=strict, cache_path=scan_cache)
+    scan = decode.scan_images(paths, strict=strict, cache_path=scan_cache, max_pixels=max_pixels)
     keep = set(scan.good)
     mask = np.array([p in keep for p in paths], bool)
     if not mask.any():

@@ -31,7 +31,7 @@ class StainPair:
       condition: "" (unpaired reference patches) or "labels" (labeled patches and their
         classes on both sides).
       seed: draws the reference subsets (source: seed, target: seed + 1).
-      strict, scan_cache: as in `decode.scan_images`.
+      strict, scan_cache, max_pixels: as in `decode.scan_images`.
 
     Attributes:
       train_a, train_b: the training sides (file lists, or LabeledSplits when conditional).
@@ -40,24 +40,35 @@ class StainPair:
     """
 
     def __init__(
-        self, root, info, source, target, *, n_unlabeled, condition, seed, strict, scan_cache
+        self,
+        root,
+        info,
+        source,
+        target,
+        *,
+        n_unlabeled,
+        condition,
+        seed,
+        strict,
+        scan_cache,
+        max_pixels,
     ):
         self.source, self.target = source, target
         self.name = f"{source}_to_{target}"
         self.classes = info.classes
         self.conditional = condition == "labels"
 
-        def labeled(split):
-            return pipeline.load_labeled_split(
-                root, split, classes=info.classes, strict=strict, scan_cache=scan_cache
-            )
+        scan = {"strict": strict, "scan_cache": scan_cache, "max_pixels": max_pixels}
 
-        self.reference_b = reference_files(root, target, n_unlabeled, seed + 1, strict, scan_cache)
+        def labeled(split):
+            return pipeline.load_labeled_split(root, split, classes=info.classes, **scan)
+
+        self.reference_b = reference_files(root, target, n_unlabeled, seed + 1, **scan)
         if self.conditional:
             self.train_a = labeled("train")
-            self.train_b = paired_split(root, target, "train", info.classes, strict, scan_cache)
+            self.train_b = paired_split(root, target, "train", info.classes, **scan)
         else:
-            self.train_a = reference_files(root, source, n_unlabeled, seed, strict, scan_cache)
+            self.train_a = reference_files(root, source, n_unlabeled, seed, **scan)
             self.train_b = self.reference_b
         # One image source per unpaired side, so its cache lives as long as the pair.
         self._sources = (
@@ -69,7 +80,7 @@ class StainPair:
         for split in ("val", "test"):
             x, truth = labeled(split), None
             if os.path.isdir(os.path.join(root, "paired", target, split)):
-                truth = paired_split(root, target, split, info.classes, strict, scan_cache)
+                truth = paired_split(root, target, split, info.classes, **scan)
                 x, truth = aligned(x, truth)
             self.eval[split] = (x, truth)
 
@@ -106,10 +117,13 @@ class StainPair:
         return sides.map(lambda a, b: ((a[0], tf.one_hot(a[1], n)), (b[0], tf.one_hot(b[1], n))))
 
 
-def reference_files(root, stain, n, seed, strict, scan_cache) -> list:
+def reference_files(root, stain, n, seed, strict, scan_cache, max_pixels=None) -> list:
     """Up to `n` readable files of `reference/<stain>/` (a seeded choice; 0 = all)."""
     paths = decode.scan_images(
-        layout.list_reference(root, stain), strict=strict, cache_path=scan_cache
+        layout.list_reference(root, stain),
+        strict=strict,
+        cache_path=scan_cache,
+        max_pixels=max_pixels,
     ).good
     paths = sorted(paths)
     if n and n < len(paths):
@@ -118,10 +132,11 @@ def reference_files(root, stain, n, seed, strict, scan_cache) -> list:
     return paths
 
 
-def paired_split(root, stain, split, classes, strict, scan_cache) -> LabeledSplit:
+def paired_split(root, stain, split, classes, strict, scan_cache, max_pixels=None) -> LabeledSplit:
     """`paired/<stain>/<split>` as a LabeledSplit (labels and patients of `labeled/`)."""
     paths, labels, patients = layout.list_paired(root, stain, split, classes)
-    good = set(decode.scan_images(paths, strict=strict, cache_path=scan_cache).good)
+    scan = decode.scan_images(paths, strict=strict, cache_path=scan_cache, max_pixels=max_pixels)
+    good = set(scan.good)
     listed = LabeledSplit(f"{split}_{stain}", tuple(classes), tuple(paths), labels, tuple(patients))
     return listed.subset([i for i, p in enumerate(paths) if p in good])
 

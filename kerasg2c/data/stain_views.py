@@ -17,11 +17,12 @@ from kerasg2c.data.pipeline import LabeledSplit
 
 
 def with_stain_views(
-    split: LabeledSplit, root, stains, *, strict=False, scan_cache=None
+    split: LabeledSplit, root, stains, *, strict=False, scan_cache=None, max_pixels=None
 ) -> LabeledSplit:
     """`split` (read from `root/labeled/<split.name>`) with the `paired/<stain>` file of
-    each patch as its views, in the order of `stains`. Patches with an unreadable view
-    are left out (logged by the scan; `strict` stops at the first).
+    each patch as its views, in the order of `stains`. Patches with an unreadable or too
+    large view (`max_pixels`) are left out (logged by the scan; `strict` stops at the
+    first).
 
     Raises:
       MissingPathError: `paired/<stain>/<split>` is missing, or lacks a labeled patch.
@@ -37,7 +38,10 @@ def with_stain_views(
     per_example = list(zip(*all_views))
     good = set(
         decode.scan_images(
-            [v for vs in per_example for v in vs], strict=strict, cache_path=scan_cache
+            [v for vs in per_example for v in vs],
+            strict=strict,
+            cache_path=scan_cache,
+            max_pixels=max_pixels,
         ).good
     )
     keep = [i for i, vs in enumerate(per_example) if all(v in good for v in vs)]

@@ -242,6 +242,7 @@ def train_each_stain(config, context, condition, train_one) -> tuple[str, dict]:
             seed=config.seed,
             strict=config.data.strict,
             scan_cache=scan_cache,
+            max_pixels=config.data.max_pixels,
         )
         results[target] = train_one(config, context, pair, extract)
         if context.chief:

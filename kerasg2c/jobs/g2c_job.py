@@ -60,12 +60,13 @@ def variant_stains(config) -> tuple:
 
 def stage_config(config):
     """The generator stage's config (`GENERATOR_STAGES` of `g2c.stain_source`), e.g.
-    `cyclegan_stage` in `workdir/cyclegan/`, with this run's image size, strictness and
-    seed, for the variant's stains (its data root is the run context's)."""
+    `cyclegan_stage` in `workdir/cyclegan/`, with this run's image size, strictness, pixel
+    limit and seed, for the variant's stains (its data root is the run context's)."""
     key, _ = GENERATOR_STAGES[config.g2c.stain_source]
     stage = config[key]
     stage.workdir = os.path.join(config.workdir, _stage_folder(key))
     stage.data.image_size, stage.data.strict = config.data.image_size, config.data.strict
+    stage.data.max_pixels = config.data.max_pixels
     stage.seed = config.seed
     stage.cyclegan.target_stains = variant_stains(config)
     return stage
@@ -160,6 +161,7 @@ def train_and_evaluate(config, context) -> dict:
                     stains,
                     strict=config.data.strict,
                     scan_cache=os.path.join(context.workdir, "data_scan.json"),
+                    max_pixels=config.data.max_pixels,
                 )
                 for name, split in loaded.items()
             }

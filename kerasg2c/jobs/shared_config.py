@@ -7,7 +7,9 @@ Users and scripts rely on these names across trainers:
   data.root               a DATA_ROOT (the README's "Data" layout); '' = phantoms in workdir/data
   data.tfds               a TensorFlow Datasets name used instead of data.root ('' = off)
   data.image_size         every image is resized to this square size
-  data.strict             True: the first unreadable image stops the run, naming the file
+  data.strict             True: the first unreadable or too large image stops the run, naming it
+  data.max_pixels         images whose header gives more pixels (width × height) are not
+                          decoded but skipped like unreadable ones (decompression bombs)
   train.epochs            number of epochs
   train.batch_size        GLOBAL batch size (split across replicas and workers)
   train.steps_per_epoch   0 = one pass over the training split
@@ -40,6 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.tfds_data_dir = ""
     config.data.image_size = 64
     config.data.strict = False
+    config.data.max_pixels = 64 * 1024 * 1024  # generous for patches and tiles
     config.data.augment = True
     config.data.cache_budget_gb = 4.0  # decoded images are kept in memory when they fit
     # Phantoms written when data.root and data.tfds are empty.
@@ -117,7 +120,9 @@ def check_shared(config, prefix: str = "") -> None:
     root = value(config, p + "data.root")
     if root and not os.path.isdir(root):
         raise UserError(f"config key {p}data.root: no such folder {root!r}")
-    require_positive(config, p + "data.image_size", p + "data.cache_budget_gb")
+    require_positive(
+        config, p + "data.image_size", p + "data.cache_budget_gb", p + "data.max_pixels"
+    )
     phantom_counts = ("n_train", "n_val", "n_test")
     require_positive(config, *(f"{p}data.phantoms.{n}" for n in phantom_counts))
     require_positive(config, p + "data.phantoms.n_reference", allow_zero=True)

@@ -30,7 +30,11 @@ def load_splits(config, context) -> dict:
         scan_cache = os.path.join(context.workdir, "data_scan.json")
         loaded = {
             s: pipeline.load_labeled_split(
-                context.data_root, s, strict=config.data.strict, scan_cache=scan_cache
+                context.data_root,
+                s,
+                strict=config.data.strict,
+                scan_cache=scan_cache,
+                max_pixels=config.data.max_pixels,
             )
             for s in SPLITS
         }
