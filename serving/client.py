@@ -187,12 +187,24 @@ def _save_png(array, path):
 def run(paths, client: Client, batch_size: int, stains_dir=None) -> int:
     """Queries every image; returns the number of images that failed."""
     failed, items = 0, []
+    max_pixels = client.metadata.get("input", {}).get("max_pixels")
     for path in list_inputs(paths):
         try:
-            items.append((path, read_image(path, client.input_dtype)))
+            image = read_image(path, client.input_dtype)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
+            continue
+        height, width = image.shape[:2]
+        if max_pixels and height * width > max_pixels:
+            print(
+                f"error: {path}: {height}×{width} = {height * width} pixels exceeds max_pixels = "
+                f"{max_pixels} of the model; not sent",
+                file=sys.stderr,
+            )
+            failed += 1
+            continue
+        items.append((path, image))
     classes = client.metadata.get("classes") or []
     stains = client.metadata.get("stains") or []
     batch_size = max(1, min(batch_size, client.max_batch_size))

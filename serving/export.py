@@ -3,7 +3,8 @@
     python -m serving.export --workdir=runs/g2c --repository=model_repository \
         [--name=g2c] [--version=1] [--formats=savedmodel,onnx,python] \
         [--input_dtype=uint8] [--max_batch_size=32] [--preferred_batch_sizes=4,8,16] \
-        [--max_queue_delay_us=1000] [--instance_kind=auto] [--instance_count=1]
+        [--max_queue_delay_us=1000] [--instance_kind=auto] [--instance_count=1] \
+        [--max_pixels=67108864]
 
 Exportable models of a run: `WORKDIR/model.keras` (classifier, G2C: one graph from a
 source-stain image to class probabilities, G2C with its generated stains as a second
@@ -21,7 +22,12 @@ running the SavedModel in this environment; suffix `_python`; runs on the CPU se
 
 The exported graph takes raw pixels: uint8 [B, H, W, 3] (or float32 in [0, 1] with
 --input_dtype=float32) of any H, W, and resizes them to the run's `data.image_size` the
-way the training pipeline did (bilinear, antialiased, rounded to 8 bits). Every variant is
+way the training pipeline did (bilinear, antialiased, rounded to 8 bits). An image of more
+than --max_pixels (height × width) is refused before any work on it: the SavedModel graph
+(and so the Python backend) fails the request with "image of H×W = N pixels exceeds
+max_pixels = M of this model"; the Python backend checks it before touching the pixels. The ONNX
+variant cannot refuse (tf2onnx drops assertions): clients read max_pixels from the metadata,
+and `serving.client` refuses such images before sending. Every variant is
 run on a few inputs at export time and must match the in-process Keras model; the maximum
 absolute differences are printed and written to metadata.json, and the export fails past
 the tolerance.
@@ -41,6 +47,7 @@ from kerasg2c import json_files
 from serving import model_config, server
 
 FORMATS = ("savedmodel", "onnx", "python")
+MAX_PIXELS = 64 * 1024 * 1024  # default --max_pixels: generous for patches and tiles
 # Largest allowed |exported - Keras| per output dtype (uint8 outputs: one grey level).
 TOLERANCE = {"float32": 1e-4, "uint8": 1.0}
 
@@ -132,8 +139,9 @@ def resize_antialiased(images, size: int):
     return tf.einsum("qw,bpwc->bpqc", columns, x)
 
 
-def serving_function(model, image_size: int, input_dtype: str):
-    """tf.function: raw images [B, H, W, 3] → `model.serving_outputs` of the resized batch."""
+def serving_function(model, image_size: int, input_dtype: str, max_pixels: int = MAX_PIXELS):
+    """tf.function: raw images [B, H, W, 3] → `model.serving_outputs` of the resized batch;
+    InvalidArgumentError before any work when H × W > `max_pixels`."""
     import tensorflow as tf
 
     def preprocess(image):
@@ -146,6 +154,15 @@ def serving_function(model, image_size: int, input_dtype: str):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], input_dtype, name="image")])
     def serve(image):
+        height, width = tf.shape(image)[1], tf.shape(image)[2]
+        pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
+        message = tf.strings.format(
+            "image of {}×{} = {} pixels exceeds max_pixels = " + f"{max_pixels} of this model",
+            (height, width, pixels),
+        )
+        check = tf.debugging.Assert(pixels <= max_pixels, [message])
+        with tf.control_dependencies([check]):
+            image = tf.identity(image)
         return model.serving_outputs(preprocess(image))
 
     return serve, preprocess
@@ -247,8 +264,11 @@ def export_model(
     input_dtype: str = "uint8",
     batching: model_config.Batching | None = None,
     execution_env: str | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> dict:
     """Writes `exportable` in every format; returns {model name: max abs diffs}.
+
+    `max_pixels`: the largest height × width a request may have (see the module docstring).
 
     `execution_env`: the Python environment the Python-backend variant runs in (Triton's
     EXECUTION_ENV_PATH); default this interpreter's virtual environment, if any.
@@ -256,10 +276,14 @@ def export_model(
     batching = batching or model_config.Batching()
     if execution_env is None:
         execution_env = server.python_backend_parameters().get("EXECUTION_ENV_PATH")
+    if max_pixels < 1:
+        raise ValueError(f"--max_pixels must be positive, got {max_pixels}")
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--formats: unknown {unknown}; expected some of {list(FORMATS)}")
-    serve, preprocess = serving_function(exportable.model, exportable.image_size, input_dtype)
+    serve, preprocess = serving_function(
+        exportable.model, exportable.image_size, input_dtype, max_pixels
+    )
     images = _probe_inputs(exportable.image_size, input_dtype)
     reference = _keras_reference(exportable, preprocess, images)
     inputs, outputs = _tensors(exportable, reference, input_dtype)
@@ -307,6 +331,7 @@ def export_model(
                 "dtype": input_dtype,
                 "range": [0, 255] if input_dtype == "uint8" else [0.0, 1.0],
                 "layout": "NHWC, RGB, any height and width (resized to image_size)",
+                "max_pixels": max_pixels,
             },
             "outputs": {t.name: {"dtype": t.dtype, "dims": list(t.dims)} for t in outputs},
             "export_max_abs_diff": diffs,
@@ -356,6 +381,11 @@ def define_flags() -> None:
         "instance_group kind; auto = GPU for savedmodel/onnx, CPU for the Python backend.",
     )
     flags.DEFINE_integer("instance_count", 1, "Instances per device.")
+    flags.DEFINE_integer(
+        "max_pixels",
+        MAX_PIXELS,
+        "Largest height × width of a request's images; larger ones are refused.",
+    )
 
 
 def main(argv):
@@ -382,6 +412,7 @@ def main(argv):
             formats=tuple(FLAGS.formats),
             input_dtype=FLAGS.input_dtype,
             batching=batching,
+            max_pixels=FLAGS.max_pixels,
         )
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

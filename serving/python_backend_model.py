@@ -17,14 +17,20 @@ import tensorflow as tf
 import triton_python_backend_utils as pb_utils
 
 
-def _problem(image: np.ndarray, input_dtype: str) -> str | None:
-    """Why `image` cannot be served, or None."""
+def _problem(image: np.ndarray, input_dtype: str, max_pixels: int) -> str | None:
+    """Why `image` cannot be served, or None; its size is checked before its pixels are."""
     if image.ndim != 4 or image.shape[-1] != 3:
         return f"input 'image' must be [batch, height, width, 3], got {list(image.shape)}"
     if image.shape[0] == 0:
         return "input 'image' holds an empty batch"
     if min(image.shape[1:3]) < 1:
         return f"input 'image' has an empty side: {list(image.shape)}"
+    height, width = image.shape[1:3]
+    if height * width > max_pixels:
+        return (
+            f"image of {height}×{width} = {height * width} pixels exceeds max_pixels = "
+            f"{max_pixels} of this model"
+        )
     if input_dtype == "float32":
         if not np.isfinite(image).all():
             return "input 'image' has NaN or infinite pixels"
@@ -41,6 +47,8 @@ class TritonPythonModel:
         self.outputs = [o["name"] for o in config["output"]]
         dtypes = {"TYPE_UINT8": "uint8", "TYPE_FP32": "float32"}
         self.input_dtype = dtypes[config["input"][0]["data_type"]]
+        metadata = json.loads(config["parameters"]["kerasg2c_metadata"]["string_value"])
+        self.max_pixels = metadata["input"]["max_pixels"]
 
     def execute(self, requests):
         responses = [None] * len(requests)
@@ -48,7 +56,7 @@ class TritonPythonModel:
         images = {}
         for i, request in enumerate(requests):
             image = np.from_dlpack(pb_utils.get_input_tensor_by_name(request, "image"))
-            problem = _problem(image, self.input_dtype)
+            problem = _problem(image, self.input_dtype, self.max_pixels)
             if problem:
                 responses[i] = pb_utils.InferenceResponse(error=pb_utils.TritonError(problem))
                 continue

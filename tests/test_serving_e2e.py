@@ -12,9 +12,10 @@ import tensorflow as tf
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from conftest import first_test_patches, free_ports, run_python
+from PIL import Image
 from tritonclient.utils import InferenceServerException
 
-from serving import export, server
+from serving import client, export, server
 
 try:
     server.find_tritonserver()
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"no tritonserver: {_MISS
 
 # Served answers against the in-process model: float32 graphs run by another process.
 ATOL = 1e-4
+# The float32 variant's max_pixels: small, so that an oversized request is cheap to send.
+SMALL = 80 * 80
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,9 @@ def served(g2c_run, tmp_path_factory):
     exportable = export.find_exportables(str(g2c_run), "g2c")[0]
     export.export_model(exportable, str(repo), formats=("python",))
     exportable.name = "g2c_float"
-    export.export_model(exportable, str(repo), formats=("python",), input_dtype="float32")
+    export.export_model(
+        exportable, str(repo), formats=("python",), input_dtype="float32", max_pixels=SMALL
+    )
     ports = free_ports(3)
     with server.TritonServer(str(repo), *ports, log_path=str(repo / "server.log")) as s:
         for name in ("g2c_python", "g2c_float_python"):
@@ -115,6 +120,12 @@ def test_bad_inputs_get_clear_errors_and_the_server_keeps_answering(served, g2c_
             "must be in [0, 1], got [7, 7]",
         ),
         (
+            lambda: _bad_request(
+                url, np.zeros((1, 81, 81, 3), np.float32), model="g2c_float_python"
+            ),
+            "image of 81×81 = 6561 pixels exceeds max_pixels = 6400 of this model",
+        ),
+        (
             lambda: _bad_request(url, u8((1, 32, 32, 3), np.uint8), model="nope"),
             "unknown model: 'nope'",
         ),
@@ -163,3 +174,16 @@ def test_client_says_when_no_server_answers():
     (port,) = free_ports(1)
     proc = run_python(["-m", "serving.client", f"--url=127.0.0.1:{port}", "--model=g2c", "x"])
     assert proc.returncode == 1 and "no Triton server answers" in proc.stderr
+
+
+def test_client_refuses_images_above_the_models_max_pixels(served, tmp_path, capsys):
+    s, _ = served
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.fromarray(np.zeros((81, 81, 3), np.uint8)).save(big)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(small)
+    answer = client.Client(s.url("http"), "g2c_float_python")
+    assert answer.metadata["input"]["max_pixels"] == SMALL
+    assert client.run([str(big), str(small)], answer, batch_size=4) == 1
+    out, err = capsys.readouterr()
+    assert f"{big}: 81×81 = 6561 pixels exceeds max_pixels = 6400 of the model; not sent" in err
+    assert out.startswith(str(small))

@@ -36,6 +36,7 @@ def test_g2c_export_writes_every_format_and_matches_the_run(tmp_path, g2c_run):
     metadata = json.loads((repo / "g2c" / "metadata.json").read_text())
     assert metadata["stains"] == ["HE", "MASSON", "PASM"] and metadata["image_size"] == 32
     assert metadata["variant"] == "PAS_ALL_PLUS" and metadata["input"]["dtype"] == "uint8"
+    assert metadata["input"]["max_pixels"] == export.MAX_PIXELS == 64 * 1024 * 1024
 
     # Raw test-split pixels through the exported graph give the run's own predictions.
     images, expected = first_test_patches(g2c_run)
@@ -57,6 +58,21 @@ def test_onnx_variant_resizes_like_the_savedmodel(tmp_path, g2c_run):
     names = [o.name for o in session.get_outputs()]
     got = dict(zip(names, session.run(None, {session.get_inputs()[0].name: images})))
     np.testing.assert_allclose(got["probabilities"], want["probabilities"].numpy(), atol=1e-4)
+
+
+def test_savedmodel_refuses_images_above_max_pixels(tmp_path, g2c_run):
+    repo = tmp_path / "repo"
+    export.export_run(str(g2c_run), str(repo), name="g2c", formats=("savedmodel",), max_pixels=3600)
+    serve = tf.saved_model.load(str(repo / "g2c" / "1" / "model.savedmodel"))
+    signature = serve.signatures["serving_default"]
+    assert signature(image=tf.zeros((1, 60, 60, 3), tf.uint8))["probabilities"].shape == (1, 3)
+    message = "image of 61×60 = 3660 pixels exceeds max_pixels = 3600 of this model"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        signature(image=tf.zeros((1, 61, 60, 3), tf.uint8))
+    with pytest.raises(ValueError, match="--max_pixels must be positive"):
+        export.export_run(
+            str(g2c_run), str(repo), name="g2c", formats=("savedmodel",), max_pixels=0
+        )
 
 
 def test_cyclegan_generators_export_one_model_per_stain(tmp_path):
