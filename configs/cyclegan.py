@@ -47,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
     # zero: instance norm removes constant class channels, only the border lets them in.
     config.model.padding = "reflect"
     config.model.ndf = 16
+    config.model.d_layers = 3  # stride-2 convolutions of the PatchGAN: 3 = 70×70 patches
     config.model.discriminator = "patchgan"  # patchgan (70×70) | ihc (Table 2, avg-pooled)
     config.model.adversarial_loss = "least_squares"  # | bce_discriminator (IHC)
     config.model.lambda_cycle = 10.0

@@ -38,7 +38,9 @@ def check(config, prefix: str = "") -> None:
     check_translator(config, p, "CycleGAN")
     shared_config.require_choice(config, p + "cyclegan.condition", stain_pairs.CONDITIONS)
     shared_config.require_positive(config, p + "cyclegan.identity_warmup_epochs", allow_zero=True)
-    shared_config.require_positive(config, *(f"{p}model.{k}" for k in ("ndf", "pool_size")))
+    shared_config.require_positive(
+        config, *(f"{p}model.{k}" for k in ("ndf", "d_layers", "pool_size"))
+    )
     shared_config.require_choice(config, p + "model.adversarial_loss", ADVERSARIAL_LOSSES)
     shared_config.require_choice(config, p + "model.discriminator", patch_discriminator.VARIANTS)
     weights = ("lambda_cycle", "lambda_identity")
@@ -72,7 +74,7 @@ def build_model(config, num_classes: int) -> CycleGAN:
         return make_generator(m, name)
 
     def discriminator(name):
-        return PatchDiscriminator(m.ndf, variant=m.discriminator, name=name)
+        return PatchDiscriminator(m.ndf, m.d_layers, variant=m.discriminator, name=name)
 
     model = CycleGAN(
         generator("generator_ab"),
