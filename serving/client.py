@@ -198,7 +198,7 @@ def run(paths, client: Client, batch_size: int, stains_dir=None) -> int:
         height, width = image.shape[:2]
         if max_pixels and height * width > max_pixels:
             print(
-                f"error: {path}: {height}×{width} = {height * width} pixels exceeds max_pixels = "
+                f"error: {path}: {width}×{height} = {width * height} pixels exceeds max_pixels = "
                 f"{max_pixels} of the model; not sent",
                 file=sys.stderr,
             )

@@ -24,7 +24,7 @@ The exported graph takes raw pixels: uint8 [B, H, W, 3] (or float32 in [0, 1] wi
 --input_dtype=float32) of any H, W, and resizes them to the run's `data.image_size` the
 way the training pipeline did (bilinear, antialiased, rounded to 8 bits). An image of more
 than --max_pixels (height × width) is refused before any work on it: the SavedModel graph
-(and so the Python backend) fails the request with "image of H×W = N pixels exceeds
+(and so the Python backend) fails the request with "image of W×H = N pixels exceeds
 max_pixels = M of this model"; the Python backend checks it before touching the pixels. The ONNX
 variant cannot refuse (tf2onnx drops assertions): clients read max_pixels from the metadata,
 and `serving.client` refuses such images before sending. Every variant is
@@ -158,7 +158,7 @@ def serving_function(model, image_size: int, input_dtype: str, max_pixels: int =
         pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
         message = tf.strings.format(
             "image of {}×{} = {} pixels exceeds max_pixels = " + f"{max_pixels} of this model",
-            (height, width, pixels),
+            (width, height, pixels),
         )
         check = tf.debugging.Assert(pixels <= max_pixels, [message])
         with tf.control_dependencies([check]):

@@ -28,7 +28,7 @@ def _problem(image: np.ndarray, input_dtype: str, max_pixels: int) -> str | None
     height, width = image.shape[1:3]
     if height * width > max_pixels:
         return (
-            f"image of {height}×{width} = {height * width} pixels exceeds max_pixels = "
+            f"image of {width}×{height} = {width * height} pixels exceeds max_pixels = "
             f"{max_pixels} of this model"
         )
     if input_dtype == "float32":

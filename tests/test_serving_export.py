@@ -66,7 +66,7 @@ def test_savedmodel_refuses_images_above_max_pixels(tmp_path, g2c_run):
     serve = tf.saved_model.load(str(repo / "g2c" / "1" / "model.savedmodel"))
     signature = serve.signatures["serving_default"]
     assert signature(image=tf.zeros((1, 60, 60, 3), tf.uint8))["probabilities"].shape == (1, 3)
-    message = "image of 61×60 = 3660 pixels exceeds max_pixels = 3600 of this model"
+    message = "image of 60×61 = 3660 pixels exceeds max_pixels = 3600 of this model"
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         signature(image=tf.zeros((1, 61, 60, 3), tf.uint8))
     with pytest.raises(ValueError, match="--max_pixels must be positive"):
