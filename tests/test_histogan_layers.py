@@ -1,0 +1,257 @@
+"""HistoGAN's layers (conditional batch norm, SAGAN self-attention, minibatch
+discrimination) and the WGAN-GP losses."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from model_harness import run_model_test, run_saving_test
+
+from kerasg2c.layers.conditional_batch_norm import ConditionalBatchNorm
+from kerasg2c.layers.minibatch_discrimination import MinibatchDiscrimination
+from kerasg2c.layers.self_attention import SelfAttention
+from kerasg2c.losses import wasserstein
+
+
+def normal(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+# ConditionalBatchNorm
+
+
+def conditional_batch_norm(x, labels, num_classes=3):
+    """A built layer with known, distinct γ and β tables."""
+    layer = ConditionalBatchNorm(num_classes, sync_batchnorm=False)
+    layer(x, labels)
+    layer.gamma.assign(normal((num_classes, x.shape[-1]), seed=1))
+    layer.beta.assign(normal((num_classes, x.shape[-1]), seed=2))
+    return layer
+
+
+def test_conditional_batch_norm_scales_and_shifts_by_class():
+    x, labels = normal((4, 3, 3, 2)), np.array([0, 2, 1, 2])
+    layer = conditional_batch_norm(x, labels)
+    gamma, beta = layer.gamma.numpy(), layer.beta.numpy()
+    normalised = (x - x.mean((0, 1, 2))) / np.sqrt(x.var((0, 1, 2)) + 1e-5)
+    expected = normalised * gamma[labels, None, None] + beta[labels, None, None]
+
+    np.testing.assert_allclose(layer(x, labels, training=True), expected, atol=1e-5)
+    one_hot = np.eye(3, dtype="float32")[labels]
+    np.testing.assert_allclose(layer(x, one_hot, training=True), expected, atol=1e-5)
+
+
+def test_conditional_batch_norm_shares_moving_statistics_across_classes():
+    x, labels = normal((4, 3, 3, 2)), np.array([0, 2, 1, 2])
+    layer = conditional_batch_norm(x, labels)
+    layer(x, labels, training=True)
+
+    # One pair of moving statistics [C], updated from the whole batch (momentum 0.9).
+    assert [v.shape for v in layer.non_trainable_weights] == [(2,), (2,)]
+    np.testing.assert_allclose(layer.norm.moving_mean, 0.1 * x.mean((0, 1, 2)), atol=1e-6)
+    np.testing.assert_allclose(layer.norm.moving_variance, 0.9 + 0.1 * x.var((0, 1, 2)), atol=1e-6)
+    # Inference normalises every class with them; only γ[c], β[c] differ.
+    mean, variance = layer.norm.moving_mean.numpy(), layer.norm.moving_variance.numpy()
+    normalised = (x - mean) / np.sqrt(variance + 1e-5)
+    for c in range(3):
+        expected = normalised * layer.gamma.numpy()[c] + layer.beta.numpy()[c]
+        np.testing.assert_allclose(layer(x, np.full(4, c), training=False), expected, atol=1e-5)
+
+
+def test_conditional_batch_norm_config_round_trip():
+    x, labels = normal((4, 3, 3, 2)), np.array([0, 2, 1, 2])
+    layer = ConditionalBatchNorm(3, momentum=0.8, epsilon=1e-3, sync_batchnorm=False)
+    layer(x, labels)
+    config = layer.get_config()
+    clone = ConditionalBatchNorm.from_config(config)
+    clone(x, labels)
+    assert clone.get_config() == config
+    layer.gamma.assign(normal((3, 2), seed=1))
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(x, labels), layer(x, labels), atol=1e-6)
+
+
+def test_conditional_batch_norm_refuses_bad_labels():
+    with pytest.raises(ValueError, match="one-hot"):
+        ConditionalBatchNorm(3)(normal((2, 3, 3, 2)), np.zeros((2, 4), "float32"))
+
+
+# SelfAttention
+
+
+def reference_self_attention(layer, x):
+    """SAGAN's block in numpy from the layer's 1×1 kernels."""
+    kernel = {name: getattr(layer, name).kernel.numpy()[0, 0] for name in ("query", "key")}
+    kernel["value"] = layer.value.kernel.numpy()[0, 0]
+    kernel["output"] = layer.output_projection.kernel.numpy()[0, 0]
+    b, h, w, _ = x.shape
+
+    def pooled(y):  # 2×2 max-pool, then positions flattened
+        return y.reshape(b, h // 2, 2, w // 2, 2, -1).max((2, 4)).reshape(b, h * w // 4, -1)
+
+    query = (x @ kernel["query"]).reshape(b, h * w, -1)
+    key, value = pooled(x @ kernel["key"]), pooled(x @ kernel["value"])
+    logits = query @ key.transpose(0, 2, 1)
+    attention = np.exp(logits - logits.max(-1, keepdims=True))
+    attention /= attention.sum(-1, keepdims=True)
+    attended = (attention @ value).reshape(b, h, w, -1)
+    return x + layer.gamma.numpy() * attended @ kernel["output"]
+
+
+def test_self_attention_shapes_config_and_saving():
+    layer = run_model_test(SelfAttention, {}, normal((2, 4, 6, 16)), (2, 4, 6, 16))
+    shapes = {v.path.split("/")[-2]: v.shape for v in layer.trainable_weights if v.ndim == 4}
+    assert shapes == {
+        "query": (1, 1, 16, 2),
+        "key": (1, 1, 16, 2),
+        "value": (1, 1, 16, 8),
+        "output": (1, 1, 8, 16),
+    }
+
+
+def test_self_attention_is_identity_until_gamma_moves():
+    x = normal((2, 4, 4, 16))
+    layer = SelfAttention()
+    np.testing.assert_array_equal(layer(x), x)
+
+    layer.gamma.assign(0.7)
+    y = layer(x)
+    assert np.abs(y - x).max() > 1e-3
+    np.testing.assert_allclose(y, reference_self_attention(layer, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5])
+def test_self_attention_gradients_reach_query_key_value_once_gamma_moves(gamma):
+    x, weights = normal((2, 4, 4, 16)), normal((2, 4, 4, 16), seed=1)
+    layer = SelfAttention()
+    layer(x)
+    layer.gamma.assign(gamma)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) * weights)
+    convs = [layer.query, layer.key, layer.value, layer.output_projection]
+    gradients = tape.gradient(loss, [conv.kernel for conv in convs] + [layer.gamma])
+    conv_norms = [float(tf.norm(g)) for g in gradients[:-1]]
+    assert float(tf.abs(gradients[-1])) > 0
+    if gamma:
+        assert min(conv_norms) > 0, conv_norms
+    else:
+        assert max(conv_norms) == 0, conv_norms
+
+
+def test_self_attention_spectral_norm_iterates_in_training_only():
+    x = normal((2, 4, 4, 16))
+    layer = SelfAttention(spectral_norm=True)
+    layer(x)
+    convs = [layer.query, layer.key, layer.value, layer.output_projection]
+    assert all(isinstance(conv, keras.layers.SpectralNormalization) for conv in convs)
+    before = [conv.vector_u.numpy() for conv in convs]
+    layer(x, training=False)
+    assert all(np.array_equal(b, c.vector_u) for b, c in zip(before, convs))
+    layer(x, training=True)
+    assert not any(np.array_equal(b, c.vector_u) for b, c in zip(before, convs))
+
+
+def test_self_attention_refuses_too_few_channels():
+    with pytest.raises(ValueError, match="C ≥ 8"):
+        SelfAttention()(normal((1, 4, 4, 4)))
+
+
+# MinibatchDiscrimination
+
+
+def test_minibatch_discrimination_shapes_config_and_saving():
+    run_model_test(
+        MinibatchDiscrimination, dict(num_kernels=3, kernel_dim=2), normal((4, 5)), (4, 8)
+    )
+
+
+def test_minibatch_discrimination_matches_the_reference_and_couples_the_batch():
+    x = normal((4, 5))
+    layer = MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
+    y = layer(x).numpy()
+    m = np.einsum("ba,akd->bkd", x, layer.kernel.numpy())
+    closeness = np.exp(-np.abs(m[:, None] - m[None]).sum(-1))  # [B, B, K]
+    expected = closeness.sum(1) - 1.0  # j ≠ i
+    np.testing.assert_array_equal(y[:, :5], x)
+    np.testing.assert_allclose(y[:, 5:], expected, rtol=1e-5)
+
+    changed = x.copy()
+    changed[1] += 1.0
+    y_changed = layer(changed).numpy()
+    assert np.abs(y_changed[0, 5:] - y[0, 5:]).min() > 1e-6
+    np.testing.assert_allclose(layer(x[:1]).numpy()[0, 5:], 0.0)
+
+
+def test_histogan_layers_save_and_reload_in_one_functional_model():
+    images = keras.Input((4, 4, 16))
+    labels = keras.Input((), dtype="int32")
+    attention = SelfAttention(spectral_norm=True)
+    y = attention(images)
+    y = ConditionalBatchNorm(3, sync_batchnorm=False)(y, labels)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    y = MinibatchDiscrimination(num_kernels=3)(y)
+    model = keras.Model([images, labels], keras.layers.Dense(1)(y))
+    attention.gamma.assign(0.5)  # the attention contributes
+    run_saving_test(model, [normal((3, 4, 4, 16)), np.array([0, 2, 1])])
+
+
+# WGAN-GP losses
+
+
+def test_wasserstein_losses_match_hand_computation():
+    real = np.array([[1.0, 3.0], [0.5, 0.5], [-2.0, 0.0]], "float32")
+    fake = np.array([[0.0, -1.0], [4.0, 2.0], [1.0, 1.0]], "float32")
+    np.testing.assert_allclose(wasserstein.wasserstein_generator_loss(fake), [0.5, -3.0, -1.0])
+    np.testing.assert_allclose(
+        wasserstein.wasserstein_critic_loss(real, fake), [-0.5 - 2.0, 3.0 - 0.5, 1.0 + 1.0]
+    )
+
+
+def linear_critic(norm):
+    """D(x) = ⟨w, flatten(x)⟩ with ‖w‖ = norm: its gradient has norm `norm` everywhere."""
+    w = normal((2 * 2 * 3,), seed=3)
+    w = tf.constant(norm * w / np.linalg.norm(w))
+    return lambda images: tf.reshape(images, (-1, 12)) @ w[:, None]
+
+
+@pytest.mark.parametrize("norm, expected", [(1.0, 0.0), (3.0, 4.0)])
+def test_wasserstein_penalty_of_a_linear_critic(norm, expected):
+    real, fake = normal((3, 2, 2, 3)), normal((3, 2, 2, 3), seed=1)
+    penalty = wasserstein.wasserstein_penalty(linear_critic(norm), real, fake, tf.constant([1, 2]))
+    assert penalty.shape == (3,)
+    np.testing.assert_allclose(penalty, np.full(3, expected), atol=1e-4)
+
+
+def test_wasserstein_penalty_draws_epsilon_per_example_from_the_seed():
+    # D(x) = ½‖x‖², so ∇D(x̂) = x̂ = ε·1 + (1 − ε)·0 and the penalty is (ε·√12 − 1)².
+    real, fake = np.ones((4, 2, 2, 3), "float32"), np.zeros((4, 2, 2, 3), "float32")
+
+    def critic(images):
+        return 0.5 * tf.reduce_sum(tf.square(images), axis=(1, 2, 3))
+
+    def penalty(seed):
+        return wasserstein.wasserstein_penalty(critic, real, fake, tf.constant(seed)).numpy()
+
+    epsilon = tf.random.stateless_uniform((4, 1, 1, 1), seed=[5, 7]).numpy().ravel()
+    np.testing.assert_allclose(penalty([5, 7]), (epsilon * np.sqrt(12) - 1) ** 2, rtol=1e-5)
+    np.testing.assert_array_equal(penalty([5, 7]), penalty([5, 7]))
+    assert not np.allclose(penalty([5, 7]), penalty([5, 8]))
+
+
+def test_wasserstein_penalty_is_differentiable_in_graph_with_unknown_batch():
+    # For D(x) = ⟨w, x⟩ the penalty is (‖w‖ − 1)², whose gradient is 2(‖w‖ − 1)·w/‖w‖.
+    w = tf.Variable(3.0 * np.eye(12, 1, dtype="float32"))
+    spec = tf.TensorSpec((None, 2, 2, 3))
+
+    @tf.function(input_signature=[spec, spec])
+    def penalty_and_gradient(real, fake):
+        with tf.GradientTape() as tape:
+            penalty = wasserstein.wasserstein_penalty(
+                lambda images: tf.reshape(images, (-1, 12)) @ w, real, fake, tf.constant([0, 1])
+            )
+            mean = tf.reduce_mean(penalty)
+        return penalty, tape.gradient(mean, w)
+
+    penalty, gradient = penalty_and_gradient(normal((2, 2, 2, 3)), normal((2, 2, 2, 3), seed=1))
+    np.testing.assert_allclose(penalty, [4.0, 4.0], rtol=1e-5)
+    np.testing.assert_allclose(gradient, 4.0 * np.eye(12, 1), rtol=1e-5, atol=1e-6)
