@@ -6,11 +6,20 @@ arXiv:1706.08500) and by how well the cycle brings it back (CycleGAN, Zhu et al.
 Eq. 2). No Inception weights can be downloaded here; `feature_statistics` takes any
 feature extractor, e.g. a classifier backbone trained on the same data (as the HistoGAN
 paper does with its ResNet34).
+
+Everything is float64, and Tr((Σa Σb)^½) comes from symmetric matrices only (see
+`trace_sqrt_product`), so no complex parts appear and singular covariances give a finite
+value. Fewer samples than feature dimensions (N <= D) leave the sample covariance
+rank-deficient (rank <= N - 1): the distance is still finite, but biased and not comparable
+with one from a different N, so `feature_statistics` and `frechet_distance` warn
+(`UserWarning`) rather than refuse: model selection compares epochs at one fixed N, where
+the bias is shared, and small validation splits still get a usable number.
 """
+
+import warnings
 
 import numpy as np
 import tensorflow as tf
-from scipy import linalg
 
 
 def feature_statistics(extract_fn, images, batch_size=64) -> tuple[np.ndarray, np.ndarray]:
@@ -42,49 +51,86 @@ def feature_statistics(extract_fn, images, batch_size=64) -> tuple[np.ndarray, n
     features = np.concatenate(features)
     if len(features) < 2:
         raise ValueError(f"a covariance needs at least 2 images, got {len(features)}")
+    _warn_if_rank_deficient(*features.shape)
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance_from_statistics(mu_a, sigma_a, mu_b, sigma_b, eps=1e-6) -> float:
-    """Fréchet distance between N(mu_a, sigma_a) and N(mu_b, sigma_b) (Heusel et al. 2017).
+def _warn_if_rank_deficient(n, d) -> None:
+    if n <= d:
+        warnings.warn(
+            f"Fréchet distance from {n} samples of {d}-dimensional features: the sample "
+            f"covariance has rank <= {n - 1} < {d}, so the distance is finite but biased and "
+            f"not comparable with one from another sample size; use more than {d} images or "
+            "fewer feature dimensions",
+            UserWarning,
+            stacklevel=3,
+        )
 
-    d² = ||mu_a - mu_b||² + Tr(sigma_a + sigma_b - 2 (sigma_a sigma_b)^½).
 
-    As in the reference implementation (TTUR / pytorch-fid): if the matrix square root is
-    not finite (near-singular covariances, e.g. fewer images than feature dimensions),
-    `eps` is added to both diagonals and it is taken again; an imaginary part that
-    round-off leaves is dropped, and a large one raises.
+def _clip_roundoff(values) -> np.ndarray:
+    """Eigenvalues of a PSD matrix with those at round-off level (below largest · n · eps,
+    `np.linalg.matrix_rank`'s tolerance) set to 0: their square roots (~1e-8 of the scale)
+    would otherwise enter the trace."""
+    tolerance = max(values.max(initial=0), 0) * len(values) * np.finfo(np.float64).eps
+    return np.where(values > tolerance, values, 0.0)
+
+
+def _sqrt_psd(sigma) -> np.ndarray:
+    """Symmetric square root of a symmetric PSD matrix by `eigh` (`_clip_roundoff` first)."""
+    values, vectors = np.linalg.eigh(sigma)
+    return (vectors * np.sqrt(_clip_roundoff(values))) @ vectors.T
+
+
+def trace_sqrt_product(sigma_a, sigma_b) -> float:
+    """Tr((Σa Σb)^½) = Tr((Σa^½ Σb Σa^½)^½) for symmetric PSD Σa, Σb.
+
+    Σa Σb is similar to the symmetric PSD matrix Σa^½ Σb Σa^½ (same eigenvalues), so the
+    trace is the sum of the square roots of that matrix's eigenvalues (`eigvalsh`, those at
+    or below round-off set to 0): real and finite even when Σa or Σb is singular, unlike
+    `scipy.linalg.sqrtm` of the non-symmetric product.
+    """
+    root_a = _sqrt_psd(sigma_a)
+    inner = root_a @ sigma_b @ root_a
+    values = np.linalg.eigvalsh((inner + inner.T) / 2)
+    return float(np.sqrt(_clip_roundoff(values)).sum())
+
+
+def frechet_distance_from_statistics(mu_a, sigma_a, mu_b, sigma_b) -> float:
+    """Fréchet distance between N(mu_a, sigma_a) and N(mu_b, sigma_b) (Heusel et al. 2017;
+    HistoGAN paper Eq. 4).
+
+    d² = ||mu_a - mu_b||² + Tr(sigma_a) + Tr(sigma_b) - 2 Tr((sigma_a sigma_b)^½), in
+    float64 with the symmetric `trace_sqrt_product`; finite for singular covariances.
+    Raises ValueError when shapes differ or a covariance is not symmetric.
     """
     mu_a, mu_b = np.atleast_1d(mu_a).astype(np.float64), np.atleast_1d(mu_b).astype(np.float64)
     sigma_a = np.atleast_2d(sigma_a).astype(np.float64)
     sigma_b = np.atleast_2d(sigma_b).astype(np.float64)
     if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape:
         raise ValueError(f"statistics differ in shape: {mu_a.shape} vs {mu_b.shape}")
+    for name, sigma in (("sigma_a", sigma_a), ("sigma_b", sigma_b)):
+        if not np.allclose(sigma, sigma.T):
+            raise ValueError(f"{name} is not symmetric: pass a covariance matrix")
     diff = mu_a - mu_b
-    covmean = linalg.sqrtm(sigma_a @ sigma_b)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(len(sigma_a)) * eps
-        covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag))} in sqrtm")
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean))
+    trace = np.trace(sigma_a) + np.trace(sigma_b) - 2 * trace_sqrt_product(sigma_a, sigma_b)
+    return float(diff @ diff + trace)
 
 
-def frechet_distance(features_a, features_b, eps=1e-6) -> float:
+def frechet_distance(features_a, features_b) -> float:
     """Fréchet distance between two feature sets [N_a, D] and [N_b, D] (FID without Inception).
 
     Fits a Gaussian (mean, unbiased covariance) to each set and applies
-    `frechet_distance_from_statistics`. Symmetric; 0 for identical sets.
+    `frechet_distance_from_statistics`. Symmetric; 0 for identical sets. Warns when a set
+    has N <= D (see the module docstring).
     """
     stats = []
     for features in (features_a, features_b):
         features = np.asarray(features, np.float64)
         if features.ndim != 2 or len(features) < 2:
             raise ValueError(f"features must be [N >= 2, D], got shape {features.shape}")
+        _warn_if_rank_deficient(*features.shape)
         stats += [features.mean(axis=0), np.cov(features, rowvar=False)]
-    return frechet_distance_from_statistics(*stats, eps=eps)
+    return frechet_distance_from_statistics(*stats)
 
 
 def cycle_reconstruction_error(real, reconstructed):
