@@ -80,3 +80,26 @@ def save_image_grid(images, path, titles=None, columns=8) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save_tsne_panels(panels, real_labels, classes, path) -> None:
+    """Side-by-side 2-D embeddings of real and synthetic features: `panels` is a list of
+    (title, real points [N, 2], synthetic points [M, 2], synthetic labels [M]); colour =
+    class, dots real, crosses synthetic."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 5), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (title, real, fake, fake_labels) in zip(axes[0], panels):
+        for c, name in enumerate(classes):
+            mine = np.asarray(real_labels) == c
+            ax.scatter(*real[mine].T, s=10, color=colours(c % 10), label=f"{name} real")
+            mine = np.asarray(fake_labels) == c
+            ax.scatter(
+                *fake[mine].T, s=14, marker="x", color=colours(c % 10), label=f"{name} synthetic"
+            )
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

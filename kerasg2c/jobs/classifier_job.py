@@ -82,29 +82,36 @@ def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
     )
 
 
-def check(config) -> None:
-    """Refuses bad values of the classifier's keys (and the shared ones), naming the key."""
-    shared_config.check_shared(config)
-    shared_config.require_choice(config, "model.branch", branch.BRANCHES)
-    shared_config.require_choice(config, "model.loss", LOSSES)
+def check(config, prefix: str = "") -> None:
+    """Refuses bad values of the classifier's keys (and the shared ones), naming the key;
+    `prefix`: where this config sits in the one given (HistoGAN's "feature_extractor.")."""
+    p = prefix
+    shared_config.check_shared(config, p)
+    shared_config.require_choice(config, p + "model.branch", branch.BRANCHES)
+    shared_config.require_choice(config, p + "model.loss", LOSSES)
     shared_config.require_positive(
-        config, "model.widths", "model.blocks_per_unit", "model.stem_width"
+        config, *(p + k for k in ("model.widths", "model.blocks_per_unit", "model.stem_width"))
     )
-    shared_config.require_positive(config, "model.focal_gamma", allow_zero=True)
-    shared_config.require_positive(config, "train.precise_bn_batches", allow_zero=True)
-    shared_config.require_positive(config, "data.max_train_patients", allow_zero=True)
-    if config.data.max_train_patients and config.data.tfds:
-        raise UserError("config key data.max_train_patients needs a DATA_ROOT, not data.tfds")
-    shared_config.require_choice(config, "optimizer.name", train_settings.OPTIMIZERS)
-    shared_config.require_positive(config, "optimizer.learning_rate")
+    shared_config.require_positive(config, p + "model.focal_gamma", allow_zero=True)
+    shared_config.require_positive(config, p + "train.precise_bn_batches", allow_zero=True)
+    shared_config.require_positive(config, p + "data.max_train_patients", allow_zero=True)
+    if shared_config.value(config, p + "data.max_train_patients") and shared_config.value(
+        config, p + "data.tfds"
+    ):
+        raise UserError(f"config key {p}data.max_train_patients needs a DATA_ROOT, not data.tfds")
+    shared_config.require_choice(config, p + "optimizer.name", train_settings.OPTIMIZERS)
+    shared_config.require_positive(config, p + "optimizer.learning_rate")
     shared_config.require_positive(
-        config, "optimizer.momentum", "optimizer.decay_every_epochs", allow_zero=True
+        config, p + "optimizer.momentum", p + "optimizer.decay_every_epochs", allow_zero=True
     )
-    shared_config.require_fraction(config, "optimizer.decay_factor")
-    if config.hierarchy:
-        hierarchy_job.parse(config.hierarchy)
-        if config.data.tfds:
-            raise UserError("config key hierarchy needs a DATA_ROOT whose dataset.json has tasks")
+    shared_config.require_fraction(config, p + "optimizer.decay_factor")
+    hierarchy = shared_config.value(config, p + "hierarchy")
+    if hierarchy:
+        hierarchy_job.parse(hierarchy)
+        if shared_config.value(config, p + "data.tfds"):
+            raise UserError(
+                f"config key {p}hierarchy needs a DATA_ROOT whose dataset.json has tasks"
+            )
 
 
 def train_and_evaluate(config, context) -> dict:
