@@ -1,5 +1,6 @@
 """Classification metrics the G2C papers report (Tables 2–4): per-class accuracy,
-category-averaged (balanced) accuracy, F1, confusion matrix, per-patient accuracy."""
+category-averaged (balanced) accuracy, F1, confusion matrix, per-patient accuracy; and
+those HistoGAN's comparison reports (§4.3): ROC AUC, sensitivity and specificity."""
 
 import collections
 
@@ -7,14 +8,32 @@ import numpy as np
 from sklearn import metrics
 
 
-def classification_metrics(labels, predictions, classes, patients=None) -> dict:
+def classification_metrics(labels, predictions, classes, patients=None, probabilities=None) -> dict:
     """Returns a JSON-ready dict of metrics.
+
+    Sensitivity and specificity (always present; None where undefined):
+      two classes: the positive class is the second one, so sensitivity = recall of class 1
+        = TP / (TP + FN) and specificity = recall of class 0 = TN / (TN + FP); None when
+        the labels have no example of that class.
+      more classes: macro averages, one-vs-rest, over the classes present in the labels
+        (as balanced accuracy and macro F1): sensitivity = mean per-class recall (equal to
+        balanced accuracy), specificity = mean per-class TN / (TN + FP), the negatives of
+        class c being the examples of the other classes.
+    ROC AUC ("auc", only with `probabilities`; `sklearn.metrics.roc_auc_score`):
+      two classes: AUC of the probability of class 1 against label == 1.
+      more classes: macro one-vs-rest, the mean of each class's AUC (its probability
+        against label == c) over the classes it is defined for: present in the labels
+        and not the only one present. Absent classes are left out, so with every class
+        present it equals roc_auc_score(multi_class="ovr", average="macro").
+      None when no class has both positive and negative examples (one class present).
 
     Args:
       labels: true class indices, shape [N].
       predictions: predicted class indices, shape [N].
       classes: class names, index order.
       patients: optional patient id per example, for per-patient accuracy.
+      probabilities: optional class probabilities [N, len(classes)] (e.g. the softmax of
+        the logits), for the AUC.
     """
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     index = np.arange(len(classes))
@@ -32,7 +51,10 @@ def classification_metrics(labels, predictions, classes, patients=None) -> dict:
             for i, c in enumerate(classes)
         },
         "confusion_matrix": cm.tolist(),
+        **sensitivity_specificity(cm),
     }
+    if probabilities is not None:
+        result["auc"] = roc_auc(labels, probabilities, len(classes))
     if patients is not None:
         per_patient = per_patient_accuracy(labels, predictions, patients)
         result["per_patient_accuracy"] = per_patient
@@ -46,3 +68,53 @@ def per_patient_accuracy(labels, predictions, patients) -> dict:
     for y, p, patient in zip(labels, predictions, patients):
         correct[patient].append(int(y) == int(p))
     return {k: float(np.mean(v)) for k, v in sorted(correct.items())}
+
+
+def sensitivity_specificity(cm) -> dict:
+    """{"sensitivity", "specificity"} of a confusion matrix (rows: true class), as
+    `classification_metrics` defines them; None where undefined."""
+    cm = np.asarray(cm, dtype=np.int64)
+    n, support = cm.sum(), cm.sum(axis=1)
+    tp = cm.diagonal()
+    fp = cm.sum(axis=0) - tp
+    negatives = n - support  # per class: examples of the other classes
+    recall = [tp[c] / support[c] if support[c] else None for c in range(len(cm))]
+    specificity = [
+        (negatives[c] - fp[c]) / negatives[c] if negatives[c] else None for c in range(len(cm))
+    ]
+    if len(cm) == 2:
+        sens, spec = recall[1], recall[0]
+    else:
+        present = [c for c in range(len(cm)) if support[c]]
+        sens = _mean([recall[c] for c in present])
+        spec = _mean([specificity[c] for c in present])
+    return {"sensitivity": _float(sens), "specificity": _float(spec)}
+
+
+def roc_auc(labels, probabilities, num_classes: int):
+    """ROC AUC as `classification_metrics` defines it, or None where undefined."""
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.shape != (len(labels), num_classes):
+        raise ValueError(
+            f"probabilities: expected shape {(len(labels), num_classes)}, got {probabilities.shape}"
+        )
+
+    def auc(c):
+        positive = labels == c
+        if positive.all() or not positive.any():
+            return None
+        return float(metrics.roc_auc_score(positive, probabilities[:, c]))
+
+    if num_classes == 2:
+        return auc(1)
+    return _float(_mean([auc(c) for c in range(num_classes)]))
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _float(x):
+    return None if x is None else float(x)

@@ -57,7 +57,11 @@ def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
     """(metrics with the mean loss, logits [N, C]) on a split."""
     logits, labels = _logits(predictor, split, config)
     result = classification.classification_metrics(
-        labels, logits.argmax(-1), split.classes, split.patients
+        labels,
+        logits.argmax(-1),
+        split.classes,
+        split.patients,
+        probabilities=tf.nn.softmax(logits).numpy(),
     )
     result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
     return result, logits
