@@ -5,6 +5,7 @@ from kerasg2c.models.alexnet_branch import AlexNetBranch
 from kerasg2c.models.classifier import Classifier
 from kerasg2c.models.cyclegan import CycleGAN
 from kerasg2c.models.g2c import G2C
+from kerasg2c.models.histogan import HistoGAN
 from kerasg2c.models.image_pool import ImagePool
 from kerasg2c.models.patch_discriminator import PatchDiscriminator
 from kerasg2c.models.resnet_generator import ResnetGenerator
@@ -15,6 +16,7 @@ __all__ = [
     "Classifier",
     "CycleGAN",
     "G2C",
+    "HistoGAN",
     "ImagePool",
     "PatchDiscriminator",
     "ResnetGenerator",

@@ -1,0 +1,254 @@
+"""HistoGAN (Xue et al., "Selective synthetic augmentation with HistoGAN for improved
+histopathology image classification", Medical Image Analysis 2021, §3.1.1, §4.2.1):
+a multi-stage class-conditional generator trained with WGAN-GP against one critic per
+stage. The networks are in `histogan_networks.py`."""
+
+import functools
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerasg2c.losses import wasserstein
+from kerasg2c.models.histogan_networks import HistoGANCritic, HistoGANGenerator
+from kerasg2c.models.multi_optimizer import MultiOptimizerModel
+from kerasg2c.training import runtime
+
+__all__ = ["HistoGAN", "HistoGANCritic", "HistoGANGenerator"]
+
+# First value folded into every stateless seed: which draw it is.
+_NOISE, _PENALTY, _SAMPLE = 1, 2, 3
+
+
+@keras.saving.register_keras_serializable(package="kerasg2c")
+class HistoGAN(MultiOptimizerModel, keras.Model):
+    """A `HistoGANGenerator` and one `HistoGANCritic` per stage, trained by one
+    `train_step` with WGAN-GP on every stage (HistoGAN §4.2.1; Gulrajani et al. 2017,
+    Algorithm 1):
+
+      critic, per example:  Σ_k D_k(G_k(z, y)) − D_k(x_k) + gp_weight · GP_k
+      generator:            Σ_k −D_k(G_k(z, y))
+
+    x_k is the real image box-averaged (area down-sampling by the exact factor) to
+    stage k's size. A batch (images [n_critic·b, H, W, 3] in [0, 1] at the last
+    stage's size, int labels [n_critic·b]) is split into n_critic sub-batches: one
+    critic update each, with its own noise; then one generator update on fresh noise
+    with the last sub-batch's labels (the data's class frequencies, as when
+    conditioning on real labels). The generator runs in training mode in both
+    updates. Real and generated images go through a critic in separate passes (in
+    "batch" mode each is normalised by its own batch statistics, the usual practice
+    for BN discriminators). The n_critic updates are unrolled into the one graph
+    (XLA, tf.distribute), so tracing grows with n_critic × stages.
+    Noise and penalty interpolation weights are drawn statelessly from (seed,
+    step counter, sub-step, stage, replica); the step counter is a variable, so a
+    restored checkpoint repeats the draws. The gradient penalty uses the full critic
+    in "batch" mode (as the paper trains it), and minibatch=False otherwise, so each
+    example's penalty sees a function of that example only.
+
+    `train_step` follows `kerasg2c.training.loop`: losses are scaled by the global
+    batch and every returned value is this replica's share of a global mean. The
+    logs come from the last critic update (plus the generator update):
+    critic_loss, gradient_penalty (Σ_k GP_k, unweighted), wasserstein_gap (mean over
+    stages of D(x_k) − D(G_k)), generator_loss; critic_loss = gp_weight ·
+    gradient_penalty − n_stages · wasserstein_gap.
+
+    `call(labels)` or `call((noise, labels))` returns the last stage's images (noise
+    drawn from (seed, step counter) when not given); calling it once builds every
+    network, as the loop needs before it builds the optimizers.
+
+    Args:
+      generator: a `HistoGANGenerator`.
+      critics: one `HistoGANCritic` per generator stage, coarse to fine.
+      num_classes, noise_dim: must match the generator's.
+      n_critic: critic updates per generator update (5 in WGAN-GP).
+      gp_weight: λ of the gradient penalty (50 in HistoGAN §4.2.1).
+      seed: integer seed of the stateless draws.
+    """
+
+    OPTIMIZERS = (
+        ("generator_optimizer", "generator_optimizer", "generator_variables"),
+        ("critic_optimizer", "critic_optimizer", "critic_variables"),
+    )
+
+    def __init__(
+        self,
+        generator,
+        critics,
+        num_classes,
+        noise_dim,
+        n_critic=5,
+        gp_weight=50.0,
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        critics = list(critics)
+        if len(critics) != generator.n_stages:
+            raise ValueError(
+                f"critics: got {len(critics)}, the generator has {generator.n_stages} stages"
+            )
+        if (num_classes, noise_dim) != (generator.num_classes, generator.noise_dim):
+            raise ValueError(
+                f"num_classes={num_classes}, noise_dim={noise_dim}: the generator has "
+                f"{generator.num_classes} and {generator.noise_dim}"
+            )
+        if n_critic < 1:
+            raise ValueError(f"n_critic={n_critic}: need at least 1")
+        self.generator, self.critics = generator, critics
+        self.num_classes, self.noise_dim = num_classes, noise_dim
+        self.n_critic, self.gp_weight, self.seed = n_critic, gp_weight, seed
+        self.step_counter = self.add_weight(
+            shape=(),
+            initializer="zeros",
+            dtype="int64",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="step_counter",
+        )
+        self.generator_optimizer = None
+        self.critic_optimizer = None
+
+    # --- Building -----------------------------------------------------------
+
+    def build(self, input_shape):
+        """Builds every network for any batch size (a symbolic pass; the labels' or the
+        (noise, labels) shape given here is not needed)."""
+        labels = keras.KerasTensor((None,), dtype="int32")
+        noise = keras.KerasTensor((None, self.noise_dim))
+        for critic, images in zip(self.critics, self.generator((noise, labels))):
+            critic(images, labels)
+
+    def compile(self, generator_optimizer, critic_optimizer, **kwargs):
+        """One optimizer for the generator, one for all critics; each passes through
+        `runtime.optimizer_for_precision`."""
+        super().compile(optimizer=None, **kwargs)
+        self.generator_optimizer = runtime.optimizer_for_precision(generator_optimizer)
+        self.critic_optimizer = runtime.optimizer_for_precision(critic_optimizer)
+
+    @property
+    def generator_variables(self):
+        return self.generator.trainable_variables
+
+    @property
+    def critic_variables(self):
+        return [v for critic in self.critics for v in critic.trainable_variables]
+
+    # --- Inference ----------------------------------------------------------
+
+    def call(self, inputs, training=None):
+        if isinstance(inputs, (list, tuple)):
+            noise, labels = inputs
+        else:
+            labels = inputs
+            step = tf.convert_to_tensor(self.step_counter.value)
+            noise = self._noise(ops.shape(labels)[0], _SAMPLE, step)
+        return self.generator((noise, labels), training=training)[-1]
+
+    # --- Training -----------------------------------------------------------
+
+    def _seed(self, *values):
+        """A [2] int64 seed from (seed, *values, replica id)."""
+        context = tf.distribute.get_replica_context()
+        replica = 0 if context is None else context.replica_id_in_sync_group
+        seed = tf.constant([self.seed, 0], tf.int64)
+        for value in (*values, replica):
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.cast(value, tf.int64), alg="philox"
+            )
+        return seed
+
+    def _noise(self, batch, *stream):
+        """z ~ N(0, 1) [batch, noise_dim] from the seed of `stream` (a tag first)."""
+        return tf.random.stateless_normal([batch, self.noise_dim], self._seed(*stream))
+
+    def train_step(self, data):
+        images, labels = data
+        images, labels = tf.cast(images, tf.float32), tf.cast(labels, tf.int32)
+        if images.shape[0] is not None and images.shape[0] % self.n_critic:
+            raise ValueError(
+                f"a batch of {images.shape[0]} images: need a multiple of n_critic={self.n_critic}"
+            )
+        step = tf.convert_to_tensor(self.step_counter.value)
+        # 1. n_critic critic updates, each on its own sub-batch and noise.
+        for sub_step, (real, sub_labels) in enumerate(
+            zip(tf.split(images, self.n_critic), tf.split(labels, self.n_critic))
+        ):
+            critic_logs = self._critic_update(real, sub_labels, step, sub_step)
+        # 2. One generator update on fresh noise, with the last sub-batch's labels.
+        noise = self._noise(tf.shape(sub_labels)[0], _NOISE, step, self.n_critic)
+        with tf.GradientTape() as tape:
+            fakes = self.generator((noise, sub_labels), training=True)
+            per_example = sum(
+                wasserstein.wasserstein_generator_loss(critic(fake, sub_labels, training=True))
+                for critic, fake in zip(self.critics, fakes)
+            )
+            generator_loss = tf.nn.compute_average_loss(per_example)
+            scaled = self.generator_optimizer.scale_loss(generator_loss)
+        variables = self.generator_variables
+        self.generator_optimizer.apply(tape.gradient(scaled, variables), variables)
+        # 3. The step counter, then logs (replica shares of global means).
+        self.step_counter.assign_add(1)
+        return {**critic_logs, "generator_loss": generator_loss}
+
+    def _critic_update(self, real, labels, step, sub_step):
+        noise = self._noise(tf.shape(labels)[0], _NOISE, step, sub_step)
+        fakes = [tf.stop_gradient(f) for f in self.generator((noise, labels), training=True)]
+        if tuple(real.shape[1:3]) != tuple(fakes[-1].shape[1:3]):
+            raise ValueError(
+                f"images of {tuple(real.shape[1:3])} pixels: the last stage makes "
+                f"{tuple(fakes[-1].shape[1:3])}"
+            )
+        loss = penalty = gap = 0.0
+        with tf.GradientTape() as tape:
+            for k, (critic, fake) in enumerate(zip(self.critics, fakes)):
+                real_k = _downsample(real, fakes[-1].shape[1] // fake.shape[1])
+                real_scores = critic(real_k, labels, training=True)
+                fake_scores = critic(fake, labels, training=True)
+                critic_fn = functools.partial(
+                    critic, labels=labels, training=True, minibatch=critic.critic_norm == "batch"
+                )
+                seed = self._seed(_PENALTY, step, sub_step, k)
+                gp = wasserstein.wasserstein_penalty(critic_fn, real_k, fake, seed)
+                wgan = wasserstein.wasserstein_critic_loss(real_scores, fake_scores)
+                loss += wgan + self.gp_weight * gp
+                penalty += gp
+                gap -= wgan
+            critic_loss = tf.nn.compute_average_loss(loss)
+            scaled = self.critic_optimizer.scale_loss(critic_loss)
+        variables = self.critic_variables
+        self.critic_optimizer.apply(tape.gradient(scaled, variables), variables)
+        return {
+            "critic_loss": critic_loss,
+            "gradient_penalty": tf.nn.compute_average_loss(penalty),
+            "wasserstein_gap": tf.nn.compute_average_loss(gap / len(self.critics)),
+        }
+
+    # --- Serialisation ------------------------------------------------------
+
+    def get_config(self):
+        serialize = keras.saving.serialize_keras_object
+        return {
+            **super().get_config(),
+            "generator": serialize(self.generator),
+            "critics": [serialize(critic) for critic in self.critics],
+            "num_classes": self.num_classes,
+            "noise_dim": self.noise_dim,
+            "n_critic": self.n_critic,
+            "gp_weight": self.gp_weight,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        deserialize = keras.saving.deserialize_keras_object
+        config = dict(config)
+        config["generator"] = deserialize(config["generator"])
+        config["critics"] = [deserialize(critic) for critic in config["critics"]]
+        return cls(**config)
+
+
+def _downsample(images, factor):
+    """Box (area) average over factor × factor blocks; the identity for factor 1."""
+    if factor == 1:
+        return images
+    return ops.average_pool(images, pool_size=factor, strides=factor, padding="valid")

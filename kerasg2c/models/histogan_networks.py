@@ -1,0 +1,308 @@
+"""HistoGAN's networks (HistoGAN paper §3.1.1, Fig. 3, §4.2.1): the multi-stage
+class-conditional generator and the per-stage critic."""
+
+import keras
+from keras import ops
+
+from kerasg2c.layers.conditional_batch_norm import ConditionalBatchNorm
+from kerasg2c.layers.minibatch_discrimination import MinibatchDiscrimination
+from kerasg2c.layers.self_attention import SelfAttention
+
+MIN_CHANNELS = 8  # SelfAttention needs C ≥ 8 (its query has C/8 channels)
+CRITIC_NORMS = ("batch", "layer", "none")
+
+
+class _UpBlock(keras.layers.Layer):
+    """Bilinear ×2 up-sampling, 3×3 conv, conditional BN, ReLU (§4.2.1)."""
+
+    def __init__(self, filters, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear", name="upsample")
+        self.conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv")
+        self.norm = ConditionalBatchNorm(num_classes, name="cbn")
+
+    def call(self, x, labels, training=None):
+        return ops.relu(self.norm(self.conv(self.upsample(x)), labels, training=training))
+
+
+class _ResidualBlock(keras.layers.Layer):
+    """x + CBN(conv(ReLU(CBN(conv(x))))), 3×3 convs: StackGAN-v2's ResBlock with
+    conditional BN and ReLU in place of its BN and GLU."""
+
+    def __init__(self, filters, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.conv1 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv1")
+        self.norm1 = ConditionalBatchNorm(num_classes, name="cbn1")
+        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv2")
+        self.norm2 = ConditionalBatchNorm(num_classes, name="cbn2")
+
+    def call(self, x, labels, training=None):
+        h = ops.relu(self.norm1(self.conv1(x), labels, training=training))
+        return x + self.norm2(self.conv2(h), labels, training=training)
+
+
+class _Refiner(keras.layers.Layer):
+    """A later stage (§3.1.1): residual blocks on the previous stage's features, then
+    one up-sampling block."""
+
+    def __init__(self, channels, out_channels, res_blocks, num_classes, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = [
+            _ResidualBlock(channels, num_classes, name=f"res{i + 1}") for i in range(res_blocks)
+        ]
+        self.up = _UpBlock(out_channels, num_classes, name="up")
+
+    def call(self, x, labels, training=None):
+        for block in self.blocks:
+            x = block(x, labels, training=training)
+        return self.up(x, labels, training=training)
+
+
+@keras.saving.register_keras_serializable(package="kerasg2c")
+class HistoGANGenerator(keras.Model):
+    """(noise, class) → one image per stage, coarse to fine (HistoGAN §3.1.1, §4.2.1).
+
+    Stage 1: concat(z, one-hot y) embedded by a transposed convolution to
+    base_shape × 8·channels (then CBN, ReLU), four up-sampling blocks (bilinear ×2,
+    3×3 conv, conditional BN, ReLU) halving the width, self-attention on the
+    resulting features ("right after the first stage"), a 3×3 conv to RGB. Stage
+    k > 1 takes "the output of the previous stage" as its features (StackGAN-v2's
+    h_{k−1}; SPEC §3 reads it as the image), so the attended stage-1 features reach
+    every later stage: `res_blocks` residual blocks, one up-sampling block halving
+    the width, its own to-RGB conv. Widths never drop below max(8, channels // 4).
+
+    Images are (tanh(x) + 1) / 2, in [0, 1], float32; stage k (1-based) is
+    base_shape · 16 · 2^(k−1): (3, 3) and 2 stages give 48² and 96² (PCam); (4, 2)
+    and 3 stages 64×32, 128×64, 256×128 (cervical).
+
+    Called as `generator((noise [B, noise_dim], labels [B] int class ids))`.
+
+    Args:
+      num_classes: classes of the condition.
+      noise_dim: length of z ~ N(0, 1).
+      base_shape: (height, width) of the embedded input, 1/16 of stage 1's image.
+      channels: the embedding has 8·channels, halved by each up-sampling block (stage
+        1 ends with channels // 2).
+      n_stages: number of stages (images).
+      res_blocks: residual blocks at the start of each later stage.
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        noise_dim=128,
+        base_shape=(3, 3),
+        channels=64,
+        n_stages=2,
+        res_blocks=2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        base_shape = tuple(int(s) for s in base_shape)
+        if len(base_shape) != 2 or min(base_shape) < 1:
+            raise ValueError(f"base_shape={base_shape}: expected (height, width), both ≥ 1")
+        for name, value, least in (
+            ("num_classes", num_classes, 1),
+            ("noise_dim", noise_dim, 1),
+            ("channels", channels, 1),
+            ("n_stages", n_stages, 1),
+            ("res_blocks", res_blocks, 0),
+        ):
+            if value < least:
+                raise ValueError(f"{name}={value}: need at least {least}")
+        self.num_classes, self.noise_dim, self.base_shape = num_classes, noise_dim, base_shape
+        self.channels, self.n_stages, self.res_blocks = channels, n_stages, res_blocks
+        floor = max(MIN_CHANNELS, channels // 4)
+        width = 8 * channels
+        self.embed = keras.layers.Conv2DTranspose(width, base_shape, use_bias=False, name="embed")
+        self.embed_norm = ConditionalBatchNorm(num_classes, name="embed_cbn")
+        self.upsampling = []
+        for i in range(4):
+            width = max(width // 2, floor)
+            self.upsampling.append(_UpBlock(width, num_classes, name=f"stage1_up{i + 1}"))
+        self.attention = SelfAttention(name="stage1_attention")
+        self.refiners = []
+        for stage in range(2, n_stages + 1):
+            out = max(width // 2, floor)
+            self.refiners.append(
+                _Refiner(width, out, res_blocks, num_classes, name=f"stage{stage}")
+            )
+            width = out
+        self.to_rgb = [
+            keras.layers.Conv2D(3, 3, padding="same", name=f"stage{k + 1}_to_rgb")
+            for k in range(n_stages)
+        ]
+
+    def build(self, input_shape):
+        """input_shape: (noise [B, noise_dim], labels [B]); a symbolic pass builds every layer."""
+        noise_shape, labels_shape = input_shape
+        labels = keras.KerasTensor(tuple(labels_shape), dtype="int32")
+        self.call((keras.KerasTensor(tuple(noise_shape)), labels))
+
+    def call(self, inputs, training=None):
+        noise, labels = inputs
+        labels = ops.cast(labels, "int32")
+        one_hot = ops.one_hot(labels, self.num_classes, dtype=noise.dtype)
+        x = ops.concatenate([noise, one_hot], axis=-1)[:, None, None, :]
+        x = ops.relu(self.embed_norm(self.embed(x), labels, training=training))
+        for block in self.upsampling:
+            x = block(x, labels, training=training)
+        x = self.attention(x)
+        images = [self._image(0, x)]
+        for k, refiner in enumerate(self.refiners, start=1):
+            x = refiner(x, labels, training=training)
+            images.append(self._image(k, x))
+        return images
+
+    def _image(self, stage, features):
+        return (ops.tanh(ops.cast(self.to_rgb[stage](features), "float32")) + 1.0) / 2.0
+
+    def generate(self, labels, noise):
+        """The last stage's images [B, H, W, 3] in [0, 1] (inference mode)."""
+        return self((noise, labels), training=False)[-1]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "noise_dim": self.noise_dim,
+            "base_shape": self.base_shape,
+            "channels": self.channels,
+            "n_stages": self.n_stages,
+            "res_blocks": self.res_blocks,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerasg2c")
+class HistoGANCritic(keras.Model):
+    """(images in [0, 1], labels [B]) → WGAN critic scores [B, 1], float32; one per
+    stage (HistoGAN §4.2.1).
+
+    Images are mapped to [−1, 1], then `n_down` 4×4 stride-2 convs (widths channels,
+    2·channels, … up to 8·channels), each followed by the normalisation and
+    LeakyReLU(0.2); self-attention with spectrally normalised convs after the second
+    one (SAGAN places it at mid resolution); a spectrally normalised 3×3 conv, the
+    normalisation, LeakyReLU(0.2); global average pooling (any image size);
+    minibatch discrimination; a bias-free dense score (a bias cancels in the WGAN
+    loss). Convs followed by a normalisation have no bias.
+
+    critic_norm:
+      "batch": the paper's critic: conditional BN after each down-sampling conv, BN
+        after the 3×3 conv (both synchronised across replicas). Every score depends
+        on the whole batch, so the gradient penalty pass uses the full critic, as the
+        paper trains it, though WGAN-GP §4 advises against batch coupling.
+      "layer": layer normalisation over (H, W, C) with per-channel γ, β (WGAN-GP's
+        layer norm, `GroupNormalization(groups=1)`) in place of every BN; the class
+        enters by a projection term, score += ⟨Embedding(y), h⟩ on the pooled
+        features h (Miyato & Koyama 2018), since conditional BN is a BN.
+      "none": no normalisation, projection conditioning.
+    `minibatch=False` replaces the minibatch-discrimination features by zeros; in
+    "layer" and "none" mode each score then depends on its own example only (the
+    penalty pass of `HistoGAN.train_step`).
+
+    Args:
+      num_classes: classes of the condition.
+      channels: width of the first conv.
+      n_down: stride-2 convs.
+      critic_norm: "batch", "layer" or "none".
+      minibatch_kernels: closeness features of minibatch discrimination.
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        channels=64,
+        n_down=4,
+        critic_norm="batch",
+        minibatch_kernels=32,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if critic_norm not in CRITIC_NORMS:
+            raise ValueError(f"critic_norm={critic_norm!r}: expected one of {CRITIC_NORMS}")
+        for name, value in (
+            ("num_classes", num_classes),
+            ("channels", channels),
+            ("n_down", n_down),
+            ("minibatch_kernels", minibatch_kernels),
+        ):
+            if value < 1:
+                raise ValueError(f"{name}={value}: need at least 1")
+        self.num_classes, self.channels, self.n_down = num_classes, channels, n_down
+        self.critic_norm, self.minibatch_kernels = critic_norm, minibatch_kernels
+        normalised = critic_norm != "none"
+        widths = [channels * min(2**i, 8) for i in range(n_down)]
+        self.down = [
+            keras.layers.Conv2D(
+                w, 4, strides=2, padding="same", use_bias=not normalised, name=f"down{i + 1}"
+            )
+            for i, w in enumerate(widths)
+        ]
+        self.down_norms = [self._norm(f"down{i + 1}_norm", True) for i in range(n_down)]
+        self.attention_after = min(2, n_down)
+        self.attention = SelfAttention(spectral_norm=True, name="attention")
+        conv = keras.layers.Conv2D(
+            widths[-1], 3, padding="same", use_bias=not normalised, name="conv"
+        )
+        self.conv = keras.layers.SpectralNormalization(conv, name="conv_sn")
+        self.conv_norm = self._norm("conv_norm", False)
+        self.minibatch = MinibatchDiscrimination(minibatch_kernels, name="minibatch")
+        self.score = keras.layers.Dense(1, use_bias=False, name="score")
+        self.projection = (
+            None
+            if critic_norm == "batch"
+            else keras.layers.Embedding(num_classes, widths[-1], name="projection")
+        )
+
+    def _norm(self, name, conditional):
+        if self.critic_norm == "batch":
+            if conditional:
+                return ConditionalBatchNorm(self.num_classes, name=name)
+            return keras.layers.BatchNormalization(
+                momentum=0.9, epsilon=1e-5, synchronized=True, name=name
+            )
+        if self.critic_norm == "layer":
+            return keras.layers.GroupNormalization(groups=1, epsilon=1e-5, name=name)
+        return None
+
+    def _normalise(self, norm, x, labels, training):
+        if norm is None:
+            return x
+        if isinstance(norm, ConditionalBatchNorm):
+            return norm(x, labels, training=training)
+        return norm(x, training=training)
+
+    def build(self, images_shape, labels_shape):
+        """A symbolic pass builds every layer."""
+        labels = keras.KerasTensor(tuple(labels_shape), dtype="int32")
+        self.call(keras.KerasTensor(tuple(images_shape)), labels)
+
+    def call(self, images, labels, training=None, minibatch=True):
+        labels = ops.cast(labels, "int32")
+        x = images * 2.0 - 1.0
+        for i, (conv, norm) in enumerate(zip(self.down, self.down_norms), start=1):
+            x = self._normalise(norm, conv(x), labels, training)
+            x = ops.leaky_relu(x, negative_slope=0.2)
+            if i == self.attention_after:
+                x = self.attention(x, training=training)
+        x = self._normalise(self.conv_norm, self.conv(x, training=training), labels, training)
+        features = ops.mean(ops.leaky_relu(x, negative_slope=0.2), axis=(1, 2))
+        if minibatch:
+            h = self.minibatch(features)
+        else:
+            zeros = ops.zeros((ops.shape(features)[0], self.minibatch_kernels), features.dtype)
+            h = ops.concatenate([features, zeros], axis=-1)
+        score = self.score(h)
+        if self.projection is not None:
+            score = score + ops.sum(self.projection(labels) * features, axis=-1, keepdims=True)
+        return ops.cast(score, "float32")
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "n_down": self.n_down,
+            "critic_norm": self.critic_norm,
+            "minibatch_kernels": self.minibatch_kernels,
+        }
