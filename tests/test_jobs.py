@@ -11,7 +11,15 @@ from conftest import REPO, export_tiny_generators, run_python, tiny_flags, train
 from kerasg2c import quiet_start
 from kerasg2c.data import phantoms
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import classifier_job, config_files, cyclegan_job, g2c_job, launch
+from kerasg2c.jobs import (
+    classifier_job,
+    config_files,
+    cyclegan_job,
+    g2c_job,
+    histogan_job,
+    launch,
+    paired_translator_job,
+)
 
 # A G2C run that trains its CycleGAN stage (one stain) and then a two-task hierarchy.
 G2C_STAGE_AND_HIERARCHY = [
@@ -116,6 +124,8 @@ def test_a_library_class_names_its_argument_and_the_cli_the_config_key(tmp_path)
         ("cyclegan_ihc", cyclegan_job),
         ("g2c", g2c_job),
         ("g2c_transfer", g2c_job),
+        ("paired_translator", paired_translator_job),
+        ("histogan", histogan_job),
     ],
 )
 def test_every_shipped_config_passes_its_check(name, job, tmp_path):

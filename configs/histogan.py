@@ -1,0 +1,71 @@
+"""HistoGAN with FID model selection and selective synthetic augmentation (HistoGAN paper).
+
+    python -m trainers.histogan --config=configs/histogan.py
+    python -m trainers.histogan --config=configs/histogan.py --config.histogan.critic_norm=layer
+
+Sized for the built-in phantoms on a CPU: 64 px images from a 2-stage generator (32 and
+64 px), narrow networks. With no `histogan.feature_extractor` it first trains the feature
+extractor (`feature_extractor.*`: configs/classifier.py's keys) into
+`workdir/feature_extractor/`, then HistoGAN (`n_critic` critic updates per generator
+update, WGAN-GP with penalty weight 50, Adam 2e-4), scores every epoch after
+`fid_warmup_epochs` by FID on the extractor's features and keeps the epoch of lowest
+EMA-smoothed FID, then generates 4·r·N_i images per class, selects r·N_i (MC entropy,
+then distance to the class centroid) and writes one DATA_ROOT per arm in
+`workdir/augmented/` for `python -m trainers.augment_eval`. Writes samples/ (class ×
+sample grids per stage and epoch), fid_curve.png, tsne.png, report.json.
+`configs/histogan_pcam.py` has the paper's PatchCamelyon sizes.
+"""
+
+import ml_collections
+
+from kerasg2c.jobs.config_files import load_module
+from kerasg2c.jobs.shared_config import base_config
+
+classifier = load_module("classifier.py", relative_to=__file__)
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = base_config()
+    config.workdir = "runs/histogan"
+    config.data.augment = False  # the GAN learns the data's own colours
+    config.data.max_train_patients = 0  # scarce labels: as in configs/classifier.py
+
+    config.histogan = ml_collections.ConfigDict()
+    # A classifier run folder (with model.keras) to use as the feature extractor;
+    # '' = train the `feature_extractor` stage into workdir/feature_extractor/.
+    config.histogan.feature_extractor = ""
+    # --- Networks (§3.1.1, §4.2.1) -------------------------------------------
+    config.histogan.n_stages = 2  # image_size must be a multiple of 16 · 2^(n_stages − 1)
+    config.histogan.noise_dim = 64
+    config.histogan.channels = 16
+    config.histogan.res_blocks = 1
+    config.histogan.minibatch_kernels = 16
+    # batch: the paper's critic (conditional BN, BN, minibatch discrimination; couples the
+    # batch) | layer | none (projection conditioning; minibatch features left out of the
+    # gradient-penalty pass).
+    config.histogan.critic_norm = "batch"
+    # --- WGAN-GP (Gulrajani et al. 2017; HistoGAN's penalty weight 50) -----------
+    config.histogan.n_critic = 5
+    config.histogan.gp_weight = 50.0
+    # --- Model selection (§3.1.2): FID on the extractor's pooled features ---------
+    config.histogan.fid_warmup_epochs = 10  # epochs before scoring (the paper: 100 of 1000)
+    config.histogan.fid_samples = 256  # generated images per score, the same noise each epoch
+    config.histogan.ema_alpha = 0.5
+    # --- Selective augmentation (§3.2, Algorithm 1) --------------------------------
+    config.histogan.ratio = 0.5  # r: r·N_i synthetic images per class
+    config.histogan.mc_passes = 5  # K
+    config.histogan.mc_dropout = 0.5
+
+    # Adam at a fixed 2e-4 (§4.2.1); β = (0.5, 0.9) is our choice (the paper gives none).
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.learning_rate = 2e-4
+    config.optimizer.beta_1 = 0.5
+    config.optimizer.beta_2 = 0.9
+
+    config.train.epochs = 30
+    config.train.batch_size = 16  # per critic update; a step reads n_critic × this
+    config.train.checkpoint_every_steps = 50
+
+    # The feature extractor stage (a classifier on the same labeled data).
+    config.feature_extractor = classifier.get_config()
+    return config
