@@ -8,9 +8,23 @@
 
 Exportable models of a run: `WORKDIR/model.keras` (classifier, G2C: one graph from a
 source-stain image to class probabilities, G2C with its generated stains as a second
-output) and `WORKDIR/generators/<stain>.keras` (CycleGAN: one model per target stain).
-Any model with a `serving_outputs(images) -> {name: tensor}` method exports the same way;
-nothing here is model-specific.
+output; HistoGAN: the chosen generator) and `WORKDIR/generators/<stain>.keras` (CycleGAN:
+one model per target stain). Any model with a `serving_outputs(images) -> {name: tensor}`
+method exports the same way; nothing here is model-specific.
+
+A model that takes something other than images also defines `serving_inputs()`: {name:
+(dtype, dims)} or {name: (dtype, dims, (low, high))}, dims per example without the batch
+(() = one scalar per example; Triton carries it as dims [1] reshaped to []), dtypes of
+`model_config.TRITON_TYPES`, (low, high) the inclusive range of valid values (required for
+int32 and int64 inputs). Its graph then takes those named inputs, [B, *dims] each, and
+calls `serving_outputs(**inputs)`; --input_dtype and --max_pixels do not apply. The graph
+refuses out-of-range values ("input class_id must be in [0, 2], got [0, 5]"), and so does
+the Python backend, before any work, which also refuses NaN and infinite floats. The probe
+inputs are seeded: integers drawn from the range (its ends included), floats uniform in the
+range or, without one, N(0, 1). metadata.json lists them under "inputs" (dtype, dims as
+sent to Triton, range). When tf2onnx cannot convert such a model, or writes a graph that
+onnxruntime cannot load, its ONNX variant is skipped with a warning (an image model's
+export fails instead).
 
 Per model and format, `REPO/<model>/config.pbtxt`, `REPO/<model>/<version>/...`,
 `labels.txt` (class names, when the model has classes) and `metadata.json` (also in the
@@ -20,7 +34,7 @@ onnxruntime backend; model name suffixed `_onnx`), `python` (Triton's Python bac
 running the SavedModel in this environment; suffix `_python`; runs on the CPU server of
 `serving.server`).
 
-The exported graph takes raw pixels: uint8 [B, H, W, 3] (or float32 in [0, 1] with
+An image model's exported graph takes raw pixels: uint8 [B, H, W, 3] (or float32 in [0, 1] with
 --input_dtype=float32) of any H, W, and resizes them to the run's `data.image_size` the
 way the training pipeline did (bilinear, antialiased, rounded to 8 bits). An image of more
 than --max_pixels (height × width) is refused before any work on it: the SavedModel graph
@@ -57,7 +71,7 @@ class Exportable:
     """One model of a run and what a client needs to know about it."""
 
     name: str
-    model: object  # a keras.Model with serving_outputs
+    model: object  # a keras.Model with serving_outputs (and maybe serving_inputs)
     image_size: int
     metadata: dict
     classes: tuple = ()
@@ -168,14 +182,96 @@ def serving_function(model, image_size: int, input_dtype: str, max_pixels: int =
     return serve, preprocess
 
 
-def _probe_inputs(image_size: int, input_dtype: str) -> list[np.ndarray]:
-    """Seeded inputs: one at the model's size, one larger (resized by the graph)."""
+def model_inputs(model) -> list[model_config.Tensor] | None:
+    """The inputs of `model.serving_inputs()` (see the module docstring), or None for a
+    model served from images; ValueError naming a bad entry."""
+    method = getattr(model, "serving_inputs", None)
+    if method is None:
+        return None
+    spec = method()
+    if isinstance(spec, dict):
+        entries = list(spec.items())
+    else:  # model_config.Tensor-like objects
+        entries = [(t.name, (t.dtype, t.dims, getattr(t, "range", None))) for t in spec]
+    inputs = []
+    for name, entry in entries:
+        dtype, dims, *rest = entry
+        dtype, dims = str(dtype), tuple(int(d) for d in dims)
+        bounds = tuple(rest[0]) if rest and rest[0] is not None else None
+        if dtype not in model_config.TRITON_TYPES:
+            raise ValueError(
+                f"serving_inputs: input {name!r} has dtype {dtype!r}; "
+                f"expected one of {list(model_config.TRITON_TYPES)}"
+            )
+        if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
+            raise ValueError(f"serving_inputs: input {name!r} has range {bounds}; need (low, high)")
+        if dtype.startswith("int") and bounds is None:
+            raise ValueError(
+                f"serving_inputs: integer input {name!r} needs a (low, high) range "
+                "(its valid values: the probes are drawn from it, requests are checked)"
+            )
+        inputs.append(model_config.Tensor(str(name), dtype, dims, bounds))
+    if not inputs:
+        raise ValueError("serving_inputs: no inputs")
+    return inputs
+
+
+def inputs_serving_function(model, inputs: list[model_config.Tensor]):
+    """tf.function: the named `inputs`, [B, *dims] each → `model.serving_outputs(**inputs)`;
+    InvalidArgumentError before any work when a value is outside its input's range."""
+    import tensorflow as tf
+
+    specs = [tf.TensorSpec([None, *t.dims], t.dtype, name=t.name) for t in inputs]
+
+    @tf.function(input_signature=specs)
+    def serve(*values):
+        named = {}
+        for t, x in zip(inputs, values):
+            if t.range is not None:
+                low, high = t.range
+                message = tf.strings.format(
+                    f"input {t.name} must be in [{low}, {high}], got [{{}}, {{}}]",
+                    (tf.reduce_min(x), tf.reduce_max(x)),
+                )
+                inside = tf.reduce_all(x >= low) & tf.reduce_all(x <= high)
+                with tf.control_dependencies([tf.debugging.Assert(inside, [message])]):
+                    x = tf.identity(x)
+            named[t.name] = x
+        return model.serving_outputs(**named)
+
+    return serve
+
+
+def _probe_inputs(image_size: int, input_dtype: str) -> list[dict]:
+    """Seeded images: a batch at the model's size, one larger (resized by the graph)."""
     rng = np.random.default_rng(0)
     shapes = [(3, image_size, image_size, 3), (2, image_size * 2 + 3, image_size + 5, 3)]
     images = [rng.integers(0, 256, size=s, dtype=np.uint8) for s in shapes]
     if input_dtype == "float32":
         images = [(x / 255.0).astype(np.float32) for x in images]
-    return images
+    return [{"image": x} for x in images]
+
+
+def _probe_tensors(inputs: list[model_config.Tensor]) -> list[dict]:
+    """Seeded values of `inputs` (see the module docstring), batches of 3 and 2; -1 dims
+    are probed at 4."""
+    rng = np.random.default_rng(0)
+    probes = []
+    for batch in (3, 2):
+        probe = {}
+        for t in inputs:
+            shape = (batch, *(4 if d == -1 else d for d in t.dims))
+            if t.dtype.startswith(("int", "uint")):
+                low, high = t.range or (0, 255)
+                x = rng.integers(low, high + 1, size=shape, dtype=np.int64)
+                x.reshape(-1)[[0, -1]] = low, high
+            elif t.range is not None:
+                x = rng.uniform(t.range[0], t.range[1], size=shape)
+            else:
+                x = rng.standard_normal(shape)
+            probe[t.name] = x.astype(t.dtype)
+        probes.append(probe)
+    return probes
 
 
 def _max_diffs(got: dict, expected: dict, where: str) -> dict:
@@ -196,12 +292,20 @@ def _max_diffs(got: dict, expected: dict, where: str) -> dict:
     return diffs
 
 
-def _keras_reference(exportable, preprocess, images) -> list[dict]:
-    """Eager Keras outputs on the probe images (the reference every variant must match)."""
-    return [
-        {k: np.asarray(v) for k, v in exportable.model.serving_outputs(preprocess(x)).items()}
-        for x in images
-    ]
+def _keras_reference(exportable, preprocess, probes) -> list[dict]:
+    """Eager Keras outputs on the probes (the reference every variant must match);
+    `preprocess` None: the model's own inputs, passed by name."""
+    import tensorflow as tf
+
+    model = exportable.model
+    reference = []
+    for probe in probes:
+        if preprocess is None:
+            outputs = model.serving_outputs(**{k: tf.constant(v) for k, v in probe.items()})
+        else:
+            outputs = model.serving_outputs(preprocess(probe["image"]))
+        reference.append({k: np.asarray(v) for k, v in outputs.items()})
+    return reference
 
 
 def _write_savedmodel(exportable, serve, folder) -> None:
@@ -213,13 +317,16 @@ def _write_savedmodel(exportable, serve, folder) -> None:
     tf.saved_model.save(module, folder, signatures={"serving_default": serve})
 
 
-def _check_savedmodel(folder, images, reference) -> dict:
+def _check_savedmodel(folder, probes, reference) -> dict:
     import tensorflow as tf
 
     signature = tf.saved_model.load(folder).signatures["serving_default"]
     diffs = {}
-    for x, want in zip(images, reference):
-        got = {k: v.numpy() for k, v in signature(image=tf.constant(x)).items()}
+    for probe, want in zip(probes, reference):
+        got = {
+            k: v.numpy()
+            for k, v in signature(**{n: tf.constant(x) for n, x in probe.items()}).items()
+        }
         for k, d in _max_diffs(got, want, f"SavedModel {folder}").items():
             diffs[k] = max(d, diffs.get(k, 0.0))
     return diffs
@@ -234,22 +341,37 @@ def _write_onnx(savedmodel: str, path: str) -> None:
         raise RuntimeError(f"tf2onnx failed on {savedmodel}:\n{proc.stderr[-3000:]}")
 
 
-def _check_onnx(path, images, reference) -> dict:
+def _onnx_session(path):
+    """onnxruntime's session on `path`; RuntimeError when it cannot load the graph."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    try:
+        return onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise RuntimeError(f"onnxruntime cannot load {path}: {str(e)[:1500]}") from e
+
+
+def _check_onnx(session, path, probes, reference) -> dict:
+    input_names = {i.name.split(":")[0]: i.name for i in session.get_inputs()}
     names = [o.name for o in session.get_outputs()]
     diffs = {}
-    for x, want in zip(images, reference):
-        got = dict(zip(names, session.run(None, {input_name: x})))
+    for probe, want in zip(probes, reference):
+        feed = {input_names[k]: x for k, x in probe.items()}
+        got = dict(zip(names, session.run(None, feed)))
         for k, d in _max_diffs(got, want, f"ONNX {path}").items():
             diffs[k] = max(d, diffs.get(k, 0.0))
     return diffs
 
 
-def _tensors(exportable, reference, input_dtype):
-    inputs = [model_config.Tensor("image", input_dtype, (-1, -1, 3))]
+def _remove_version(model_dir, version_dir) -> None:
+    """Removes `version_dir`, and `model_dir` when no other version is left in it."""
+    shutil.rmtree(version_dir)
+    if not any(f.isdigit() for f in os.listdir(model_dir)):
+        shutil.rmtree(model_dir)
+
+
+def _tensors(reference, input_dtype, own_inputs=None):
+    inputs = own_inputs or [model_config.Tensor("image", input_dtype, (-1, -1, 3))]
     outputs = [
         model_config.Tensor(k, str(v.dtype), tuple(v.shape[1:])) for k, v in reference[0].items()
     ]
@@ -269,6 +391,8 @@ def export_model(
     """Writes `exportable` in every format; returns {model name: max abs diffs}.
 
     `max_pixels`: the largest height × width a request may have (see the module docstring).
+    `input_dtype` and `max_pixels` apply to image models only (not to a model with
+    `serving_inputs`).
 
     `execution_env`: the Python environment the Python-backend variant runs in (Triton's
     EXECUTION_ENV_PATH); default this interpreter's virtual environment, if any.
@@ -281,12 +405,42 @@ def export_model(
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"--formats: unknown {unknown}; expected some of {list(FORMATS)}")
-    serve, preprocess = serving_function(
-        exportable.model, exportable.image_size, input_dtype, max_pixels
-    )
-    images = _probe_inputs(exportable.image_size, input_dtype)
-    reference = _keras_reference(exportable, preprocess, images)
-    inputs, outputs = _tensors(exportable, reference, input_dtype)
+    own_inputs = model_inputs(exportable.model)
+    if own_inputs is None:
+        serve, preprocess = serving_function(
+            exportable.model, exportable.image_size, input_dtype, max_pixels
+        )
+        probes = _probe_inputs(exportable.image_size, input_dtype)
+        input_metadata = {
+            "input": {
+                "name": "image",
+                "dtype": input_dtype,
+                "range": [0, 255] if input_dtype == "uint8" else [0.0, 1.0],
+                "layout": "NHWC, RGB, any height and width (resized to image_size)",
+                "max_pixels": max_pixels,
+            }
+        }
+    else:
+        if input_dtype != "uint8" or max_pixels != MAX_PIXELS:
+            logging.info(
+                "%s takes %s, not images: --input_dtype and --max_pixels do not apply",
+                exportable.name,
+                ", ".join(t.name for t in own_inputs),
+            )
+        serve, preprocess = inputs_serving_function(exportable.model, own_inputs), None
+        probes = _probe_tensors(own_inputs)
+        input_metadata = {
+            "inputs": {
+                t.name: {
+                    "dtype": t.dtype,
+                    "dims": list(t.dims) or [1],  # as sent: a scalar per example is [1]
+                    **({"range": list(t.range)} if t.range is not None else {}),
+                }
+                for t in own_inputs
+            }
+        }
+    reference = _keras_reference(exportable, preprocess, probes)
+    inputs, outputs = _tensors(reference, input_dtype, own_inputs)
     label_output = "probabilities" if exportable.classes else None
     results = {}
     savedmodel = savedmodel_diffs = None
@@ -302,7 +456,7 @@ def export_model(
             if savedmodel is None:
                 _write_savedmodel(exportable, serve, saved)
                 savedmodel = saved
-                savedmodel_diffs = _check_savedmodel(saved, images, reference)
+                savedmodel_diffs = _check_savedmodel(saved, probes, reference)
             else:
                 shutil.copytree(savedmodel, saved)
             diffs = savedmodel_diffs  # the Python backend runs this same SavedModel
@@ -318,21 +472,31 @@ def export_model(
                 scratch = os.path.join(model_dir, "savedmodel_for_onnx")
                 _write_savedmodel(exportable, serve, scratch)
             onnx_path = os.path.join(version_dir, "model.onnx")
-            _write_onnx(scratch, onnx_path)
-            if scratch != savedmodel:
-                shutil.rmtree(scratch)
-            diffs = _check_onnx(onnx_path, images, reference)
+            try:
+                _write_onnx(scratch, onnx_path)
+                session = _onnx_session(onnx_path)
+            except RuntimeError as e:
+                if own_inputs is None:
+                    raise
+                _remove_version(model_dir, version_dir)
+                reason = str(e).strip().splitlines()[-1]
+                reason = reason if len(reason) <= 160 else "…" + reason[-160:]
+                logging.warning(
+                    "%s: no ONNX variant, tf2onnx cannot convert this model (%s); "
+                    "the SavedModel and Python variants are unaffected",
+                    name,
+                    reason,
+                )
+                continue
+            finally:
+                if scratch != savedmodel:
+                    shutil.rmtree(scratch, ignore_errors=True)  # maybe gone with model_dir
+            diffs = _check_onnx(session, onnx_path, probes, reference)
         metadata = {
             **exportable.metadata,
             "format": fmt,
             "version": version,
-            "input": {
-                "name": "image",
-                "dtype": input_dtype,
-                "range": [0, 255] if input_dtype == "uint8" else [0.0, 1.0],
-                "layout": "NHWC, RGB, any height and width (resized to image_size)",
-                "max_pixels": max_pixels,
-            },
+            **input_metadata,
             "outputs": {t.name: {"dtype": t.dtype, "dims": list(t.dims)} for t in outputs},
             "export_max_abs_diff": diffs,
         }

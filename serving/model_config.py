@@ -1,12 +1,17 @@
 """Triton `config.pbtxt` text for an exported model (Triton model configuration docs:
-inputs/outputs, max_batch_size, dynamic_batching, instance_group, version_policy,
+inputs/outputs, reshape, max_batch_size, dynamic_batching, instance_group, version_policy,
 parameters)."""
 
 import dataclasses
 import json
 
 # Triton data types of the numpy dtypes the exported models use.
-TRITON_TYPES = {"uint8": "TYPE_UINT8", "float32": "TYPE_FP32"}
+TRITON_TYPES = {
+    "uint8": "TYPE_UINT8",
+    "int32": "TYPE_INT32",
+    "int64": "TYPE_INT64",
+    "float32": "TYPE_FP32",
+}
 
 # Backend per export format.
 PLATFORMS = {
@@ -18,11 +23,14 @@ PLATFORMS = {
 
 @dataclasses.dataclass(frozen=True)
 class Tensor:
-    """A named input or output; `dims` exclude the batch dimension (-1 = any size)."""
+    """A named input or output; `dims` exclude the batch dimension (-1 = any size; () = one
+    scalar per example, which Triton carries as dims [1] reshaped to []). `range`: the
+    inclusive (low, high) of an input's valid values, or None."""
 
     name: str
     dtype: str
     dims: tuple
+    range: tuple | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +46,12 @@ class Batching:
 
 def _tensor(t: Tensor, label_file=None) -> str:
     label = f'\n    label_filename: "{label_file}"' if label_file else ""
+    # Triton needs at least one dim: a per-example scalar is sent as [1] and reshaped.
+    dims = ", ".join(str(d) for d in t.dims) if t.dims else "1"
+    reshape = "" if t.dims else "\n    reshape: { shape: [ ] }"
     return (
         f'  {{\n    name: "{t.name}"\n    data_type: {TRITON_TYPES[t.dtype]}\n'
-        f"    dims: [ {', '.join(str(d) for d in t.dims)} ]{label}\n  }}"
+        f"    dims: [ {dims} ]{reshape}{label}\n  }}"
     )
 
 

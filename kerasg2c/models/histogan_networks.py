@@ -161,6 +161,20 @@ class HistoGANGenerator(keras.Model):
         """The last stage's images [B, H, W, 3] in [0, 1] (inference mode)."""
         return self((noise, labels), training=False)[-1]
 
+    def serving_inputs(self):
+        """What a server takes per example (`serving.export`): a class id, an int32 scalar
+        in [0, num_classes − 1], and the noise z, float32 [noise_dim] (z ~ N(0, 1))."""
+        return {
+            "class_id": ("int32", (), (0, self.num_classes - 1)),
+            "noise": ("float32", (self.noise_dim,)),
+        }
+
+    def serving_outputs(self, class_id, noise):
+        """What a server returns for class ids [B] and noise [B, noise_dim]: the last
+        stage's image, round(x · 255) of `generate`, uint8 [B, H, W, 3]."""
+        images = self.generate(class_id, ops.cast(noise, "float32"))
+        return {"image": ops.cast(ops.round(ops.clip(images, 0.0, 1.0) * 255.0), "uint8")}
+
     def get_config(self):
         return {
             **super().get_config(),
