@@ -61,7 +61,10 @@ class SelfAttention(keras.layers.Layer):
         value = ops.reshape(value, (batch, -1, value.shape[-1]))
         logits = ops.matmul(query, ops.transpose(key, (0, 2, 1)))  # [B, H·W, pooled]
         attention = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), value.dtype)
-        attended = ops.reshape(ops.matmul(attention, value), (batch, height, width, -1))
+        # A static channel count (not -1): tf2onnx can then convert the output conv.
+        attended = ops.reshape(
+            ops.matmul(attention, value), (batch, height, width, value.shape[-1])
+        )
         return x + ops.cast(self.gamma, x.dtype) * self.output_projection(attended)
 
     def compute_output_shape(self, input_shape):
