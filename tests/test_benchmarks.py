@@ -1,4 +1,5 @@
-"""The G2C step benchmark runs every requested variant in one process and reports each."""
+"""The step benchmarks run at tiny sizes: the G2C one reports every requested variant in one
+process, the HistoGAN step and selection ones their figures, `images/s: X` last."""
 
 import re
 
@@ -26,3 +27,50 @@ def test_g2c_step_benchmark_reports_each_variant():
     assert len(rates) == 2 and all(r > 0 for r in rates)
     attention = re.findall(r"attention ([0-9,]+)\)", proc.stdout)
     assert attention[0] == "0" and attention[1] != "0"
+
+
+def test_histogan_step_benchmark_reports_images_per_second():
+    # The smallest step there is: tracing the unrolled critic and generator updates
+    # still takes ~25 s on a loaded core.
+    proc = run_python(
+        [
+            "-m",
+            "benchmarks.histogan_step",
+            "--size=32",
+            "--stages=2",
+            "--channels=8",
+            "--batch=2",
+            "--n_critic=1",
+            "--steps=1",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "(2 real images per step)" in lines[0] and "critic_norm=batch" in lines[0]
+    assert re.search(
+        r"params: generator [0-9,]+, critics [0-9,]+ \([0-9,]+, [0-9,]+\)", proc.stdout
+    )
+    assert re.search(r"first step \(tracing included\): [0-9.]+ s", proc.stdout)
+    assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
+
+
+def test_histogan_selection_benchmark_reports_images_per_second():
+    proc = run_python(
+        [
+            "-m",
+            "benchmarks.histogan_selection",
+            "--size=32",
+            "--n=8",
+            "--batch=4",
+            "--passes=2",
+            "--widths=8,16",
+            "--blocks_per_unit=1",
+            "--stem_width=8",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "n=8 real=4 kept=2" in lines[0] and "widths=(8, 16)" in lines[0]
+    assert re.search(r"generation .*: [0-9.]+ s for 8 images", proc.stdout)
+    assert re.search(r"select_class \(centroid \+ 8 images scored\): [0-9.]+ s", proc.stdout)
+    assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
