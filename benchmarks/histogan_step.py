@@ -18,7 +18,6 @@ resident memory (and peak GPU memory on a GPU) and `images/s: X` as the last lin
 """
 
 import resource
-import time
 
 from absl import app, flags
 
@@ -54,31 +53,18 @@ def main(argv):
     import tensorflow as tf
 
     from kerasg2c.jobs import histogan_job
-    from kerasg2c.training import loop
 
     config = model_config()
     histogan_job.base_shape(config)  # a clear error for a size the stages cannot make
     with strategy.scope():
         model = histogan_job.build_model(config, FLAGS.classes)
-        loop.build_optimizers(model)
     n_images = FLAGS.n_critic * FLAGS.batch
     shape = (n_images, FLAGS.size, FLAGS.size, 3)
     data = (
         tf.random.uniform(shape, seed=1),
         tf.random.uniform((n_images,), maxval=FLAGS.classes, dtype=tf.int32, seed=2),
     )
-    dataset = tf.data.Dataset.from_tensors(data)
-    batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
-    step = loop.make_distributed_step(model, strategy, FLAGS.jit_compile)
-    no_stop = tf.constant(0.0)
-
-    def run(n):
-        start = time.perf_counter()
-        for _ in range(n):
-            logs, _ = step(batch, no_stop)
-        next(iter(logs.values())).numpy()  # wait for the last step
-        return time.perf_counter() - start
-
+    run = step_timing.step_runner(model, strategy, data)
     first = run(1)
     run(1)  # untimed: anything the first step left to do
     per_step = run(FLAGS.steps) / FLAGS.steps

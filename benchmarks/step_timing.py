@@ -25,8 +25,9 @@ def configure():
     return runtime.configure(train, seed=0)
 
 
-def time_steps(model, strategy, batch) -> tuple[float, float]:
-    """Returns (warm-up seconds, seconds per timed step) of `model.train_step` on `batch`."""
+def step_runner(model, strategy, batch):
+    """run(n) -> seconds for n steps of `model.train_step` on `batch` (one distributed
+    batch, the loop's own step function, optimizers built first)."""
     import tensorflow as tf
 
     from kerasg2c.training import loop
@@ -45,6 +46,12 @@ def time_steps(model, strategy, batch) -> tuple[float, float]:
         next(iter(logs.values())).numpy()  # wait for the last step
         return time.perf_counter() - start
 
+    return run
+
+
+def time_steps(model, strategy, batch) -> tuple[float, float]:
+    """Returns (warm-up seconds, seconds per timed step) of `model.train_step` on `batch`."""
+    run = step_runner(model, strategy, batch)
     return run(2), run(FLAGS.steps) / FLAGS.steps
 
 
