@@ -67,9 +67,10 @@ class HistoGANGenerator(keras.Model):
     3×3 conv, conditional BN, ReLU) halving the width, self-attention on the
     resulting features ("right after the first stage"), a 3×3 conv to RGB. Stage
     k > 1 takes "the output of the previous stage" as its features (StackGAN-v2's
-    h_{k−1}; SPEC §3 reads it as the image), so the attended stage-1 features reach
-    every later stage: `res_blocks` residual blocks, one up-sampling block halving
-    the width, its own to-RGB conv. Widths never drop below max(8, channels // 4).
+    h_{k−1}; the words also allow the image, HistoGAN §3.1.1), so the attended
+    stage-1 features reach every later stage: `res_blocks` residual blocks, one
+    up-sampling block halving the width, its own to-RGB conv. Widths never drop
+    below max(8, channels // 4).
 
     Images are (tanh(x) + 1) / 2, in [0, 1], float32; stage k (1-based) is
     base_shape · 16 · 2^(k−1): (3, 3) and 2 stages give 48² and 96² (PCam); (4, 2)
