@@ -29,6 +29,7 @@ G2C_STAGE_AND_HIERARCHY = [
     "--config.train.epochs=1",
     "--config.g2c.freeze_generators_epochs=0",
     "--config.cyclegan_stage.train.epochs=1",
+    "--config.cyclegan_stage.cyclegan.identity_warmup_epochs=1",
     "--config.cyclegan_stage.train.batch_size=2",
     "--config.cyclegan_stage.model.ngf=4",
     "--config.cyclegan_stage.model.n_blocks=1",

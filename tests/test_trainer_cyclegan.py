@@ -23,6 +23,7 @@ TINY = [
     "--config.data.image_size=32",
     "--config.cyclegan.target_stains=PASM",
     "--config.cyclegan.n_unlabeled=32",
+    "--config.cyclegan.identity_warmup_epochs=2",
     "--config.model.ngf=8",
     "--config.model.n_blocks=2",
     "--config.model.ndf=8",

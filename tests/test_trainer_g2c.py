@@ -116,6 +116,7 @@ def test_without_generators_the_cyclegan_stage_runs_first(tmp_path):
         "--config.cyclegan_stage.model.ndf=4",
         "--config.cyclegan_stage.cyclegan.n_unlabeled=8",
         "--config.cyclegan_stage.train.epochs=1",
+        "--config.cyclegan_stage.cyclegan.identity_warmup_epochs=1",
         "--config.cyclegan_stage.optimizer.constant_epochs=1",
         "--config.cyclegan_stage.optimizer.decay_epochs=0",
     ]

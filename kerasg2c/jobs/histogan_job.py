@@ -371,6 +371,8 @@ def train_and_evaluate(config, context) -> dict:
     spe = train_settings.steps_per_epoch(
         config, available, f"the training split ({len(train)} images, {batch} per step)"
     )
+    # Whether the extractor was trained above or loaded, HistoGAN starts from the same weights.
+    keras.utils.set_random_seed(config.seed)
     with context.strategy.scope():
         model = build_model(config, len(train.classes))
     real_images = pipeline.load_images(train, size)
