@@ -35,9 +35,13 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
     critic update each, with its own noise; then one generator update on fresh noise
     with the last sub-batch's labels (the data's class frequencies, as when
     conditioning on real labels). The generator runs in training mode in both
-    updates. Real and generated images go through a critic in separate passes (in
-    "batch" mode each is normalised by its own batch statistics, the usual practice
-    for BN discriminators). The n_critic updates are unrolled into the one graph
+    updates. In "batch" mode real and generated images go through a critic in one
+    joint pass (as BigGAN's reference code runs its discriminator), in the critic and
+    the generator update alike: with separate passes each batch is normalised by its
+    own statistics, and the BN after the first convolution removes any colour offset
+    shared by all generated images, so neither the critic nor the generator's
+    gradient would see it (only at the zero-padded borders). Other modes score real
+    and generated images separately. The n_critic updates are unrolled into the one graph
     (XLA, tf.distribute), so tracing grows with n_critic × stages.
     Noise and penalty interpolation weights are drawn statelessly from (seed,
     step counter, sub-step, stage, replica); the step counter is a variable, so a
@@ -174,13 +178,16 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
             zip(tf.split(images, self.n_critic), tf.split(labels, self.n_critic))
         ):
             critic_logs = self._critic_update(real, sub_labels, step, sub_step)
-        # 2. One generator update on fresh noise, with the last sub-batch's labels.
+        # 2. One generator update on fresh noise, with the last sub-batch's labels (and,
+        # for joint passes, its images).
         noise = self._noise(tf.shape(sub_labels)[0], _NOISE, step, self.n_critic)
         with tf.GradientTape() as tape:
             fakes = self.generator((noise, sub_labels), training=True)
             per_example = sum(
-                wasserstein.wasserstein_generator_loss(critic(fake, sub_labels, training=True))
-                for critic, fake in zip(self.critics, fakes)
+                wasserstein.wasserstein_generator_loss(
+                    self._scores(critic, _downsample(real, _factor(fakes, k)), fake, sub_labels)[1]
+                )
+                for k, (critic, fake) in enumerate(zip(self.critics, fakes))
             )
             generator_loss = tf.nn.compute_average_loss(per_example)
             scaled = self.generator_optimizer.scale_loss(generator_loss)
@@ -189,6 +196,17 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         # 3. The step counter, then logs (replica shares of global means).
         self.step_counter.assign_add(1)
         return {**critic_logs, "generator_loss": generator_loss}
+
+    @staticmethod
+    def _scores(critic, real, fake, labels):
+        """(real scores, generated scores) in training mode: one joint pass in "batch"
+        mode (shared batch statistics), two passes otherwise."""
+        if critic.critic_norm != "batch":
+            return critic(real, labels, training=True), critic(fake, labels, training=True)
+        scores = critic(
+            tf.concat([real, fake], axis=0), tf.concat([labels, labels], axis=0), training=True
+        )
+        return tf.split(scores, 2)
 
     def _critic_update(self, real, labels, step, sub_step):
         noise = self._noise(tf.shape(labels)[0], _NOISE, step, sub_step)
@@ -201,9 +219,8 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         loss = penalty = gap = 0.0
         with tf.GradientTape() as tape:
             for k, (critic, fake) in enumerate(zip(self.critics, fakes)):
-                real_k = _downsample(real, fakes[-1].shape[1] // fake.shape[1])
-                real_scores = critic(real_k, labels, training=True)
-                fake_scores = critic(fake, labels, training=True)
+                real_k = _downsample(real, _factor(fakes, k))
+                real_scores, fake_scores = self._scores(critic, real_k, fake, labels)
                 critic_fn = functools.partial(
                     critic, labels=labels, training=True, minibatch=critic.critic_norm == "batch"
                 )
@@ -245,6 +262,11 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         config["generator"] = deserialize(config["generator"])
         config["critics"] = [deserialize(critic) for critic in config["critics"]]
         return cls(**config)
+
+
+def _factor(fakes, k):
+    """How many times smaller stage k's images are than the last stage's."""
+    return fakes[-1].shape[1] // fakes[k].shape[1]
 
 
 def _downsample(images, factor):
