@@ -23,7 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
     # A task of dataset.json "tasks" (e.g. s_vs_noa): its groups become the classes.
     config.data.task = ""
     # Scarce labels: train on this many whole patients of labeled/train, drawn with the
-    # seed (0 = all); val and test stay whole.
+    # seed (0 = all); val and test stay whole. With data.tfds every example is its own
+    # patient, so this many examples.
     config.data.max_train_patients = 0
     # Two tasks, e.g. "s_vs_noa,ss_vs_gs": one run each in workdir/<task>/, then the
     # two-step evaluation (the G2C papers' s-vs-noa, then ss-vs-gs on the abnormal patches).

@@ -57,6 +57,19 @@ def test_arms_pair_each_data_root_with_augmentation(tmp_path):
     assert [a.root for a in evaluation.arms(other)[:2]] == [given, given]
 
 
+def test_a_tfds_run_baselines_on_the_examples_it_wrote(tmp_path):
+    # A data.tfds run on a subset writes exactly those examples into tfds_data/, so the
+    # baseline arms may use it although max_train_patients is set.
+    written = str(tmp_path / "histogan" / "tfds_data")
+    run = fake_histogan_run(tmp_path / "histogan", data_root=written)
+    with open(os.path.join(run, "config.json"), "w") as f:
+        json.dump({"data": {"root": "", "tfds": "patch_camelyon", "max_train_patients": 4}}, f)
+    assert [a.root for a in evaluation.arms(run)[:2]] == [written, written]
+    os.rename(written, os.path.join(run, "elsewhere"))
+    with pytest.raises(UserError, match="data.tfds='patch_camelyon': no .*tfds_data"):
+        evaluation.arms(run)
+
+
 def test_the_grid_has_every_arm_at_every_seed(tmp_path):
     run = fake_histogan_run(tmp_path / "histogan")
     arms = evaluation.arms(run)

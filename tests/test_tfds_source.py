@@ -1,10 +1,13 @@
 """Tests of kerasg2c.data.tfds_source on a tiny TFDS dataset built locally (no download)."""
 
+import types
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
-from kerasg2c.data import tfds_source
+from kerasg2c.data import layout, pipeline, tfds_source
 
 SIZES = {"train": 6, "validation": 3, "test": 2}
 SIZE = 8
@@ -99,3 +102,113 @@ def test_errors(data_dir, tmp_path):
         tfds_source.load_tfds_split(
             "tiny_stain_patches", "train", data_dir=data_dir, image_key="pixels"
         )
+
+
+def test_a_subset_keeps_the_tfds_examples(data_dir):
+    # data.max_train_patients on a TFDS split: every example is its own patient, and the
+    # subset reads the chosen examples from TFDS (there are no files to list again).
+    from kerasg2c.jobs import splits
+
+    split = tfds_source.load_tfds_split("tiny_stain_patches", "train", data_dir=data_dir)
+    subset = splits.patient_subset(split, 4, seed=0)
+    chosen = [split.patients.index(p) for p in subset.patients]
+    assert len(subset) == 4 and chosen == sorted(chosen) and subset.paths == ("",) * 4
+    assert subset.labels.tolist() == split.labels[chosen].tolist()
+    everything = pipeline.load_images(split, SIZE)
+    np.testing.assert_array_equal(pipeline.load_images(subset, SIZE), everything[chosen])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        split.subset([2, 1])
+
+
+def test_augmented_roots_write_the_tfds_examples_as_pngs(data_dir, tmp_path):
+    # HistoGAN's augmented DATA_ROOTs from TFDS splits (no files): the real examples are
+    # written once as PNGs into workdir/tfds_data and linked into every arm.
+    from kerasg2c.errors import UserError
+    from kerasg2c.jobs import histogan_job, splits
+
+    loaded = {
+        s: tfds_source.load_tfds_split("tiny_stain_patches", s, data_dir=data_dir)
+        for s in ("train", "val", "test")
+    }
+    loaded["train"] = splits.patient_subset(loaded["train"], 4, seed=0)
+    config = types.SimpleNamespace(data=types.SimpleNamespace(tfds="tiny_stain_patches"))
+    context = types.SimpleNamespace(workdir=str(tmp_path), data_root=None)
+    synthetic_file = tmp_path / "synthetic-benign__00000.png"
+    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(synthetic_file)
+    synthetic = {arm: {0: [str(synthetic_file)]} for arm in histogan_job.ARMS}
+    counts = {arm: {0: 1, 1: 0} for arm in histogan_job.ARMS}
+
+    roots = histogan_job.write_augmented_roots(config, context, loaded, synthetic, counts)
+    again = histogan_job.write_augmented_roots(config, context, loaded, synthetic, counts)
+    assert again == roots and sorted(roots) == sorted(histogan_job.ARMS)
+    written = tmp_path / "tfds_data"
+    assert layout.read_dataset_info(written).classes == ("benign", "tumour")
+    for root in roots.values():
+        assert layout.read_dataset_info(root).classes == ("benign", "tumour")
+        for s in ("train", "val", "test"):
+            read = pipeline.load_labeled_split(root, s)
+            real = [i for i, p in enumerate(read.patients) if not p.startswith("synthetic-")]
+            expected = loaded[s]
+            assert len(real) == len(expected) and len(read) == len(real) + (s == "train")
+            # The same examples (patients are TFDS's <split>_<index>), pixel for pixel.
+            order = [read.patients[i] for i in real]
+            assert sorted(order) == sorted(expected.patients)
+            by_patient = dict(zip(expected.patients, pipeline.load_images(expected, SIZE)))
+            images = pipeline.load_images(read, SIZE)[real]
+            np.testing.assert_array_equal(images, np.stack([by_patient[p] for p in order]))
+            labels = dict(zip(expected.patients, expected.labels))
+            assert read.labels[real].tolist() == [labels[p] for p in order]
+    # A later run with other training examples does not mix them in.
+    loaded["train"] = splits.patient_subset(
+        tfds_source.load_tfds_split("tiny_stain_patches", "train", data_dir=data_dir), 3, 0
+    )
+    with pytest.raises(UserError, match="tfds_data holds other examples than this run's"):
+        histogan_job.write_augmented_roots(config, context, loaded, synthetic, counts)
+    del loaded["test"]
+    with pytest.raises(UserError, match=r"needs the train, val and test splits; \['test'\]"):
+        other = types.SimpleNamespace(workdir=str(tmp_path / "other"), data_root=None)
+        histogan_job.real_data_root(config, other, loaded)
+
+
+@pytest.mark.slow
+def test_histogan_pcam_config_runs_end_to_end_on_a_tiny_tfds_dataset(data_dir, tmp_path):
+    # configs/histogan_pcam.py with the tiny dataset in place of patch_camelyon and tiny
+    # sizes: the feature extractor and HistoGAN train on the TFDS subset, and the augmented
+    # DATA_ROOTs load. (The subprocess finds the dataset by its files in data_dir.)
+    import json
+
+    from conftest import run_python
+
+    workdir = tmp_path / "run"
+    flags = {
+        "workdir": workdir,
+        "data.tfds": "tiny_stain_patches",
+        "data.tfds_data_dir": data_dir,
+        "data.max_train_patients": 4,
+        "data.image_size": 32,
+        "histogan.channels": 4,
+        "histogan.noise_dim": 4,
+        "histogan.minibatch_kernels": 2,
+        "histogan.n_critic": 1,
+        "histogan.fid_warmup_epochs": 1,
+        "histogan.fid_samples": 8,
+        "train.batch_size": 2,
+        "train.epochs": 2,
+        "feature_extractor.train.epochs": 1,
+        "feature_extractor.train.batch_size": 2,
+        "feature_extractor.model.widths": "8,16",
+        "feature_extractor.model.blocks_per_unit": 1,
+        "feature_extractor.model.stem_width": 4,
+    }
+    args = ["-m", "trainers.histogan", "--config=configs/histogan_pcam.py"]
+    proc = run_python(args + [f"--config.{k}={v}" for k, v in flags.items()])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads((workdir / "report.json").read_text())
+    assert report["data"]["train"]["n"] == 4 and report["data"]["test"]["n"] == 2
+    extractor = json.loads((workdir / "feature_extractor" / "report.json").read_text())
+    assert extractor["data"]["train"]["n"] == 4  # the same TFDS subset
+    for root in report["selection"]["roots"].values():
+        train = pipeline.load_labeled_split(root, "train")
+        synthetic = [p for p in train.patients if p.startswith("synthetic-")]
+        assert len(train) == 4 + len(synthetic) and synthetic
+        assert len(pipeline.load_labeled_split(root, "val")) == 3

@@ -86,15 +86,26 @@ def _report(histogan_run: str) -> tuple[str, dict]:
 def run_data_root(histogan_run: str) -> str:
     """The DATA_ROOT the HistoGAN run read: its config.json's data.root (a relative one
     taken from the current directory, as the run did), or, when empty, the phantoms it wrote
-    into `histogan_run/data`. (Its report.json records counts, not the folder.)
+    into `histogan_run/data`; with data.tfds, `histogan_run/tfds_data`, where the run wrote
+    the examples it trained on (and the whole val and test splits) as PNGs. (Its
+    report.json records counts, not the folder.)
 
     Raises UserError when that is not a folder, or when the run trained on a subset of the
-    training patients (data.max_train_patients): its augmented DATA_ROOTs then hold only
-    those patients' real patches, and the baseline arms, on the whole DATA_ROOT, would
-    train on more real data than the GAN arms.
+    training patients (data.max_train_patients) of a DATA_ROOT: its augmented DATA_ROOTs
+    then hold only those patients' real patches, and the baseline arms, on the whole
+    DATA_ROOT, would train on more real data than the GAN arms. (`tfds_data` holds just
+    the subset, so a data.tfds run may use one.)
     """
     path = os.path.join(histogan_run, "config.json")
     data = json_files.read_object(path).get("data") or {}
+    if data.get("tfds"):
+        root = os.path.join(histogan_run, "tfds_data")
+        if not os.path.isdir(root):
+            raise UserError(
+                f"{path}: data.tfds={data['tfds']!r}: no {root} (the run writes the examples "
+                "it trained on there with its augmented DATA_ROOTs; is it finished?)"
+            )
+        return os.path.abspath(root)
     if data.get("max_train_patients"):
         raise UserError(
             f"{path}: data.max_train_patients={data['max_train_patients']}: the augmented "

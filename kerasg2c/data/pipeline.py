@@ -56,6 +56,30 @@ class ImageSource:
         keys = tf.data.Dataset.from_tensor_slices((list(paths), labels))
         return cls(keys, decode.decode_image, len(paths))
 
+    def subset(self, indices) -> "ImageSource":
+        """The examples at `indices` (strictly increasing), in that order: the keys filtered
+        by position, read no further than the last one (for keys that are not files, e.g.
+        TFDS's encoded images, which cannot be listed again)."""
+        indices = np.asarray(indices, np.int64)
+        if len(indices) and (
+            np.any(np.diff(indices) <= 0) or indices[0] < 0 or indices[-1] >= self.length
+        ):
+            raise ValueError(
+                f"subset of a source of {self.length} examples: indices must be strictly "
+                "increasing positions in it"
+            )
+        keep = np.zeros(self.length, bool)
+        keep[indices] = True
+        mask = tf.constant(keep)
+        stop = int(indices[-1]) + 1 if len(indices) else 0
+        keys = (
+            self.keys.take(stop)
+            .enumerate()
+            .filter(lambda i, element: mask[i])
+            .map(lambda i, element: element)
+        )
+        return ImageSource(keys, self.decode_fn, len(indices))
+
     def loader(self, image_size):
         """(key, label) -> (uint8 [S, S, 3] image, label)."""
 
@@ -117,8 +141,11 @@ class LabeledSplit:
         return len(self.labels)
 
     def subset(self, indices, name=None) -> "LabeledSplit":
-        """The examples at `indices` (files only), as a split of their own."""
+        """The examples at `indices`, as a split of their own. Examples without files
+        (TFDS: paths '') keep their source, filtered by position: `indices` must then be
+        strictly increasing."""
         indices = np.asarray(indices, int)
+        source = None if all(self.paths) else self.source.subset(indices)
         return LabeledSplit(
             name=name or self.name,
             classes=self.classes,
@@ -127,6 +154,7 @@ class LabeledSplit:
             patients=tuple(self.patients[i] for i in indices),
             skipped=self.skipped,
             views=tuple(self.views[i] for i in indices) if self.views else (),
+            source=source,
         )
 
     def dataset(

@@ -99,10 +99,6 @@ def check(config, prefix: str = "") -> None:
     shared_config.require_positive(config, p + "model.focal_gamma", allow_zero=True)
     shared_config.require_positive(config, p + "train.precise_bn_batches", allow_zero=True)
     shared_config.require_positive(config, p + "data.max_train_patients", allow_zero=True)
-    if shared_config.value(config, p + "data.max_train_patients") and shared_config.value(
-        config, p + "data.tfds"
-    ):
-        raise UserError(f"config key {p}data.max_train_patients needs a DATA_ROOT, not data.tfds")
     shared_config.require_choice(config, p + "optimizer.name", train_settings.OPTIMIZERS)
     shared_config.require_positive(config, p + "optimizer.learning_rate")
     shared_config.require_positive(

@@ -16,16 +16,22 @@ model selection → generation → selective augmentation → augmented DATA_ROO
    and one DATA_ROOT per arm in `workdir/augmented/<arm>/`: the real training patches
    (linked) plus r·N_i synthetic ones per class (`synthetic-<class>__<index>.png`, so
    their patient id is `synthetic-<class>`), val and test linked, `dataset.json` with the
-   counts. Arms: `unselected` (the first r·N_i generated), `entropy_only` (the r·N_i of
-   lowest MC entropy), `centroid_only` (the r·N_i nearest the centroid) and `selective`
-   (both filters, the paper's method). `python -m trainers.augment_eval` trains
-   classifiers on them. Generation and selection run on the chief only.
+   counts. With `data.tfds` the real examples have no files: the training split as
+   trained on (e.g. its `data.max_train_patients` examples) and the whole val and test
+   splits are first written as PNGs into `workdir/tfds_data/`, a DATA_ROOT of its own
+   (`write_tfds_root`), and linked from there. Arms: `unselected` (the first r·N_i
+   generated), `entropy_only` (the r·N_i of lowest MC entropy), `centroid_only` (the
+   r·N_i nearest the centroid) and `selective` (both filters, the paper's method).
+   `python -m trainers.augment_eval` trains classifiers on them. Generation and
+   selection run on the chief only.
 5. Figures: per-epoch class × sample grids of every stage (`samples/`), the FID curve, and
    a t-SNE of real and synthetic features before and after selection (`tsne.png`).
 The chosen generator is also saved as `model.keras`, the file `serving.export` reads.
 """
 
+import hashlib
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -36,7 +42,7 @@ from PIL import Image
 from kerasg2c import json_files
 from kerasg2c.augment import selective
 from kerasg2c.augment.feature_extractor import MCDropoutExtractor
-from kerasg2c.data import layout, pipeline
+from kerasg2c.data import decode, layout, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import frechet, model_selection, plots
 from kerasg2c.jobs import classifier_job, reporting, shared_config, splits, train_settings
@@ -46,6 +52,8 @@ from kerasg2c.training import loop, samples
 
 ARMS = ("unselected", "entropy_only", "centroid_only", "selective")
 SYNTHETIC = "synthetic"
+TFDS_DATA = "tfds_data"  # workdir/tfds_data/: a data.tfds run's real examples as PNGs
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def check(config) -> None:
@@ -142,8 +150,9 @@ def feature_extractor(config, context):
             raise UserError(f"config key histogan.feature_extractor: no model.keras in {given}")
         stage = config.feature_extractor
         stage.workdir, stage.seed = folder, config.seed
-        stage.data.root = context.data_root
-        for key in ("image_size", "strict", "max_pixels", "max_train_patients"):
+        stage.data.root = context.data_root or ""  # None with data.tfds
+        copied = ("tfds", "tfds_data_dir", "image_size", "strict", "max_pixels")
+        for key in (*copied, "max_train_patients"):
             stage.data[key] = config.data[key]
         with context.stage(stage) as stage_context:
             classifier_job.train_and_evaluate(stage, stage_context)
@@ -237,18 +246,26 @@ def arm_indices(selection: selective.Selection, keep: int) -> dict:
     }
 
 
-def write_augmented_roots(config, context, train, synthetic: dict, counts: dict) -> dict:
-    """One DATA_ROOT per arm: real training files and val/test linked, the arm's synthetic
-    PNGs linked from `workdir/synthetic/`; returns {arm: root}."""
-    info = layout.read_dataset_info(context.data_root)
+def write_augmented_roots(config, context, loaded: dict, synthetic: dict, counts: dict) -> dict:
+    """One DATA_ROOT per arm: real training files and val/test linked (from the run's
+    DATA_ROOT, or with data.tfds from `workdir/tfds_data/`, see `real_data_root`), the
+    arm's synthetic PNGs linked from `workdir/synthetic/`; returns {arm: root}.
+
+    Args:
+      loaded: {"train", "val", "test"} splits as the job read them (`splits.load_splits`);
+        the training split is the one trained on.
+    """
+    train = loaded["train"]
+    data_root, train_paths = real_data_root(config, context, loaded)
+    info = layout.read_dataset_info(data_root)
     roots = {}
     for arm in ARMS:
         root = os.path.join(context.workdir, "augmented", arm)
         for split in ("val", "test"):
-            paths, labels, _ = layout.list_labeled(context.data_root, split, info.classes)
+            paths, labels, _ = layout.list_labeled(data_root, split, info.classes)
             _link_all(paths, labels, info.classes, os.path.join(root, "labeled", split))
         train_dir = os.path.join(root, "labeled", "train")
-        _link_all(train.paths, train.labels, info.classes, train_dir)
+        _link_all(train_paths, train.labels, info.classes, train_dir)
         for label, files in synthetic[arm].items():
             _link_all(files, [label] * len(files), info.classes, train_dir)
         json_files.write(
@@ -268,6 +285,137 @@ def write_augmented_roots(config, context, train, synthetic: dict, counts: dict)
     return roots
 
 
+def real_data_root(config, context, loaded: dict) -> tuple[str, list[str]]:
+    """(the DATA_ROOT of the real examples, the training split's files in split order).
+
+    Files (a DATA_ROOT or the phantoms): `context.data_root` and the split's own paths.
+    Examples without files (data.tfds, paths ''): the splits written as PNGs into
+    `workdir/tfds_data/` by `write_tfds_root`.
+    """
+    train = loaded["train"]
+    if all(train.paths) and context.data_root is not None:
+        return context.data_root, list(train.paths)
+    if all(train.paths):
+        raise UserError(
+            "the training split has files but the run has no DATA_ROOT to list val and test "
+            "from (data.root, or phantoms when data.root and data.tfds are empty)"
+        )
+    folder = os.path.join(context.workdir, TFDS_DATA)
+    return folder, write_tfds_root(folder, loaded, config.data.tfds)
+
+
+def write_tfds_root(folder, loaded: dict, name: str) -> list[str]:
+    """Writes splits whose examples have no files (TFDS) as a DATA_ROOT in `folder`, once.
+
+    `folder/labeled/<split>/<class>/<patient>__<position>.png` for every example of the
+    "train", "val" and "test" splits in `loaded` (so `layout.patient_id` gives the split's
+    own patient ids: TFDS's `<split>_<index>`), at the size stored; an encoded PNG is
+    written byte for byte, anything else is decoded as the pipeline decodes it and saved
+    as an 8-bit RGB PNG. `folder/dataset.json` lists the classes and, under "tfds", the
+    dataset name and each split's count and a hash of its patients. Written into
+    `folder.partial` and renamed when complete; a later call with the same examples
+    reuses it (a resumed run).
+
+    Returns:
+      The training split's files, in split order.
+
+    Raises:
+      UserError: a split is missing, the splits' classes differ, a split stacks stain
+        views (not one RGB image per example), or `folder` holds other examples.
+    """
+    missing = [s for s in splits.SPLITS if s not in loaded]
+    if missing:
+        raise UserError(
+            f"{folder}: writing the real examples as PNGs needs the train, val and test "
+            f"splits; {missing} not given"
+        )
+    classes = loaded["train"].classes
+    for s in splits.SPLITS:
+        split = loaded[s]
+        if split.classes != classes:
+            raise UserError(
+                f"{folder}: the {s} split's classes {list(split.classes)} differ from the "
+                f"training split's {list(classes)}"
+            )
+        if split.views:
+            raise UserError(
+                f"{folder}: the {s} split stacks stain views per example; only one RGB "
+                "image per example can be written as a PNG"
+            )
+    names = {
+        s: [
+            os.path.join("labeled", s, classes[int(label)], f"{patient}__{i:06d}.png")
+            for i, (label, patient) in enumerate(zip(loaded[s].labels, loaded[s].patients))
+        ]
+        for s in splits.SPLITS
+    }
+    expected = {
+        "name": name,
+        "splits": {
+            s: {
+                "examples": len(loaded[s]),
+                "patients_sha256": hashlib.sha256(
+                    "\n".join(loaded[s].patients).encode()
+                ).hexdigest(),
+            }
+            for s in splits.SPLITS
+        },
+    }
+    meta = os.path.join(folder, "dataset.json")
+    if os.path.exists(meta):
+        written = json_files.read_object(meta).get("tfds")
+        if written != expected:
+            raise UserError(
+                f"{folder} holds other examples than this run's (written for {written}, now "
+                f"{expected}; e.g. another data.tfds, data.max_train_patients or seed): use "
+                f"another workdir, or delete {folder}"
+            )
+        logging.info("real examples already written as PNGs in %s", folder)
+    elif os.path.exists(folder):
+        raise UserError(
+            f"{folder} exists without dataset.json: not a folder this job wrote; move it away"
+        )
+    else:
+        partial = folder + ".partial"
+        shutil.rmtree(partial, ignore_errors=True)  # an interrupted earlier attempt
+        for s in splits.SPLITS:
+            _write_pngs(loaded[s], [os.path.join(partial, n) for n in names[s]])
+            logging.info("%s split: %d PNGs written to %s", s, len(loaded[s]), folder)
+        json_files.write(
+            os.path.join(partial, "dataset.json"), {"classes": list(classes), "tfds": expected}
+        )
+        os.rename(partial, folder)
+    return [os.path.join(folder, n) for n in names["train"]]
+
+
+def _write_pngs(split, paths) -> None:
+    """Example i of `split` (from its source, in order) into `paths[i]`, as PNG bytes."""
+    source = split.source
+    keys_are_bytes = source.decode_fn is decode.decode_image_bytes
+
+    def as_png(key, label):
+        def encode():
+            image = tf.clip_by_value(source.decode_fn(key), 0.0, 1.0)
+            return tf.io.encode_png(tf.cast(tf.round(image * 255.0), tf.uint8))
+
+        if not keys_are_bytes:
+            return encode()
+        is_png = tf.equal(tf.strings.substr(key, 0, len(_PNG_MAGIC)), _PNG_MAGIC)
+        return tf.cond(is_png, lambda: key, encode)
+
+    encoded = source.keys.map(as_png, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    count = 0
+    for path, data in zip(paths, encoded.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        count += 1
+    if count != len(paths):
+        raise UserError(
+            f"the {split.name} split's source gave {count} examples, its labels {len(paths)}"
+        )
+
+
 def _link_all(paths, labels, classes, folder) -> None:
     for path, label in zip(paths, labels):
         target = os.path.join(folder, classes[int(label)], os.path.basename(path))
@@ -276,8 +424,10 @@ def _link_all(paths, labels, classes, folder) -> None:
             os.symlink(os.path.abspath(path), target)
 
 
-def augment(config, context, model, extractor, train, real_images) -> dict:
-    """Step 4 for every class; returns the report's "selection" entry."""
+def augment(config, context, model, extractor, loaded, real_images) -> dict:
+    """Step 4 for every class; returns the report's "selection" entry. `loaded`: the
+    job's {"train", "val", "test"} splits."""
+    train = loaded["train"]
     h, classes = config.histogan, train.classes
     generator = model.generator
     synthetic_dir = os.path.join(context.workdir, SYNTHETIC)
@@ -328,7 +478,7 @@ def augment(config, context, model, extractor, train, real_images) -> dict:
             "mean_entropy": {a: float(selection.entropy[i].mean()) for a, i in arms.items()},
             "mean_distance": {a: float(selection.distance[i].mean()) for a, i in arms.items()},
         }
-    roots = write_augmented_roots(config, context, train, synthetic, counts)
+    roots = write_augmented_roots(config, context, loaded, synthetic, counts)
     plot_tsne(features, train, classes, os.path.join(context.workdir, "tsne.png"), config.seed)
     return {"per_class": per_class, "roots": roots}
 
@@ -435,7 +585,7 @@ def train_and_evaluate(config, context) -> dict:
         "fid": {str(k): v for k, v in fid.items()},
         "fid_smoothed": {str(k): v for k, v in smoothed.items()},
         "chosen_epoch": int(chosen),
-        "selection": augment(config, context, model, extractor, train, real_images),
+        "selection": augment(config, context, model, extractor, loaded, real_images),
     }
     reporting.write_report(context.workdir, report)
     return report

@@ -12,7 +12,8 @@ SPLITS = ("train", "val", "test")
 
 def load_splits(config, context) -> dict:
     """{"train": split, "val": split, "test": split} from data.tfds or the DATA_ROOT; the
-    training split keeps `data.max_train_patients` patients when set (0 = all)."""
+    training split keeps `data.max_train_patients` patients when set (0 = all; with
+    data.tfds every example is its own patient, so that many examples)."""
     if config.data.tfds:
         try:
             from kerasg2c.data import tfds_source
