@@ -1,10 +1,13 @@
 """HistoGAN's layers (conditional batch norm, SAGAN self-attention, minibatch
 discrimination) and the WGAN-GP losses."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_python
 from model_harness import run_model_test, run_saving_test
 
 from kerasg2c.layers.conditional_batch_norm import ConditionalBatchNorm
@@ -180,6 +183,74 @@ def test_minibatch_discrimination_matches_the_reference_and_couples_the_batch():
     y_changed = layer(changed).numpy()
     assert np.abs(y_changed[0, 5:] - y[0, 5:]).min() > 1e-6
     np.testing.assert_allclose(layer(x[:1]).numpy()[0, 5:], 0.0)
+
+
+# Run in a fresh process (the CPU is split into 2 devices before TensorFlow starts them):
+# the layer on one device and under MirroredStrategy on 2 replicas, from the same kernel,
+# on the same global batch of 8 (replica r gets rows 4r … 4r + 3). Besides the outputs it
+# compares the gradients of a per-example loss (summed over replicas, as the optimizers
+# sum them) wrt the inputs and the kernel, and the kernel gradient of a penalty on the
+# input gradient (the second-order pass of WGAN-GP). Prints one JSON line of
+# {name: [max |difference|, max |one-device value|]}.
+MINIBATCH_REPLICA_SCRIPT = r"""
+import json
+
+from kerasg2c.training import runtime
+
+runtime.split_cpu(2)
+
+import numpy as np
+import tensorflow as tf
+
+from kerasg2c.layers.minibatch_discrimination import MinibatchDiscrimination
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(8, 5)).astype("float32")
+w = rng.normal(size=(8, 8)).astype("float32")  # weights of a per-example loss
+one, two = runtime.make_strategy("default"), runtime.make_strategy("mirrored", 2)
+assert two.num_replicas_in_sync == 2
+layers = []
+for strategy in (one, two):
+    with strategy.scope():
+        layers.append(MinibatchDiscrimination(num_kernels=3, kernel_dim=2))
+        layers[-1].build((None, 5))
+layers[1].kernel.assign(layers[0].kernel)
+
+
+def outputs_and_gradients(layer, x, w):
+    with tf.GradientTape(persistent=True) as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.square(y * w))
+        penalty = tf.reduce_sum(tf.square(inner.gradient(loss, x)))
+    grad_x, grad_kernel = outer.gradient(loss, [x, layer.kernel])
+    return y, grad_x, grad_kernel, outer.gradient(penalty, layer.kernel)
+
+
+alone = [t.numpy() for t in outputs_and_gradients(layers[0], tf.constant(x), tf.constant(w))]
+batch = next(iter(two.experimental_distribute_dataset(tf.data.Dataset.from_tensors((x, w)))))
+split = two.run(tf.function(lambda x, w: outputs_and_gradients(layers[1], x, w)), args=batch)
+rows = [np.concatenate([t.numpy() for t in two.experimental_local_results(s)]) for s in split[:2]]
+sums = [two.reduce("SUM", s, axis=None).numpy() for s in split[2:]]
+names = ["outputs", "input_gradients", "kernel_gradients", "penalty_kernel_gradients"]
+print(json.dumps({
+    name: [float(np.max(np.abs(a - b))), float(np.max(np.abs(a)))]
+    for name, a, b in zip(names, alone, rows + sums)
+}))
+"""
+
+
+@pytest.mark.slow
+def test_minibatch_discrimination_on_two_replicas_sees_the_global_batch():
+    proc = run_python(["-c", MINIBATCH_REPLICA_SCRIPT])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Replica-local closeness (3 others instead of 7) moves outputs by ~1 and gradients
+    # by their own size; float32 sums in another order differ by ~1e-7 relative.
+    for name, (difference, size) in result.items():
+        assert size > 1e-3 and difference <= 1e-5 * size, (name, difference, size)
 
 
 def test_histogan_layers_save_and_reload_in_one_functional_model():

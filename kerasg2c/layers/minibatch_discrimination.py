@@ -2,6 +2,7 @@
 GANs", arXiv:1606.03498, §3.2; HistoGAN §4.2.1: before each discriminator's dense output)."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -18,6 +19,11 @@ class MinibatchDiscrimination(keras.layers.Layer):
     `MinibatchLayer`) masks j = i, whose term is the constant exp(0) = 1. We follow
     the code. Its weight normalisation of T, learned offset and data-dependent
     initialisation are left out: T is a plain weight ~ N(0, 0.05²), as there.
+
+    Under a tf.distribute strategy with several replicas in sync, the rows M_j are
+    all-gathered, so each replica compares its examples with the whole global batch (as
+    the synchronised batch norm pools its moments); the gather's gradient sums the
+    replicas' contributions, so training matches one device on the same global batch.
 
     Each output depends on the whole batch, so a per-example gradient penalty
     (WGAN-GP) no longer sees a function of one example (Gulrajani et al. 2017, §4).
@@ -49,8 +55,15 @@ class MinibatchDiscrimination(keras.layers.Layer):
 
     def call(self, x):
         m = ops.einsum("ba,akd->bkd", x, ops.cast(self.kernel, x.dtype))
-        l1 = ops.sum(ops.abs(m[:, None] - m[None, :]), axis=-1)  # [B, B, num_kernels]
-        # c_b(x_i, x_i) = exp(0) = 1 exactly: subtracting it leaves the sum over j ≠ i.
+        others = m
+        context = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
+        if context is not None and context.num_replicas_in_sync > 1:
+            # Replica r's rows of the global batch, in replica order; differentiable (its
+            # gradient all-reduces the replicas' upstream gradients and keeps r's rows).
+            others = context.all_gather(m, axis=0)
+        l1 = ops.sum(ops.abs(m[:, None] - others[None, :]), axis=-1)  # [b, B, num_kernels]
+        # c_b(x_i, x_i) = exp(0) = 1 exactly (the gathered copy of M_i is bitwise M_i):
+        # subtracting it leaves the sum over j ≠ i.
         closeness = ops.sum(ops.exp(-l1), axis=1) - 1.0
         return ops.concatenate([x, closeness], axis=-1)
 
