@@ -1,5 +1,6 @@
 """The step benchmarks run at tiny sizes: the G2C one reports every requested variant in one
-process, the HistoGAN step and selection ones their figures, `images/s: X` last."""
+process, the HistoGAN step one its figures (`images/s: X` last) or, with --variants, one
+line per graph / XLA / bf16 variant and a table, and the selection one its figures."""
 
 import re
 
@@ -52,6 +53,38 @@ def test_histogan_step_benchmark_reports_images_per_second():
     )
     assert re.search(r"first step \(tracing included\): [0-9.]+ s", proc.stdout)
     assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
+
+
+def test_histogan_step_benchmark_times_each_variant_in_one_run():
+    # One stage: the smallest trace (XLA then compiles it: ~30 s on a loaded core).
+    proc = run_python(
+        [
+            "-m",
+            "benchmarks.histogan_step",
+            "--size=32",
+            "--stages=1",
+            "--channels=8",
+            "--batch=2",
+            "--n_critic=1",
+            "--steps=1",
+            "--variants=graph,xla,bf16",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "(2 real images per step)" in lines[0] and "jit=" not in lines[0]
+    expected = [
+        ("graph", "False", "float32"),
+        ("xla", "True", "float32"),
+        ("bf16", "False", "mixed_bfloat16"),
+    ]
+    reported = re.findall(
+        r"^(\w+): jit=(\w+) precision=(\w+) .*images/s: ([0-9.]+)$", proc.stdout, re.M
+    )
+    assert [r[:3] for r in reported] == expected and all(float(r[3]) > 0 for r in reported)
+    table = lines[-3:]
+    assert [row.split()[:3] for row in table] == [list(e) for e in expected]
+    assert lines[-4].split()[0] == "variant" and "failed" not in proc.stdout
 
 
 def test_histogan_selection_benchmark_reports_images_per_second():
