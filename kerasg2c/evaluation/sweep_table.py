@@ -217,7 +217,8 @@ def save_plot(summary: dict, metric: str, path: str) -> None:
             x = [position[r["variant"][keys[1]]] for r, _ in picked]
             _draw(ax, x, [m for _, m in picked], f"C{i}", width, label=group)
         ax.set_xlabel(keys[1])
-        ax.legend(title=keys[0], fontsize="small")
+        # Right of the axes: inside, it hides the seeds' points.
+        ax.legend(title=keys[0], fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
     else:
         _draw(ax, range(len(rows)), table, "C0", 0.08)
         labels = [", ".join(r["variant"].values()) or "all runs" for r in rows]
@@ -226,7 +227,7 @@ def save_plot(summary: dict, metric: str, path: str) -> None:
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} ({summary['split']}), mean ± sd over seeds")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
