@@ -185,6 +185,7 @@ def _bad_json_root(data_root, tmp_path):
             "config key hierarchy: not with g2c.stain_source=paired",
         ),
         ("classifier", ["--config.data.max_train_patients=-2"], "max_train_patients=-2"),
+        ("histogan", ["--config.data.max_train_patients=-2"], "data.max_train_patients=-2"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(trainer, flags, message, data_root, tmp_path):

@@ -68,7 +68,11 @@ def check(config) -> None:
         "optimizer.learning_rate",
     )
     shared_config.require_positive(
-        config, h + "res_blocks", h + "fid_warmup_epochs", allow_zero=True
+        config,
+        h + "res_blocks",
+        h + "fid_warmup_epochs",
+        "data.max_train_patients",
+        allow_zero=True,
     )
     shared_config.require_choice(config, h + "critic_norm", CRITIC_NORMS)
     for key in ("ema_alpha", "mc_dropout"):
