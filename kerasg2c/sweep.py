@@ -306,3 +306,25 @@ def summarize(grid: Grid, out: str, split: str, baseline, command: str) -> list[
             continue
     summary = sweep_table.summarize(grid.variants(), grid.seeds, reports, split, baseline)
     return sweep_table.write_summary(summary, out, command)
+
+
+def run_cli(work) -> int:
+    """The exit codes and messages every sweep launcher shares. `work()` runs and summarises
+    the sweep and returns (paths written, lines to print after them, failed cells, number
+    of cells). 0: every run finished; 1: a run failed (the rest are summarised); 2: a config
+    value cannot be used (one line); 130: Ctrl-C (no further runs start)."""
+    try:
+        paths, lines, failed, total = work()
+    except UserError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    print(f"wrote {', '.join(paths)}")
+    for line in lines:
+        print(line)
+    if failed:
+        print(f"{len(failed)} of {total} runs failed; rerun the command to retry them")
+        return 1
+    return 0

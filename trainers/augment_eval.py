@@ -22,7 +22,6 @@ from ml_collections import config_flags
 
 from kerasg2c import sweep
 from kerasg2c.augment import evaluation
-from kerasg2c.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/augment_eval.py", lock_config=True)
 
@@ -32,25 +31,16 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = _CONFIG.value
     command = shlex.join(["python", "-m", "trainers.augment_eval", *sys.argv[1:]])
-    try:
+
+    def work():
         arms = evaluation.arms(config.histogan_run)
         grid = evaluation.make_grid(config, arms)
         evaluation.record_grid(grid, config.out)
         failed = sweep.run_sweep(grid, config.out, config.parallel)
         paths, summary = evaluation.summarize(grid, config.out, config.split, arms, command)
-    except UserError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
-    print(f"wrote {', '.join(paths)}")
-    for line in evaluation.arm_lines(summary, arms):
-        print(line)
-    if failed:
-        print(f"{len(failed)} of {len(grid.cells())} runs failed; rerun the command to retry them")
-        return 1
-    return 0
+        return paths, evaluation.arm_lines(summary, arms), failed, len(grid.cells())
+
+    return sweep.run_cli(work)
 
 
 if __name__ == "__main__":

@@ -57,24 +57,17 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     command = shlex.join(["python", "-m", "trainers.sweep", *sys.argv[1:]])
-    try:
+
+    def work():
         if not _OUT.value:
             raise UserError("--out: required (the sweep folder)")
         grid = _grid(_OUT.value)
         baseline = grid.baseline(_BASELINE.value)
         failed = [] if _AGGREGATE_ONLY.value else sweep.run_sweep(grid, _OUT.value, _PARALLEL.value)
         paths = sweep.summarize(grid, _OUT.value, _SPLIT.value, baseline, command)
-    except UserError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
-    print(f"wrote {', '.join(paths)}")
-    if failed:
-        print(f"{len(failed)} of {len(grid.cells())} runs failed; rerun the command to retry them")
-        return 1
-    return 0
+        return paths, [], failed, len(grid.cells())
+
+    return sweep.run_cli(work)
 
 
 if __name__ == "__main__":
