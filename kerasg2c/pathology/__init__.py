@@ -1,0 +1,1 @@
+"""Classical stain handling and nucleus segmentation for cell-level (InfoWGAN-GP) data."""
