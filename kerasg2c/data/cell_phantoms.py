@@ -8,19 +8,20 @@ and stain intensity (equivalent nuclear diameters at tile scale):
   texture, one to three dark nucleoli) and a thin pale basophilic rim.
 - `lymphocyte`: small (~17–21 px) round, dense, dark ("close phased") nucleus; scant
   cytoplasm (lymphocytes and normoblasts look alike).
-- `neutrophil`: a dark nucleus of three to five overlapping lobes along a curved chain
-  ("segmented"); a wide rim of pink, granular cytoplasm.
-- `monocyte`: large (~23–28 px) kidney-shaped (indented) nucleus with intermediate chromatin;
+- `neutrophil`: a dark nucleus of three to five overlapping lobes (~11–13 px each, 280–560
+  px in all) along a curved chain ("segmented"); a wide rim of pink, granular cytoplasm.
+- `monocyte`: large (~24–29 px) kidney-shaped (indented) nucleus with intermediate chromatin;
   abundant pale grey-pink cytoplasm.
-- `megakaryocyte`: the largest (~30–34 px) nucleus, compactly lobulated, fairly dark; a wide
+- `megakaryocyte`: the largest (~29–34 px) nucleus, compactly lobulated, fairly dark; a wide
   deep-pink cytoplasm.
 
 Colour follows the Beer–Lambert law with the Ruifrok–Johnston stain vectors (`STAIN_MATRIX`,
 rows H, E, DAB as `skimage.color.rgb_from_hed`): OD = c_H·h + c_E·e and I = 255·exp(−OD),
 then a slight blur and noise, so colour deconvolution recovers c_H and c_E (for
-`skimage.color.rgb2hed`, c = its output × ln(1e6)). Nuclei have c_H >= 0.85 (a haematoxylin
-image 255·exp(−c_H) <= 109) and everything else c_H <= 0.3 (>= 189), so a global threshold
-of 120 on that image separates them; at tile scale every nucleus covers about 200–900 px.
+`skimage.color.rgb2hed`, c = its output × ln(1e6)). Nuclei have c_H >= 0.8 after stain
+jitter (a haematoxylin image 255·exp(−c_H) <= 115) and everything else c_H <= ~0.35
+(>= ~180), so a global threshold of 120 on that image separates them; at tile scale every
+nucleus covers about 220–950 px.
 
 Single cells (`make_cell`) are 32×32 crops, one cell centred on white, drawn at 0.6× tile
 scale (±10 %), randomly rotated, with stain-intensity, hue, blur and noise jitter. Tiles
@@ -246,7 +247,7 @@ def _paint(geo, rng, conc, labels, centre, scale, label_id):
     texture = geo["chromatin"] * (1 + geo["texture"] * _noise(rng, yy.shape, 1.1 * scale))
     for ny, nx, nr in geo["nucleoli"]:
         texture += 0.7 * np.exp(-((u - nx) ** 2 + (v - ny) ** 2) / (2 * (nr / 1.5) ** 2))
-    conc[0][sl][nucleus] = np.maximum(texture[nucleus], 0.85)
+    conc[0][sl][nucleus] = np.maximum(texture[nucleus], 0.9)
     conc[1][sl][nucleus] = 0.12
     labels[sl][nucleus] = label_id
     return nucleus, sl
