@@ -7,6 +7,7 @@ from kerasg2c.models.cyclegan import CycleGAN
 from kerasg2c.models.g2c import G2C
 from kerasg2c.models.histogan import HistoGAN
 from kerasg2c.models.image_pool import ImagePool
+from kerasg2c.models.infowgan import InfoWGANGP
 from kerasg2c.models.patch_discriminator import PatchDiscriminator
 from kerasg2c.models.resnet_generator import ResnetGenerator
 from kerasg2c.models.stem_resnet import StemResNet
@@ -18,6 +19,7 @@ __all__ = [
     "G2C",
     "HistoGAN",
     "ImagePool",
+    "InfoWGANGP",
     "PatchDiscriminator",
     "ResnetGenerator",
     "StemResNet",
