@@ -71,7 +71,8 @@ def main(argv):
         raise app.UsageError("--workdir is required")
     exportable = export.find_exportables(FLAGS.workdir, FLAGS.model)[0]
     size = exportable.image_size
-    images = np.random.default_rng(0).integers(0, 256, (64, size, size, 3), dtype=np.uint8)
+    height, width = (size, size) if isinstance(size, int) else size
+    images = np.random.default_rng(0).integers(0, 256, (64, height, width, 3), dtype=np.uint8)
 
     # In-process Keras on the same images (the graph's preprocessing, then predict).
     _, preprocess = export.serving_function(exportable.model, size, "uint8")

@@ -13,7 +13,8 @@ EMA-smoothed FID, then generates 4·r·N_i images per class, selects r·N_i (MC 
 then distance to the class centroid) and writes one DATA_ROOT per arm in
 `workdir/augmented/` for `python -m trainers.augment_eval`. Writes samples/ (class ×
 sample grids per stage and epoch), fid_curve.png, tsne.png, report.json.
-`configs/histogan_pcam.py` has the paper's PatchCamelyon sizes.
+`configs/histogan_pcam.py` has the paper's PatchCamelyon sizes, `configs/histogan_cervical.py`
+its cervical ones (256 × 128 patches of a DATA_ROOT of your own).
 """
 
 import ml_collections
@@ -35,7 +36,8 @@ def get_config() -> ml_collections.ConfigDict:
     # '' = train the `feature_extractor` stage into workdir/feature_extractor/.
     config.histogan.feature_extractor = ""
     # --- Networks (§3.1.1, §4.2.1) -------------------------------------------
-    config.histogan.n_stages = 2  # image_size must be a multiple of 16 · 2^(n_stages − 1)
+    # image_size (and image_height when set) must be a multiple of 16 · 2^(n_stages − 1)
+    config.histogan.n_stages = 2
     config.histogan.noise_dim = 64
     config.histogan.channels = 16
     config.histogan.res_blocks = 1

@@ -109,6 +109,7 @@ def write_figure(path_a, path_b, report_b, split, out) -> int:
 
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
     from kerasg2c.evaluation import prediction_table, rescued
+    from kerasg2c.jobs import shared_config
 
     if split == "train":
         raise ValueError("runs write predictions for val and test only")
@@ -122,7 +123,7 @@ def write_figure(path_a, path_b, report_b, split, out) -> int:
         raise ValueError(f"no {model_path} (RUN_B must be a G2C or classifier workdir)")
     model = keras.saving.load_model(model_path, compile=False)
     with open(os.path.join(folder_b, "config.json")) as f:
-        image_size = json.load(f)["data"]["image_size"]
+        image_size = shared_config.image_shape(json.load(f))  # (height, width)
     return rescued.save_rescued_figure(
         model,
         *rows,

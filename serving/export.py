@@ -35,7 +35,9 @@ running the SavedModel in this environment; suffix `_python`; runs on the CPU se
 `serving.server`).
 
 An image model's exported graph takes raw pixels: uint8 [B, H, W, 3] (or float32 in [0, 1] with
---input_dtype=float32) of any H, W, and resizes them to the run's `data.image_size` the
+--input_dtype=float32) of any H, W, and resizes them to the run's `data.image_height` ×
+`data.image_size` (height × width; `data.image_size` square when image_height is 0 or
+missing from config.json; metadata.json gives both as "image_height" and "image_size") the
 way the training pipeline did (bilinear, antialiased, rounded to 8 bits). An image of more
 than --max_pixels (height × width) is refused before any work on it: the SavedModel graph
 (and so the Python backend) fails the request with "image of W×H = N pixels exceeds
@@ -72,7 +74,7 @@ class Exportable:
 
     name: str
     model: object  # a keras.Model with serving_outputs (and maybe serving_inputs)
-    image_size: int
+    image_size: int | tuple[int, int]  # S (square) or (height, width), see `image_shape`
     metadata: dict
     classes: tuple = ()
 
@@ -82,6 +84,7 @@ def find_exportables(workdir: str, name: str | None = None) -> list[Exportable]:
     import keras
 
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+    from kerasg2c.jobs import shared_config
 
     workdir = os.path.abspath(workdir)
     config = json_files.read_object(os.path.join(workdir, "config.json"))
@@ -89,12 +92,14 @@ def find_exportables(workdir: str, name: str | None = None) -> list[Exportable]:
     if not config:
         raise ValueError(f"{workdir}: no config.json (is it a run directory?)")
     name = name or os.path.basename(workdir).replace("-", "_")
-    image_size = int(config["data"]["image_size"])
+    height, width = shared_config.image_shape(config)  # image_height missing: square
+    image_size = (height, width) if height != width else width
     run = {
         "run": workdir,
         "written": report.get("written"),
         "trainer": report.get("trainer"),
-        "image_size": image_size,
+        "image_size": width,
+        "image_height": height,
     }
     found = []
     path = os.path.join(workdir, "model.keras")
@@ -127,6 +132,13 @@ def find_exportables(workdir: str, name: str | None = None) -> list[Exportable]:
     return found
 
 
+def _shape(image_size) -> tuple[int, int]:
+    """(height, width) of S or (height, width)."""
+    if isinstance(image_size, (tuple, list)):
+        return int(image_size[0]), int(image_size[1])
+    return int(image_size), int(image_size)
+
+
 def _resize_weights(n_in, n_out):
     """[n_out, n_in] weights of antialiased bilinear (triangle-filter) resampling: output
     pixel i averages the inputs near its centre (i + 0.5)·n_in/n_out, the triangle widened
@@ -141,21 +153,24 @@ def _resize_weights(n_in, n_out):
     return weights / tf.reduce_sum(weights, axis=1, keepdims=True)
 
 
-def resize_antialiased(images, size: int):
-    """`tf.image.resize(images, [size, size], antialias=True)` (what the training pipeline
-    uses) written as two matrix products, because its ScaleAndTranslate op has no ONNX
-    equivalent; equal to it within float rounding (tests/test_serving_export.py)."""
+def resize_antialiased(images, size):
+    """`tf.image.resize(images, [height, width], antialias=True)` (what the training pipeline
+    uses; `size`: S for S × S or (height, width)) written as two matrix products, because
+    its ScaleAndTranslate op has no ONNX equivalent; equal to it within float rounding
+    (tests/test_serving_export.py)."""
     import tensorflow as tf
 
-    rows = _resize_weights(tf.shape(images)[1], size)
-    columns = _resize_weights(tf.shape(images)[2], size)
+    height, width = _shape(size)
+    rows = _resize_weights(tf.shape(images)[1], height)
+    columns = _resize_weights(tf.shape(images)[2], width)
     x = tf.einsum("ph,bhwc->bpwc", rows, images)
     return tf.einsum("qw,bpwc->bpqc", columns, x)
 
 
-def serving_function(model, image_size: int, input_dtype: str, max_pixels: int = MAX_PIXELS):
-    """tf.function: raw images [B, H, W, 3] → `model.serving_outputs` of the resized batch;
-    InvalidArgumentError before any work when H × W > `max_pixels`."""
+def serving_function(model, image_size, input_dtype: str, max_pixels: int = MAX_PIXELS):
+    """tf.function: raw images [B, H, W, 3] → `model.serving_outputs` of the batch resized
+    to `image_size` (S or (height, width)); InvalidArgumentError before any work when
+    H × W > `max_pixels`."""
     import tensorflow as tf
 
     def preprocess(image):
@@ -242,10 +257,12 @@ def inputs_serving_function(model, inputs: list[model_config.Tensor]):
     return serve
 
 
-def _probe_inputs(image_size: int, input_dtype: str) -> list[dict]:
-    """Seeded images: a batch at the model's size, one larger (resized by the graph)."""
+def _probe_inputs(image_size, input_dtype: str) -> list[dict]:
+    """Seeded images: a batch at the model's size (S or (height, width)), one larger
+    (resized by the graph)."""
     rng = np.random.default_rng(0)
-    shapes = [(3, image_size, image_size, 3), (2, image_size * 2 + 3, image_size + 5, 3)]
+    height, width = _shape(image_size)
+    shapes = [(3, height, width, 3), (2, height * 2 + 3, width + 5, 3)]
     images = [rng.integers(0, 256, size=s, dtype=np.uint8) for s in shapes]
     if input_dtype == "float32":
         images = [(x / 255.0).astype(np.float32) for x in images]
@@ -416,7 +433,7 @@ def export_model(
                 "name": "image",
                 "dtype": input_dtype,
                 "range": [0, 255] if input_dtype == "uint8" else [0.0, 1.0],
-                "layout": "NHWC, RGB, any height and width (resized to image_size)",
+                "layout": "NHWC, RGB, any height and width (resized to image_height × image_size)",
                 "max_pixels": max_pixels,
             }
         }

@@ -191,6 +191,17 @@ def test_shapes_ranges_and_eval_order(split):
         split.dataset(batch_size=B, image_size=S, value_range="0-255")
 
 
+def test_height_by_width_images(split):
+    """An image size (H, W) resizes to H × W; S and (S, S) give the same images."""
+    tall = _epoch(split, training=False, image_size=(S, S // 2))
+    assert [x.shape for x, _ in tall] == [(B, S, S // 2, 3)] * 3 + [(1, S, S // 2, 3)]
+    assert _order(tall) == list(range(N))
+    assert _same(_epoch(split, training=False, image_size=(S, S)), _epoch(split, training=False))
+    images = pipeline.load_images(split, (6, 10))
+    assert images.shape == (N, 6, 10, 3)
+    assert pipeline.image_shape(S) == (S, S) and pipeline.image_shape((6, 10)) == (6, 10)
+
+
 def test_training_order_is_a_function_of_seed_and_epoch(split):
     epoch0 = _epoch(split, seed=3, epoch=0)
     assert len(epoch0) == N // B  # drop_remainder defaults to training
@@ -300,3 +311,5 @@ def test_steps_and_memory():
     assert pipeline.fits_in_memory(10, 8, 10 * 8 * 8 * 3) and not pipeline.fits_in_memory(
         10, 8, 1919
     )
+    assert pipeline.fits_in_memory(10, (8, 4), 10 * 8 * 4 * 3)
+    assert not pipeline.fits_in_memory(10, (8, 4), 959)

@@ -128,6 +128,7 @@ def test_a_library_class_names_its_argument_and_the_cli_the_config_key(tmp_path)
         ("paired_translator", paired_translator_job),
         ("histogan", histogan_job),
         ("histogan_pcam", histogan_job),
+        ("histogan_cervical", histogan_job),
     ],
 )
 def test_every_shipped_config_passes_its_check(name, job, tmp_path):
@@ -135,6 +136,21 @@ def test_every_shipped_config_passes_its_check(name, job, tmp_path):
     if config.get("g2c") and config.g2c.generators_dir:  # reuses generators trained before
         config.g2c.generators_dir = str(export_tiny_generators(tmp_path))
     job.check(config)
+
+
+@pytest.mark.parametrize(
+    "name, job, message",
+    [
+        ("cyclegan", cyclegan_job, "CycleGAN takes square images only"),
+        ("g2c", g2c_job, "G2C takes square images only"),
+        ("paired_translator", paired_translator_job, "the paired translator takes square"),
+    ],
+)
+def test_square_only_jobs_refuse_an_image_height(name, job, message):
+    config = config_files.load(os.path.join(REPO, "configs", f"{name}.py"))
+    config.data.image_height = 32
+    with pytest.raises(UserError, match=f"config key data.image_height=32: {message}"):
+        job.check(config)
 
 
 def _bad_json_root(data_root, tmp_path):

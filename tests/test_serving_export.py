@@ -137,6 +137,40 @@ def test_exported_resize_equals_the_training_pipeline_resize(shape):
     np.testing.assert_allclose(export.resize_antialiased(x, 32).numpy(), want.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(2, 32, 16, 3), (1, 70, 45, 3)])
+def test_exported_resize_to_height_by_width(shape):
+    x = tf.random.stateless_uniform(shape, seed=(1, 2))
+    want = tf.image.resize(x, [32, 16], antialias=True)
+    got = export.resize_antialiased(x, (32, 16))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-6)
+
+
+def test_a_non_square_run_is_served_at_its_height_and_width(tmp_path):
+    from kerasg2c.models.classifier import Classifier
+
+    run = tmp_path / "tall"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"data": {"image_size": 16, "image_height": 32}}))
+    (run / "report.json").write_text(json.dumps({"trainer": "classifier", "classes": ["a", "b"]}))
+    model = Classifier(2, widths=(4,), blocks_per_unit=1, stem_width=4)
+    model(tf.zeros((1, 32, 16, 3)))
+    model.save(run / "model.keras")
+    (exportable,) = export.find_exportables(str(run))
+    assert exportable.image_size == (32, 16)
+    probes = export._probe_inputs(exportable.image_size, "uint8")
+    assert [p["image"].shape for p in probes] == [(3, 32, 16, 3), (2, 67, 21, 3)]
+    # export_model checks the SavedModel against Keras on those probes.
+    export.export_run(str(run), str(tmp_path / "repo"), formats=("savedmodel",))
+    metadata = json.loads((tmp_path / "repo" / "tall" / "metadata.json").read_text())
+    assert (metadata["image_height"], metadata["image_size"]) == (32, 16)
+    serve = tf.saved_model.load(str(tmp_path / "repo" / "tall" / "1" / "model.savedmodel"))
+    images = np.random.default_rng(0).integers(0, 256, (2, 50, 41, 3), dtype=np.uint8)
+    got = serve.signatures["serving_default"](image=tf.constant(images))["probabilities"]
+    x = tf.round(tf.image.resize(images / 255.0, [32, 16], antialias=True) * 255.0) / 255.0
+    want = model.serving_outputs(tf.cast(x, tf.float32))["probabilities"]
+    np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-4)
+
+
 def test_config_text_rejects_unknown_format():
     with pytest.raises(ValueError, match="unknown export format"):
         model_config.config_text("m", "torchscript", [], [], model_config.Batching(), {})

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 from conftest import REPO, run_python, trainer_args
+from PIL import Image
 
 from kerasg2c.data import layout, pipeline
 from kerasg2c.errors import UserError
@@ -19,6 +20,7 @@ TINY = [
     "--config.data.phantoms.n_test=12",
     "--config.data.phantoms.n_reference=4",
     "--config.data.phantoms.size=32",
+    "--config.data.image_height=64",  # 64 × 32 (height × width): base (2, 1), 2 stages
     "--config.data.image_size=32",
     "--config.histogan.channels=8",
     "--config.histogan.noise_dim=8",
@@ -55,6 +57,10 @@ def test_fid_selection_keeps_the_lowest_smoothed_epoch(finished_run):
     for name in ("best_generator.keras", "fid_curve.png", "tsne.png"):
         assert (finished_run / name).stat().st_size > 0, name
     assert (finished_run / "feature_extractor" / "model.keras").exists()
+    # The feature extractor stage (the classifier job) trained on the same 64 × 32 images.
+    stage_config = json.loads((finished_run / "feature_extractor" / "config.json").read_text())
+    assert shared_config.image_shape(stage_config) == (64, 32)
+    assert (finished_run / "feature_extractor" / "report.json").exists()
     grids = sorted(p.name for p in (finished_run / "samples").glob("stage*_epoch*.png"))
     assert grids[:2] == ["stage1_epoch001.png", "stage1_epoch002.png"] and len(grids) == 6
 
@@ -76,8 +82,10 @@ def test_every_arm_is_a_data_root_with_r_times_n_synthetic_images(finished_run):
             assert synthetic.count(f"synthetic-{name}") == per_class[name]["kept"]
         for split in ("val", "test"):
             assert len(pipeline.load_labeled_split(root, split)) == 12
-        images = next(iter(train.dataset(batch_size=4, image_size=32)))[0]
-        assert images.shape == (4, 32, 32, 3)
+        images = next(iter(train.dataset(batch_size=4, image_size=(64, 32))))[0]
+        assert images.shape == (4, 64, 32, 3)
+        synthetic_files = [p for p in train.paths if "synthetic-" in p]
+        assert {Image.open(p).size for p in synthetic_files} == {(32, 64)}  # (width, height)
         kept_by_arm[arm] = {p for p in train.paths if "synthetic-" in p}
     # The filters choose what they say: lower entropy, nearer the centroid, both.
     for stats in per_class.values():
@@ -92,6 +100,8 @@ def test_every_arm_is_a_data_root_with_r_times_n_synthetic_images(finished_run):
     "key, value, message",
     [
         ("data.image_size", 40, "config key data.image_size=40"),
+        ("data.image_height", -1, "config key data.image_height=-1"),
+        ("data.image_height", 48, "config key data.image_height=48"),
         ("histogan.critic_norm", "group", "histogan.critic_norm"),
         ("histogan.ema_alpha", 1.5, "histogan.ema_alpha"),
         ("feature_extractor.model.loss", "l2", "feature_extractor.model.loss"),
@@ -103,6 +113,14 @@ def test_bad_keys_are_named(key, value, message):
     shared_config.value(config, section)[name] = value
     with pytest.raises(UserError, match=re.escape(message)):
         histogan_job.check(config)
+
+
+def test_the_cervical_config_makes_256_by_128_images_in_3_stages(tmp_path):
+    config = config_files.load(os.path.join(REPO, "configs", "histogan_cervical.py"))
+    config.data.root = str(tmp_path)
+    histogan_job.check(config)
+    assert shared_config.image_shape(config) == (256, 128)
+    assert histogan_job.base_shape(config) == (4, 2) and config.histogan.n_stages == 3
 
 
 # --- Resume -------------------------------------------------------------------

@@ -9,7 +9,8 @@ uninterrupted run would have seen; the skipped elements are neither decoded nor 
 e.g. by `keras.utils.set_random_seed`; a resumed run must set the same one, as a trainer
 that seeds from its config does.)
 
-Images are resized (bilinear, antialiased) to image_size × image_size and stored as uint8.
+Images are resized (bilinear, antialiased) to image_size × image_size, or to height × width
+when image_size is a (height, width) pair, and stored as uint8.
 With `cache=True` the decoded, resized uint8 images are kept in memory by a `cache()` that
 belongs to the split object, so every epoch after the first reads memory, not files.
 Cached or not, batches are bitwise equal.
@@ -35,7 +36,8 @@ class ImageSource:
 
     `decode(key)` turns a key into float32 [H, W, 3] in [0, 1]; a key is a file path
     (folders) or encoded image bytes (TFDS). Holds the in-memory cache of resized images
-    per image size, so that it outlives the per-epoch datasets built on it.
+    per image size (S or (H, W), `image_shape`), so that it outlives the per-epoch datasets
+    built on it.
     """
 
     def __init__(self, keys: tf.data.Dataset, decode_fn, length: int):
@@ -81,10 +83,11 @@ class ImageSource:
         return ImageSource(keys, self.decode_fn, len(indices))
 
     def loader(self, image_size):
-        """(key, label) -> (uint8 [S, S, 3] image, label)."""
+        """(key, label) -> (uint8 [H, W, 3] image, label); (H, W) = `image_shape(image_size)`."""
+        shape = list(image_shape(image_size))
 
         def load(key, label):
-            image = tf.image.resize(self.decode_fn(key), [image_size, image_size], antialias=True)
+            image = tf.image.resize(self.decode_fn(key), shape, antialias=True)
             return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8), label
 
         return load
@@ -93,12 +96,13 @@ class ImageSource:
         """(x, label) in source order: x is a resized uint8 image if cached, else a key."""
         if not cache:
             return self.keys
-        if image_size not in self._cached:
+        shape = image_shape(image_size)  # S and (S, S) share one cache
+        if shape not in self._cached:
             loaded = self.keys.map(
-                self.loader(image_size), num_parallel_calls=AUTOTUNE, deterministic=True
+                self.loader(shape), num_parallel_calls=AUTOTUNE, deterministic=True
             )
-            self._cached[image_size] = loaded.cache()
-        return self._cached[image_size]
+            self._cached[shape] = loaded.cache()
+        return self._cached[shape]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -171,11 +175,11 @@ class LabeledSplit:
         cache=True,
         drop_remainder=None,
     ) -> tf.data.Dataset:
-        """One epoch of (images float32 [B, S, S, 3], labels int32 [B]) batches.
+        """One epoch of (images float32 [B, H, W, 3], labels int32 [B]) batches.
 
         Args:
           batch_size: examples per batch (global batch under tf.distribute).
-          image_size: S; images are resized to S × S.
+          image_size: S (images are resized to S × S) or (H, W) (to H × W).
           value_range: "unit" ([0, 1]) or "symmetric" ([-1, 1]).
           training: shuffle (order a function of (seed, epoch)) and allow augmentation;
             False keeps file order.
@@ -242,8 +246,9 @@ def load_labeled_split(
     )
 
 
-def load_images(split: LabeledSplit, image_size: int) -> np.ndarray:
-    """Every image of `split` in file order, float32 [N, S, S, 3] in [0, 1]."""
+def load_images(split: LabeledSplit, image_size) -> np.ndarray:
+    """Every image of `split` in file order, float32 [N, H, W, 3] in [0, 1]; `image_size`:
+    S (H = W = S) or (H, W)."""
     ds = split.dataset(batch_size=64, image_size=image_size)
     return np.concatenate([images.numpy() for images, _ in ds])
 
@@ -253,9 +258,19 @@ def steps_per_epoch(n_examples, batch_size, drop_remainder=True) -> int:
     return n_examples // batch_size if drop_remainder else -(-n_examples // batch_size)
 
 
+def image_shape(image_size) -> tuple[int, int]:
+    """(H, W) of an image size given as S (square) or as a (H, W) pair."""
+    if isinstance(image_size, (tuple, list)):
+        height, width = image_size
+        return int(height), int(width)
+    return int(image_size), int(image_size)
+
+
 def fits_in_memory(n_examples, image_size, budget_bytes) -> bool:
-    """Whether the uint8 cache of `n_examples` S × S RGB images fits in `budget_bytes`."""
-    return n_examples * image_size * image_size * 3 <= budget_bytes
+    """Whether the uint8 cache of `n_examples` RGB images of `image_size` (S or (H, W))
+    fits in `budget_bytes`."""
+    height, width = image_shape(image_size)
+    return n_examples * height * width * 3 <= budget_bytes
 
 
 def augment_image(image, seed):

@@ -3,21 +3,24 @@
 import numpy as np
 import tensorflow as tf
 
+from kerasg2c.data import pipeline
+
 
 class Predictor:
     """Inference-mode forward pass of `model`, traced once for any batch size.
 
     Args:
-      model: a built Keras model taking [B, S, S, C] images (C: its `input_channels`, 3
+      model: a built Keras model taking [B, H, W, C] images (C: its `input_channels`, 3
         when it has none).
-      image_size: S.
+      image_size: S (H = W = S) or (H, W).
     """
 
-    def __init__(self, model, image_size: int):
+    def __init__(self, model, image_size):
         channels = getattr(model, "input_channels", 3)
+        height, width = pipeline.image_shape(image_size)
         self.forward = tf.function(
             lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, image_size, image_size, channels], tf.float32)],
+            input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)],
         )
 
     def logits(self, dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -37,8 +37,8 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
     """The classifier, called once on a dummy batch so every variable exists,
     with its optimizer."""
     model = Classifier(num_classes, **branch_kwargs(config.model))
-    size = config.data.image_size
-    model(tf.zeros((1, size, size, 3)), training=False)
+    height, width = shared_config.image_shape(config)
+    model(tf.zeros((1, height, width, 3)), training=False)
     model.optimizer = train_settings.make_optimizer(config.optimizer, steps_per_epoch)
     return model
 
@@ -47,7 +47,7 @@ def _logits(predictor, split, config) -> tuple[np.ndarray, np.ndarray]:
     """(logits [N, C], labels [N]) on a split (images in [0, 1], file order)."""
     ds = split.dataset(
         batch_size=config.train.batch_size,
-        image_size=config.data.image_size,
+        image_size=shared_config.image_shape(config),
         cache=splits.use_cache(config, split),
     )
     return predictor.logits(ds)
@@ -75,7 +75,7 @@ def _sample_of(split, n=16):
 def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
     """The sample's patches, titled true → predicted class."""
     images, labels = next(
-        iter(sample.dataset(batch_size=len(sample), image_size=config.data.image_size))
+        iter(sample.dataset(batch_size=len(sample), image_size=shared_config.image_shape(config)))
     )
     predicted = predictor.forward(images).numpy().argmax(-1)
     titles = [
@@ -155,13 +155,13 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
         model = build(config, len(train.classes), spe)
     if next_epoch:
         next_epoch(model, 0)
-    predictor = predict.Predictor(model, config.data.image_size)
+    predictor = predict.Predictor(model, shared_config.image_shape(config))
     val_sample = _sample_of(val)
 
     def make_dataset(epoch, skip):
         return train.dataset(
             batch_size=config.train.batch_size,
-            image_size=config.data.image_size,
+            image_size=shared_config.image_shape(config),
             training=True,
             seed=config.seed,
             epoch=epoch,
@@ -223,7 +223,7 @@ class BatchNormCalibration:
     def _batches(self, split, n):
         return split.dataset(
             batch_size=self.config.train.batch_size,
-            image_size=self.config.data.image_size,
+            image_size=shared_config.image_shape(self.config),
             training=True,
             seed=self.config.seed,
             augment=False,

@@ -52,6 +52,7 @@ def check_translator(config, prefix: str, trainer: str) -> None:
     `cyclegan.target_stains` and `n_unlabeled`, the generator's `model.*` and `optimizer.*`."""
     p = prefix
     shared_config.check_shared(config, p)
+    shared_config.require_square(config, trainer, p)
     if shared_config.value(config, p + "data.tfds"):
         raise UserError(f"config key {p}data.tfds: {trainer} needs a DATA_ROOT with reference/")
     if not shared_config.value(config, p + "cyclegan.target_stains"):

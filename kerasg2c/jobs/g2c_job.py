@@ -79,6 +79,7 @@ def _stage_folder(key: str) -> str:
 def check(config) -> None:
     """Refuses bad values of G2C's keys, the classifier's and the CycleGAN stage's."""
     classifier_job.check(config)
+    shared_config.require_square(config, "G2C")
     shared_config.require_choice(config, "variant", VARIANTS)
     shared_config.require_positive(config, "model.attention_reduction")
     shared_config.require_positive(config, "g2c.generator_learning_rate")

@@ -85,17 +85,24 @@ def check(config) -> None:
 
 
 def base_shape(config) -> tuple[int, int]:
-    """The generator's base_shape for square `data.image_size` images after
+    """The generator's base_shape (height, width) for images of `shared_config.image_shape`
+    (`data.image_height` × `data.image_size`, square when image_height is 0) after
     `histogan.n_stages` stages (stage 1 is 16 × base, each later stage doubles it)."""
-    size, stages = config.data.image_size, config.histogan.n_stages
+    stages = config.histogan.n_stages
     factor = 16 * 2 ** (stages - 1)
-    if size % factor:
-        nearest = factor * max(1, round(size / factor))
-        raise UserError(
-            f"config key data.image_size={size}: a {stages}-stage HistoGAN makes images of "
-            f"a multiple of {factor} pixels (16 × 2^(n_stages − 1)), e.g. {nearest}"
-        )
-    return size // factor, size // factor
+    height, width = shared_config.image_shape(config)
+    sizes = {"data.image_size": width}
+    if config.data.image_height:
+        sizes = {"data.image_height": height, **sizes}
+    for key, size in sizes.items():
+        if size % factor:
+            nearest = factor * max(1, round(size / factor))
+            raise UserError(
+                f"config key {key}={size}: a {stages}-stage HistoGAN makes images whose "
+                f"height and width are multiples of {factor} pixels (16 × 2^(n_stages − 1)), "
+                f"e.g. {nearest}"
+            )
+    return height // factor, width // factor
 
 
 def build_model(config, num_classes: int) -> HistoGAN:
@@ -155,7 +162,7 @@ def feature_extractor(config, context):
         stage = config.feature_extractor
         stage.workdir, stage.seed = folder, config.seed
         stage.data.root = context.data_root or ""  # None with data.tfds
-        copied = ("tfds", "tfds_data_dir", "image_size", "strict", "max_pixels")
+        copied = ("tfds", "tfds_data_dir", "image_size", "image_height", "strict", "max_pixels")
         for key in (*copied, "max_train_patients"):
             stage.data[key] = config.data[key]
         with context.stage(stage) as stage_context:
@@ -215,9 +222,9 @@ def sample_grid(model, classes, workdir, epoch, step, per_class=6) -> None:
     labels = np.repeat(np.arange(n, dtype=np.int32), per_class)
     noise = np.random.default_rng(0).standard_normal((len(labels), model.noise_dim))
     stages = model.generator((noise.astype(np.float32), labels), training=False)
-    size = stages[-1].shape[1]
+    shape = tuple(stages[-1].shape[1:3])  # (height, width) of the last stage
     for k, images in enumerate(stages):
-        images = tf.image.resize(images, (size, size), method="nearest").numpy()
+        images = tf.image.resize(images, shape, method="nearest").numpy()
         titles = [classes[i] if j == 0 else "" for i in range(n) for j in range(per_class)]
         name = f"stage{k + 1}_epoch{epoch:03d}"
         samples.write_image_grid(workdir, name, images, step, titles, columns=per_class)
@@ -513,7 +520,7 @@ def train_and_evaluate(config, context) -> dict:
     extractor = MCDropoutExtractor(extractor_model, rate=h.mc_dropout, seed=config.seed)
     loaded = splits.load_splits(config, context)
     train = loaded["train"]
-    size = config.data.image_size
+    size = shared_config.image_shape(config)  # (height, width)
     replicas = context.strategy.num_replicas_in_sync
     if config.train.batch_size % replicas:
         raise UserError(

@@ -6,7 +6,12 @@ Users and scripts rely on these names across trainers:
   seed                    one seed for weights, data order and augmentation
   data.root               a DATA_ROOT (the README's "Data" layout); '' = phantoms in workdir/data
   data.tfds               a TensorFlow Datasets name used instead of data.root ('' = off)
-  data.image_size         every image is resized to this square size
+  data.image_size         every image is resized to this size (its width when
+                          data.image_height is set)
+  data.image_height       0 = square images (image_size × image_size); else images are
+                          resized to image_height × image_size (height × width), e.g.
+                          256 × 128 for HistoGAN's cervical patches. Jobs read both through
+                          `image_shape`; only the classifier and HistoGAN jobs accept it
   data.strict             True: the first unreadable or too large image stops the run, naming it
   data.max_pixels         images whose header gives more pixels (width × height) are not
                           decoded but skipped like unreadable ones (decompression bombs)
@@ -41,6 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
     config.data.tfds = ""
     config.data.tfds_data_dir = ""
     config.data.image_size = 64
+    config.data.image_height = 0  # 0 = square; else height × image_size (width)
     config.data.strict = False
     config.data.max_pixels = 64 * 1024 * 1024  # generous for patches and tiles
     config.data.augment = True
@@ -76,6 +82,27 @@ def value(config, key: str):
     for part in key.split("."):
         config = config[part]
     return config
+
+
+def image_shape(config, prefix: str = "") -> tuple[int, int]:
+    """(height, width) images are resized to: `data.image_size` × `data.image_size`, or
+    `data.image_height` × `data.image_size` when that is set (a missing key, e.g. in the
+    config.json of an older run, is 0). `config`: a ConfigDict or a plain dict."""
+    data = value(config, prefix + "data")
+    width = int(data["image_size"])
+    return int(data.get("image_height", 0) or width), width
+
+
+def require_square(config, trainer: str, prefix: str = "") -> None:
+    """Refuses non-square images (`data.image_height` set) for a job that takes only square
+    ones; `trainer` names it in the message."""
+    key = prefix + "data.image_height"
+    height = value(config, key)
+    if height:
+        raise UserError(
+            f"config key {key}={height!r}: {trainer} takes square images only; leave it 0 "
+            f"({prefix}data.image_size × {prefix}data.image_size)"
+        )
 
 
 def require_positive(config, *keys: str, allow_zero: bool = False) -> None:
@@ -123,6 +150,7 @@ def check_shared(config, prefix: str = "") -> None:
     require_positive(
         config, p + "data.image_size", p + "data.cache_budget_gb", p + "data.max_pixels"
     )
+    require_positive(config, p + "data.image_height", allow_zero=True)  # an int (ConfigDict)
     phantom_counts = ("n_train", "n_val", "n_test")
     require_positive(config, *(f"{p}data.phantoms.{n}" for n in phantom_counts))
     require_positive(config, p + "data.phantoms.n_reference", allow_zero=True)

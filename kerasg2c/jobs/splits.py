@@ -6,6 +6,7 @@ import numpy as np
 
 from kerasg2c.data import layout, pipeline
 from kerasg2c.errors import UserError
+from kerasg2c.jobs import shared_config
 
 SPLITS = ("train", "val", "test")
 
@@ -78,5 +79,7 @@ def dataset_tasks(context) -> dict:
 def use_cache(config, split) -> bool:
     """Whether the split's decoded images fit in `data.cache_budget_gb`."""
     return pipeline.fits_in_memory(
-        len(split), config.data.image_size, int(config.data.cache_budget_gb * 2**30)
+        len(split),
+        shared_config.image_shape(config),
+        int(config.data.cache_budget_gb * 2**30),
     )
