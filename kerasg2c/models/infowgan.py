@@ -25,7 +25,7 @@ def random_rotation(images, seed):
     if images.shape[1] != images.shape[2]:
         raise ValueError(f"images of {tuple(images.shape[1:3])} pixels: rotation needs squares")
     k = tf.random.stateless_uniform(
-        [tf.shape(images)[0]], seed=seed, minval=0, maxval=4, dtype=tf.int32
+        [tf.shape(images)[0]], seed=seed, minval=0, maxval=4, dtype=tf.int32, alg="philox"
     )
     rotated = tf.stack([tf.image.rot90(images, i) for i in range(4)], axis=1)
     return tf.gather(rotated, k, batch_dims=1)
@@ -53,8 +53,9 @@ class InfoWGANGP(MultiOptimizerModel, keras.Model):
 
     Codes, noise, rotations and penalty interpolation weights are drawn statelessly from
     (seed, step counter, sub-step, replica); the step counter is a variable, so a
-    restored checkpoint repeats the draws. The generator runs in training mode
-    (synchronised batch norm) in every update.
+    restored checkpoint repeats the draws. The model's own draws name Philox, so they are
+    the same with and without XLA (the default algorithm is not). The generator runs in
+    training mode (synchronised batch norm) in every update.
 
     `train_step` follows `kerasg2c.training.loop`: losses are scaled by the global batch
     and every returned value is this replica's share of a global mean: critic_loss,
@@ -197,9 +198,10 @@ class InfoWGANGP(MultiOptimizerModel, keras.Model):
             minval=0,
             maxval=self.categories,
             dtype=tf.int32,
+            alg="philox",
         )
         noise = tf.random.stateless_normal(
-            [batch, self.noise_dim], seed=self._seed(_NOISE, step, sub_step)
+            [batch, self.noise_dim], seed=self._seed(_NOISE, step, sub_step), alg="philox"
         )
         return class_id, noise
 
