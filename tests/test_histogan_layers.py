@@ -13,6 +13,7 @@ from model_harness import run_model_test, run_saving_test
 from kerasg2c.layers.conditional_batch_norm import ConditionalBatchNorm
 from kerasg2c.layers.minibatch_discrimination import MinibatchDiscrimination
 from kerasg2c.layers.self_attention import SelfAttention
+from kerasg2c.layers.spectral_normalization import StepSpectralNormalization
 from kerasg2c.losses import wasserstein
 
 
@@ -141,17 +142,33 @@ def test_self_attention_gradients_reach_query_key_value_once_gamma_moves(gamma):
         assert max(conv_norms) == 0, conv_norms
 
 
-def test_self_attention_spectral_norm_iterates_in_training_only():
+def test_self_attention_spectral_norm_iterates_on_power_iterate_only():
     x = normal((2, 4, 4, 16))
     layer = SelfAttention(spectral_norm=True)
     layer(x)
     convs = [layer.query, layer.key, layer.value, layer.output_projection]
-    assert all(isinstance(conv, keras.layers.SpectralNormalization) for conv in convs)
+    assert all(isinstance(conv, StepSpectralNormalization) for conv in convs)
     before = [conv.vector_u.numpy() for conv in convs]
     layer(x, training=False)
-    assert all(np.array_equal(b, c.vector_u) for b, c in zip(before, convs))
     layer(x, training=True)
+    assert all(np.array_equal(b, c.vector_u) for b, c in zip(before, convs))
+    layer.power_iterate()
     assert not any(np.array_equal(b, c.vector_u) for b, c in zip(before, convs))
+
+
+def test_step_spectral_normalization_brings_the_largest_singular_value_to_one():
+    conv = keras.layers.Conv2D(6, 3)
+    layer = StepSpectralNormalization(conv)
+    x = normal((2, 5, 5, 4))
+    layer(x)
+    conv.kernel.assign(3.0 * conv.kernel)
+    sigma = np.linalg.svd(conv.kernel.numpy().reshape(-1, 6), compute_uv=False)[0]
+    assert sigma > 1.5
+    for _ in range(30):  # the power method converges over iterations, as across steps
+        layer.power_iterate()
+    sigma = np.linalg.svd(conv.kernel.numpy().reshape(-1, 6), compute_uv=False)[0]
+    np.testing.assert_allclose(sigma, 1.0, rtol=1e-3)
+    np.testing.assert_allclose(layer(x, training=True), conv(x), rtol=1e-6)
 
 
 def test_self_attention_refuses_too_few_channels():

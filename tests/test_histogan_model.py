@@ -156,6 +156,27 @@ def test_train_step_moves_every_network():
     np.testing.assert_allclose(logs["critic_loss"], expected, rtol=1e-4, atol=1e-4)
 
 
+def test_spectral_norms_iterate_once_per_critic_update():
+    model = tiny_histogan(n_critic=2, lr=0.0)  # lr 0: only the power iteration moves kernels
+    layers = [
+        layer
+        for critic in model.critics
+        for layer in (critic.conv, critic.attention.query, critic.attention.output_projection)
+    ]
+    state = [v for layer in layers for v in (layer.vector_u, layer.kernel)]
+    before = [v.numpy() for v in state]
+    images, labels = batch(4, 32)
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    after_step = [v.numpy() for v in state]
+    for variable, value in zip(state, before):
+        variable.assign(value)
+    for _ in range(2):  # n_critic updates, each one power iteration
+        for critic in model.critics:
+            critic.power_iterate()
+    for variable, value in zip(state, after_step):
+        np.testing.assert_allclose(variable.numpy(), value, rtol=1e-5, atol=1e-6)
+
+
 def test_step_counter_and_restored_state_repeat_a_step():
     model = tiny_histogan(critic_norm="none", n_stages=1, n_critic=2)
     state = checkpointing.training_state(model)  # what a checkpoint restores

@@ -4,6 +4,8 @@
 import keras
 from keras import ops
 
+from kerasg2c.layers.spectral_normalization import StepSpectralNormalization
+
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
 class SelfAttention(keras.layers.Layer):
@@ -19,8 +21,9 @@ class SelfAttention(keras.layers.Layer):
     Input and output: [B, H, W, C], C ≥ 8, H and W ≥ 2.
 
     Args:
-      spectral_norm: wrap the four convolutions in `keras.layers.SpectralNormalization`
-        (as SAGAN does in both networks; HistoGAN's discriminators).
+      spectral_norm: wrap the four convolutions in `StepSpectralNormalization` (as SAGAN
+        does in both networks; HistoGAN's discriminators); `power_iterate()` then
+        advances their power iterations, once per training step.
     """
 
     def __init__(self, spectral_norm=False, **kwargs):
@@ -31,11 +34,7 @@ class SelfAttention(keras.layers.Layer):
 
     def _conv(self, filters, name):
         conv = keras.layers.Conv2D(filters, 1, use_bias=False, name=name)
-        return (
-            keras.layers.SpectralNormalization(conv, name=f"{name}_sn")
-            if self.spectral_norm
-            else conv
-        )
+        return StepSpectralNormalization(conv, name=f"{name}_sn") if self.spectral_norm else conv
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -51,6 +50,12 @@ class SelfAttention(keras.layers.Layer):
             conv.build(input_shape)
         self.output_projection.build((*input_shape[:-1], channels // 2))
         self.gamma = self.add_weight(shape=(), initializer="zeros", name="gamma")
+
+    def power_iterate(self):
+        """One power-iteration step of each spectrally normalised convolution."""
+        if self.spectral_norm:
+            for conv in (self.query, self.key, self.value, self.output_projection):
+                conv.power_iterate()
 
     def call(self, x):
         batch, height, width = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]

@@ -209,6 +209,8 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         return tf.split(scores, 2)
 
     def _critic_update(self, real, labels, step, sub_step):
+        for critic in self.critics:
+            critic.power_iterate()  # once per update, before the scoring and penalty passes
         noise = self._noise(tf.shape(labels)[0], _NOISE, step, sub_step)
         fakes = [tf.stop_gradient(f) for f in self.generator((noise, labels), training=True)]
         if tuple(real.shape[1:3]) != tuple(fakes[-1].shape[1:3]):

@@ -7,6 +7,7 @@ from keras import ops
 from kerasg2c.layers.conditional_batch_norm import ConditionalBatchNorm
 from kerasg2c.layers.minibatch_discrimination import MinibatchDiscrimination
 from kerasg2c.layers.self_attention import SelfAttention
+from kerasg2c.layers.spectral_normalization import StepSpectralNormalization
 
 MIN_CHANNELS = 8  # SelfAttention needs C ≥ 8 (its query has C/8 channels)
 CRITIC_NORMS = ("batch", "layer", "none")
@@ -199,7 +200,9 @@ class HistoGANCritic(keras.Model):
     one (SAGAN places it at mid resolution); a spectrally normalised 3×3 conv, the
     normalisation, LeakyReLU(0.2); global average pooling (any image size);
     minibatch discrimination; a bias-free dense score (a bias cancels in the WGAN
-    loss). Convs followed by a normalisation have no bias.
+    loss). Convs followed by a normalisation have no bias. The spectral norms' power
+    iteration advances in `power_iterate()`, which the training step calls once per
+    critic update.
 
     critic_norm:
       "batch": the paper's critic: conditional BN after each down-sampling conv, BN
@@ -259,7 +262,7 @@ class HistoGANCritic(keras.Model):
         conv = keras.layers.Conv2D(
             widths[-1], 3, padding="same", use_bias=not normalised, name="conv"
         )
-        self.conv = keras.layers.SpectralNormalization(conv, name="conv_sn")
+        self.conv = StepSpectralNormalization(conv, name="conv_sn")
         self.conv_norm = self._norm("conv_norm", False)
         self.minibatch = MinibatchDiscrimination(minibatch_kernels, name="minibatch")
         self.score = keras.layers.Dense(1, use_bias=False, name="score")
@@ -291,6 +294,11 @@ class HistoGANCritic(keras.Model):
         """A symbolic pass builds every layer."""
         labels = keras.KerasTensor(tuple(labels_shape), dtype="int32")
         self.call(keras.KerasTensor(tuple(images_shape)), labels)
+
+    def power_iterate(self):
+        """Advances the spectral norms' power iteration; once per critic update."""
+        self.attention.power_iterate()
+        self.conv.power_iterate()
 
     def call(self, images, labels, training=None, minibatch=True):
         labels = ops.cast(labels, "int32")
