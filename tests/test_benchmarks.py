@@ -107,3 +107,30 @@ def test_histogan_selection_benchmark_reports_images_per_second():
     assert re.search(r"generation .*: [0-9.]+ s for 8 images", proc.stdout)
     assert re.search(r"select_class \(centroid \+ 8 images scored\): [0-9.]+ s", proc.stdout)
     assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
+
+
+def test_infogan_step_benchmark_counts_the_cells_the_critic_sees():
+    proc = run_python(
+        [
+            "-m",
+            "benchmarks.infogan_step",
+            "--size=16",
+            "--channels=8",
+            "--batch=2",
+            "--n_critic=2",
+            "--steps=1",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "(4 real images per step)" in lines[0] and "jit=False" in lines[0]
+    assert re.search(r"params: generator [0-9,]+, critic \(D and Q\) [0-9,]+", proc.stdout)
+    assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
+
+
+def test_nuclei_pipeline_benchmark_reports_tiles_per_second():
+    proc = run_python(["-m", "benchmarks.nuclei_pipeline", "--size=128", "--tiles=2"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert float(re.search(r"nuclei per tile: ([0-9.]+)", proc.stdout)[1]) > 0
+    assert float(re.fullmatch(r"tiles/s: ([0-9.]+)", lines[-1])[1]) > 0

@@ -39,9 +39,12 @@ class RunContext:
     data_root: str | None
 
     @classmethod
-    def create(cls, config) -> "RunContext":
+    def create(cls, config, write_phantoms=None) -> "RunContext":
         """Configures devices, strategy, precision and seeds (once per process, before
-        anything else touches TensorFlow), opens the workdir and resolves the data."""
+        anything else touches TensorFlow), opens the workdir and resolves the data.
+
+        `write_phantoms(root, config)`: the job's own phantoms, written when `data.root`
+        is empty (default: the glomerulus phantoms of `kerasg2c.data.phantoms`)."""
         strategy = runtime.configure(config.train, config.seed)
         replicas = strategy.num_replicas_in_sync
         if config.train.batch_size % replicas:
@@ -59,14 +62,20 @@ class RunContext:
         context._open_workdir(config)
         if config.data.tfds:
             return context
-        return dataclasses.replace(context, data_root=context._resolve_data_root(config))
+        root = context._resolve_data_root(config, write_phantoms)
+        return dataclasses.replace(context, data_root=root)
 
     @contextlib.contextmanager
-    def stage(self, config):
+    def stage(self, config, write_phantoms=None):
         """A stage of this run in `config.workdir` (same strategy and data): it logs into
-        its own workdir until it ends, and starts from `config.seed`."""
+        its own workdir until it ends, and starts from `config.seed`. With
+        `write_phantoms` (a stage that reads other data than this run) its data root is
+        its own `data.root`, or those phantoms written into its workdir."""
         child = dataclasses.replace(self, workdir=os.path.abspath(config.workdir))
         child._open_workdir(config)
+        if write_phantoms is not None:
+            root = child._resolve_data_root(config, write_phantoms)
+            child = dataclasses.replace(child, data_root=root)
         keras.utils.set_random_seed(config.seed)
         try:
             yield child
@@ -92,7 +101,7 @@ class RunContext:
         handler.setFormatter(py_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
 
-    def _resolve_data_root(self, config) -> str:
+    def _resolve_data_root(self, config, write_phantoms=None) -> str:
         """`data.root`, or phantoms written into the workdir.
 
         Each worker writes its own phantom copy (they are deterministic), so multi-node
@@ -114,17 +123,24 @@ class RunContext:
                 )
             return root
         logging.info("data.root is empty: writing phantoms into %s", root)
-        p = config.data.phantoms
-        phantoms.write_dataset(
-            root,
-            n_train=p.n_train,
-            n_val=p.n_val,
-            n_test=p.n_test,
-            n_reference=p.n_reference,
-            size=p.size,
-            seed=config.seed,
-            difficulty=p.difficulty,
-        )
+        if write_phantoms is not None:
+            write_phantoms(root, config)
+        else:
+            _write_glomerulus_phantoms(root, config)
         with open(done, "w") as f:
             json.dump(settings, f)
         return root
+
+
+def _write_glomerulus_phantoms(root, config) -> None:
+    p = config.data.phantoms
+    phantoms.write_dataset(
+        root,
+        n_train=p.n_train,
+        n_val=p.n_val,
+        n_test=p.n_test,
+        n_reference=p.n_reference,
+        size=p.size,
+        seed=config.seed,
+        difficulty=p.difficulty,
+    )

@@ -19,9 +19,11 @@ _TRACEBACK = flags.DEFINE_bool(
 
 
 def run_job(job, config) -> dict:
-    """Checks `config`, builds the run context and runs `job` in it; returns its report."""
+    """Checks `config`, builds the run context and runs `job` in it; returns its report.
+    A job with its own phantoms defines `write_phantoms(root, config)`."""
     job.check(config)
-    return job.train_and_evaluate(config, RunContext.create(config))
+    context = RunContext.create(config, write_phantoms=getattr(job, "write_phantoms", None))
+    return job.train_and_evaluate(config, context)
 
 
 def main(job, config_flag) -> None:

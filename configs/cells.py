@@ -1,0 +1,51 @@
+"""Cell proportions per tile from an InfoWGAN-GP's clusters, and image-level
+classification from them (Hu et al. §III, §IV-E).
+
+    python -m trainers.cells --config=configs/cells.py
+    python -m trainers.cells --config=configs/cells.py --config.cells.infogan_run=runs/infogan
+
+With an empty `data.root` it writes H&E tile phantoms (normal / abnormal by blast share,
+with instance masks and true type counts; `kerasg2c.data.cell_phantoms.write_tiles`,
+sized by `data.phantoms.*`) into `workdir/data`. With no `cells.infogan_run` it first
+trains the InfoWGAN-GP stage (`infogan_stage.*`: configs/infogan.py's keys) into
+`workdir/infogan/`. Then every tile is segmented (`pathology.nuclei.segment_tile`), each
+nucleus crop clustered by argmax Q, each tile described by its cluster proportions, and
+normal vs abnormal classified from them by k-means and a linear SVM under 4-fold
+cross-validation; the segmentation is scored against the masks. Writes proportions.csv,
+proportions_pca.png and report.json.
+"""
+
+import ml_collections
+
+from kerasg2c.jobs.config_files import load_module
+from kerasg2c.jobs.shared_config import base_config
+
+infogan = load_module("infogan.py", relative_to=__file__)
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = base_config()
+    config.workdir = "runs/cells"
+    # Tile phantoms written when data.root is empty (counts are tiles, size their side).
+    config.data.phantoms.n_train = 40
+    config.data.phantoms.n_val = 12
+    config.data.phantoms.n_test = 20
+    config.data.phantoms.n_reference = 0  # unused by tile phantoms
+    config.data.phantoms.size = 256
+
+    config.cells = ml_collections.ConfigDict()
+    # An infogan run folder (with model.keras); '' = train `infogan_stage` into
+    # workdir/infogan/ first.
+    config.cells.infogan_run = ""
+    config.cells.splits = "train,val,test"  # the tiles' splits to use, pooled
+    # Nucleus segmentation (pathology.nuclei.segment_nuclei): haematoxylin-image
+    # threshold and smallest nucleus area in pixels.
+    config.cells.threshold = 120
+    config.cells.min_area = 200
+    # Image-level classification (§IV-E): stratified folds and the linear SVM's C.
+    config.cells.cv_folds = 4
+    config.cells.svm_c = 1.0
+
+    # The InfoWGAN-GP stage (on its own data: cell phantoms when its data.root is empty).
+    config.infogan_stage = infogan.get_config()
+    return config

@@ -1,0 +1,255 @@
+"""The InfoWGAN-GP job (`python -m trainers.infogan`): unsupervised cell clustering (Hu et
+al., "Unsupervised learning for cell-level visual representation in histopathology images
+with generative adversarial networks", §III-A and §IV).
+
+1. Data: a DATA_ROOT of single-cell crops (`labeled/<split>/<type>/`), or with an empty
+   `data.root` the cell phantoms of `kerasg2c.data.cell_phantoms` (`write_phantoms`,
+   sized by `data.phantoms.*`) written into `workdir/data`.
+2. Training: `InfoWGANGP` on `labeled/train` with the one loop; a step reads `n_critic`
+   sub-batches of `train.batch_size` cells (one per critic update); the labels are read
+   but not used (training is unsupervised).
+3. Evaluation on the test split (chief only): each cell's cluster is argmax Q(c | x);
+   purity, entropy and average F-score against the true types (`cluster_report`, Table
+   III) next to k-means on raw pixels and on HOG features with k = `infogan.categories`;
+   a linear SVM on the critic's block features trained on the training split and scored
+   on the test split (`svm_report`, Table I).
+4. Outputs: `samples/` (per epoch: one row per category c, the same noise along each
+   column), `generated_cells.png` (the same for the final generator, no titles),
+   `model.keras` (the whole model; its `serving_outputs` are Q's probabilities, what
+   `serving.export` serves), `generators/generator.keras` (G(c, z), exported with its
+   declared inputs) and `report.json`.
+
+`kerasg2c.jobs.cells_job` runs this job as a stage when it is given no trained run.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from kerasg2c.data import cell_phantoms, pipeline
+from kerasg2c.errors import UserError
+from kerasg2c.evaluation import clustering
+from kerasg2c.jobs import reporting, shared_config, splits, train_settings
+from kerasg2c.models.infowgan import InfoWGANGP
+from kerasg2c.models.infowgan_networks import check_image_size
+from kerasg2c.training import loop, samples
+
+GRID = "generated_cells.png"
+GENERATOR = os.path.join("generators", "generator.keras")
+
+
+def check(config, prefix: str = "") -> None:
+    """Refuses bad values of the shared keys and the `infogan.*` / `optimizer.*` keys,
+    naming the key (with `prefix` when the job runs as another job's stage)."""
+    p = prefix
+    shared_config.check_shared(config, prefix=p)
+    shared_config.require_square(config, "InfoWGAN-GP", prefix=p)
+    key = p + "data.image_size"
+    try:
+        check_image_size(shared_config.value(config, key))
+    except ValueError as e:
+        raise UserError(f"config key {key}={shared_config.value(config, key)!r}: {e}") from e
+    i = p + "infogan."
+    shared_config.require_positive(
+        config,
+        *(i + k for k in ("categories", "noise_dim", "channels", "n_critic", "svm_c")),
+        i + "grid_columns",
+        p + "optimizer.learning_rate",
+    )
+    shared_config.require_positive(config, i + "lambda_gp", i + "lambda_info", allow_zero=True)
+    for key in ("categories", "noise_dim", "channels", "n_critic", "grid_columns"):
+        value = shared_config.value(config, i + key)
+        if int(value) != value:
+            raise UserError(f"config key {i + key}={value!r}: expected an integer")
+    if shared_config.value(config, i + "categories") < 2:
+        raise UserError(
+            f"config key {i}categories={shared_config.value(config, i + 'categories')!r}: "
+            "expected at least 2 clusters"
+        )
+    if not isinstance(shared_config.value(config, i + "rotate"), bool):
+        raise UserError(f"config key {i}rotate: expected True or False")
+    for key in ("beta_1", "beta_2"):
+        shared_config.require_fraction(config, p + "optimizer." + key)
+
+
+def write_phantoms(root, config) -> None:
+    """Cell phantoms (`cell_phantoms.write_cells`) as this job's DATA_ROOT when
+    `data.root` is empty: `data.phantoms.n_train/n_val/n_test` cells of side
+    `data.phantoms.size`."""
+    p = config.data.phantoms
+    cell_phantoms.write_cells(
+        root, n_train=p.n_train, n_val=p.n_val, n_test=p.n_test, seed=config.seed, size=p.size
+    )
+
+
+def build_model(config) -> InfoWGANGP:
+    """`InfoWGANGP` of the `infogan.*` keys, every variable created, compiled with one
+    Adam (`optimizer.*`) for the critic, the generator and Q each."""
+    i = config.infogan
+    model = InfoWGANGP(
+        categories=i.categories,
+        noise_dim=i.noise_dim,
+        channels=i.channels,
+        image_size=config.data.image_size,
+        n_critic=i.n_critic,
+        lambda_gp=i.lambda_gp,
+        lambda_info=i.lambda_info,
+        rotate=i.rotate,
+        seed=config.seed,
+    )
+    size = config.data.image_size
+    model(tf.zeros((1, size, size, 3)))
+    o = config.optimizer
+
+    def adam():
+        return keras.optimizers.Adam(o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
+
+    model.compile(critic_optimizer=adam(), generator_optimizer=adam(), info_optimizer=adam())
+    return model
+
+
+def grid_images(model, columns: int, seed: int) -> np.ndarray:
+    """[categories · columns, S, S, 3] cells in [0, 1]: row c is category c, column j the
+    same noise z_j (drawn from `seed`) in every row."""
+    k = model.categories
+    noise = np.random.default_rng(seed).standard_normal((columns, model.noise_dim))
+    class_id = np.repeat(np.arange(k, dtype=np.int32), columns)
+    return np.asarray(model.generate(class_id, np.tile(noise, (k, 1)).astype(np.float32)))
+
+
+def save_mosaic(images, columns: int, path: str, gap: int = 2) -> None:
+    """`images` ([N, S, S, 3] in [0, 1]) as one PNG of `columns` per row at their own
+    pixels, white gaps between them."""
+    images = np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+    rows = -(-len(images) // columns)
+    side = images.shape[1]
+    step = side + gap
+    canvas = np.full((rows * step - gap, columns * step - gap, 3), 255, np.uint8)
+    for n, image in enumerate(images):
+        r, c = divmod(n, columns)
+        canvas[r * step : r * step + side, c * step : c * step + side] = image
+    Image.fromarray(canvas).save(path)
+
+
+def predict(fn, images, batch_size: int) -> np.ndarray:
+    """`fn` over `images` in batches, concatenated as numpy."""
+    return np.concatenate(
+        [np.asarray(fn(images[s : s + batch_size])) for s in range(0, len(images), batch_size)]
+    )
+
+
+def assign(model, images, batch_size: int = 256) -> np.ndarray:
+    """Each cell's cluster, argmax Q(c | x), int64 [N]."""
+    return predict(model.predict_on_batch, images, batch_size).argmax(axis=1).astype(np.int64)
+
+
+def cluster_table(labels, clusters, k: int, classes) -> dict:
+    """{"cluster <c>": {type: count}}: which true types each Q category holds."""
+    return {
+        f"cluster {c}": {name: int(np.sum((clusters == c) & (labels == t))) for t, name in
+                         enumerate(classes)}
+        for c in range(k)
+    }  # fmt: skip
+
+
+def evaluate(config, model, loaded) -> dict:
+    """Step 3: the report's "clustering" and "svm" entries."""
+    size = config.data.image_size
+    k = config.infogan.categories
+    train, test = loaded["train"], loaded["test"]
+    if len(test) < k:
+        raise UserError(f"the test split has {len(test)} cells, fewer than infogan.categories={k}")
+    test_images = pipeline.load_images(test, size)
+    clusters = assign(model, test_images)
+    clustering_report = {
+        "split": "test",
+        "infowgan_q": clustering.cluster_report(test.labels, clusters),
+        "kmeans_pixels": clustering.cluster_report(
+            test.labels, clustering.kmeans_pixels(test_images, k, seed=config.seed)
+        ),
+        "kmeans_hog": clustering.cluster_report(
+            test.labels, clustering.kmeans_hog(test_images, k, seed=config.seed)
+        ),
+        "q_clusters": cluster_table(test.labels, clusters, k, test.classes),
+    }
+    train_images = pipeline.load_images(train, size)
+    batch = 128
+    svm = clustering.svm_report(
+        predict(model.critic_features, train_images, batch),
+        train.labels,
+        predict(model.critic_features, test_images, batch),
+        test.labels,
+        C=config.infogan.svm_c,
+        seed=config.seed,
+    )
+    return {"clustering": clustering_report, "svm": {"features": "critic blocks", **svm}}
+
+
+def train_and_evaluate(config, context) -> dict:
+    """Steps 1–4, then `report.json`."""
+    keras.utils.set_random_seed(config.seed)
+    i = config.infogan
+    loaded = splits.load_splits(config, context)
+    train = loaded["train"]
+    size = config.data.image_size
+    batch = i.n_critic * config.train.batch_size  # n_critic sub-batches per step
+    available = pipeline.steps_per_epoch(len(train), batch)
+    spe = train_settings.steps_per_epoch(
+        config, available, f"the training split ({len(train)} cells, {batch} per step)"
+    )
+    with context.strategy.scope():
+        model = build_model(config)
+
+    def make_dataset(epoch, skip):
+        return train.dataset(
+            batch_size=batch,
+            image_size=size,
+            training=True,
+            seed=config.seed,
+            epoch=epoch,
+            skip_batches=skip,
+            augment=config.data.augment,
+        )
+
+    columns = i.grid_columns
+
+    def on_epoch_end(epoch):
+        if context.chief:
+            images = grid_images(model, columns, config.seed)
+            titles = [f"c={n // columns}" if n % columns == 0 else "" for n in range(len(images))]
+            name = f"cells_epoch{epoch + 1:03d}"
+            samples.write_image_grid(
+                context.workdir, name, images, (epoch + 1) * spe, titles, columns=columns
+            )
+        return {}
+
+    history = loop.fit(
+        model,
+        make_dataset,
+        strategy=context.strategy,
+        workdir=context.workdir,
+        settings=train_settings.loop_settings(config, spe),
+        on_epoch_end=on_epoch_end,
+    )
+    if not context.chief:
+        return {}
+    save_mosaic(
+        grid_images(model, columns, config.seed), columns, os.path.join(context.workdir, GRID)
+    )
+    model.save(os.path.join(context.workdir, "model.keras"))  # Q: what serving exports
+    os.makedirs(os.path.join(context.workdir, "generators"), exist_ok=True)
+    model.generator.save(os.path.join(context.workdir, GENERATOR))
+    report = {
+        "trainer": "infogan",
+        "classes": [f"cluster {c}" for c in range(i.categories)],  # Q's outputs
+        "cell_types": list(train.classes),
+        "data": reporting.data_summary(loaded),
+        "history": history,
+        **evaluate(config, model, loaded),
+        "grid": GRID,
+    }
+    reporting.write_report(context.workdir, report)
+    return report

@@ -1,0 +1,225 @@
+"""`python -m trainers.infogan` and `python -m trainers.cells` end to end on tiny cell
+phantoms: InfoWGAN-GP training, its clustering scored against k-means baselines, the
+generated-cell grid, the serving export of Q and of the generator, a killed run resumed
+exactly, and the cells job (its InfoWGAN-GP stage, segmentation, proportions,
+image-level classification)."""
+
+import csv
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+from conftest import REPO, run_python, trainer_args
+from PIL import Image
+
+from kerasg2c.errors import UserError
+from kerasg2c.jobs import cells_job, config_files, infogan_job, shared_config
+
+TINY = [
+    "--config.data.phantoms.n_train=40",
+    "--config.data.phantoms.n_val=5",
+    "--config.data.phantoms.n_test=20",
+    "--config.infogan.channels=8",
+    "--config.infogan.noise_dim=8",
+    "--config.infogan.n_critic=2",
+    "--config.infogan.grid_columns=4",
+    "--config.train.batch_size=4",
+    "--config.train.epochs=2",
+]
+
+
+@pytest.fixture(scope="module")
+def infogan_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("infogan")
+    proc = run_python(trainer_args("infogan", workdir, *TINY))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return workdir
+
+
+def test_infogan_run_reports_clusters_against_baselines(infogan_run):
+    report = json.loads((infogan_run / "report.json").read_text())
+    assert report["trainer"] == "infogan"
+    assert report["cell_types"] == [
+        "myeloblast", "lymphocyte", "neutrophil", "monocyte", "megakaryocyte"
+    ]  # fmt: skip
+    assert report["data"]["train"]["n"] == 40 and len(report["history"]) == 2
+    scores = report["clustering"]
+    for arm in ("infowgan_q", "kmeans_pixels", "kmeans_hog"):
+        assert scores[arm]["n"] == 20 and scores[arm]["n_classes"] == 5
+        assert 0.2 <= scores[arm]["purity"] <= 1 and 0 <= scores[arm]["f_score"] <= 1
+        assert 0 <= scores[arm]["entropy"] <= np.log2(5) + 1e-9
+    assert scores["kmeans_pixels"]["n_clusters"] == 5
+    table = scores["q_clusters"]
+    assert sorted(table) == [f"cluster {c}" for c in range(5)]
+    assert sum(sum(row.values()) for row in table.values()) == 20
+    svm = report["svm"]
+    assert svm["n_train"] == 40 and svm["n_test"] == 20 and 0 <= svm["f1"] <= 1
+    # One row per category, the same noise along each column: 5 × 4 cells of 32 px.
+    grid = Image.open(infogan_run / report["grid"])
+    assert grid.size == (4 * 34 - 2, 5 * 34 - 2)
+    assert (infogan_run / "samples" / "cells_epoch002.png").exists()
+    assert (infogan_run / "data" / "labeled" / "train" / "myeloblast").is_dir()
+    for name in ("model.keras", infogan_job.GENERATOR):
+        assert (infogan_run / name).stat().st_size > 0, name
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("infogan.categories", 1, "config key infogan.categories=1"),
+        ("infogan.lambda_gp", -1.0, "config key infogan.lambda_gp=-1.0"),
+        ("infogan.n_critic", 0, "config key infogan.n_critic=0"),
+        ("data.image_size", 24, "config key data.image_size=24"),
+        ("data.image_height", 16, "config key data.image_height=16"),
+        ("optimizer.beta_2", 1.5, "config key optimizer.beta_2=1.5"),
+    ],
+)
+def test_infogan_bad_keys_are_named(key, value, message):
+    config = config_files.load(os.path.join(REPO, "configs", "infogan.py"))
+    section, name = key.rsplit(".", 1)
+    shared_config.value(config, section)[name] = value
+    with pytest.raises(UserError, match=re.escape(message)):
+        infogan_job.check(config)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("cells.cv_folds", 1, "config key cells.cv_folds=1"),
+        ("cells.splits", "train,holdout", "config key cells.splits"),
+        ("cells.infogan_run", "/nonexistent", "config key cells.infogan_run"),
+        ("infogan_stage.infogan.channels", 0, "infogan_stage.infogan.channels=0"),
+    ],
+)
+def test_cells_bad_keys_are_named(key, value, message):
+    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
+    section, name = key.rsplit(".", 1)
+    shared_config.value(config, section)[name] = value
+    with pytest.raises(UserError, match=re.escape(message)):
+        cells_job.check(config)
+
+
+def test_cells_job_trains_its_infogan_stage_and_classifies_tiles(tmp_path):
+    workdir = tmp_path / "cells"
+    stage = [f"--config.infogan_stage.{flag[len('--config.') :]}" for flag in TINY]
+    stage = [f for f in stage if "train.epochs" not in f] + [
+        "--config.infogan_stage.train.epochs=1"
+    ]
+    tiles = [
+        "--config.data.phantoms.n_train=8",
+        "--config.data.phantoms.n_val=4",
+        "--config.data.phantoms.n_test=4",
+        "--config.data.phantoms.size=128",
+    ]
+    proc = run_python(trainer_args("cells", workdir, *tiles, *stage))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "segmented 16/16 tiles" in proc.stderr
+    # The stage trained on its own cell phantoms in workdir/infogan/data.
+    assert (workdir / "infogan" / "report.json").exists()
+    assert (workdir / "infogan" / "data" / "labeled" / "test" / "neutrophil").is_dir()
+    report = json.loads((workdir / "report.json").read_text())
+    assert report["trainer"] == "cells" and report["classes"] == ["normal", "abnormal"]
+    assert report["tiles"] == {"train": 8, "val": 4, "test": 4}
+    assert report["infogan_run"] == str(workdir / "infogan")
+    segmentation = report["segmentation"]
+    assert segmentation["tiles"] == 16 and segmentation["object_f_score"] > 0.8
+    assert segmentation["iou"] > 0.8
+    cells = report["cells"]
+    assert len(cells["per_cluster"]) == 5 and sum(cells["per_cluster"]) == cells["total"] > 16
+    for arm in ("infowgan_q", "true_types"):
+        level = report["image_level"][arm]
+        assert level["n"] == 16 and level["n_splits"] == 4
+        assert 0 <= level["svm"]["f1"] <= 1 and len(level["kmeans"]["f1_per_fold"]) == 4
+    with open(workdir / "proportions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16
+    for row in rows:
+        shares = [float(row[f"cluster_{c}"]) for c in range(5)]
+        assert sum(shares) == pytest.approx(1.0, abs=1e-5) or int(row["n_cells"]) == 0
+    assert (workdir / "proportions_pca.png").stat().st_size > 0
+
+
+def test_serving_exports_q_and_the_generator(infogan_run, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+    from serving import export
+
+    repo = tmp_path / "repo"
+    results = export.export_run(
+        str(infogan_run), str(repo), name="infogan", formats=("savedmodel",)
+    )
+    assert set(results) == {"infogan", "infogan_generator"}
+    assert results["infogan"]["category_probabilities"] <= export.TOLERANCE["float32"]
+    assert results["infogan_generator"]["image"] <= 1
+    # Fresh cells through the exported graph (uint8 pixels in) against Keras's Q.
+    cells = sorted((infogan_run / "data" / "labeled" / "test").glob("*/*.png"))[:4]
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in cells])
+    saved = tf.saved_model.load(str(repo / "infogan" / "1" / "model.savedmodel"))
+    (got,) = saved.signatures["serving_default"](tf.constant(pixels)).values()
+    model = keras.saving.load_model(infogan_run / "model.keras", compile=False)
+    want = model.serving_outputs(pixels.astype(np.float32) / 255.0)["category_probabilities"]
+    np.testing.assert_allclose(got.numpy(), np.asarray(want), atol=1e-4)
+    np.testing.assert_allclose(got.numpy().sum(axis=1), 1.0, atol=1e-5)
+    metadata = json.loads((repo / "infogan_generator" / "metadata.json").read_text())
+    assert metadata["inputs"]["class_id"]["range"] == [0, 4]
+
+
+# --- Resume -------------------------------------------------------------------
+
+# One epoch of 48 cells, 4 per step with n_critic=1: 12 steps; a checkpoint every 2
+# steps, a log line every step, op determinism.
+RESUME = [
+    *TINY,
+    "--config.data.phantoms.n_train=48",
+    "--config.infogan.n_critic=1",
+    "--config.train.epochs=1",
+    "--config.train.checkpoint_every_steps=2",
+    "--config.train.log_every_steps=1",
+    "--config.train.deterministic=True",
+]
+
+
+def final_state(workdir) -> dict:
+    import tensorflow as tf
+
+    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_state(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import signal_at
+
+    # The uninterrupted run goes alongside the one that is killed.
+    with open(tmp_path / "whole.log", "w") as log:
+        whole = subprocess.Popen(
+            [sys.executable, *trainer_args("infogan", tmp_path / "whole", *RESUME)],
+            cwd=REPO,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            cmd = trainer_args("infogan", tmp_path / "killed", *RESUME)
+            returncode, _ = signal_at(cmd, "epoch 1/1 step 3/12", signal.SIGKILL)
+            assert returncode == -signal.SIGKILL
+            resumed = run_python(cmd)
+            assert resumed.returncode == 0, resumed.stderr[-4000:]
+            assert whole.wait(timeout=600) == 0, (tmp_path / "whole.log").read_text()[-4000:]
+        finally:
+            whole.kill()
+    assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
+    expected, got = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
+    assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
+    assert expected.keys() == got.keys()
+    for name in expected:  # networks, optimizers and the step counters, bitwise
+        np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
