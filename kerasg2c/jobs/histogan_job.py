@@ -109,6 +109,14 @@ def build_model(config, num_classes: int) -> HistoGAN:
     """Generator and critics of the `histogan.*` keys, every variable created, compiled
     with Adam for each (`optimizer.*`)."""
     h = config.histogan
+    if min(base_shape(config)) < 2:
+        logging.warning(
+            "the generator's base is %s pixels (data.image_size / (16 · 2^(n_stages − 1))): "
+            "from a 1-pixel side, stage 1's layout along it comes only from the convolutions' "
+            "zero padding (frame-like samples); use fewer histogan.n_stages or larger images "
+            "(the paper's smallest base is 4 × 2)",
+            "×".join(map(str, base_shape(config))),
+        )
     generator = HistoGANGenerator(
         num_classes,
         noise_dim=h.noise_dim,
