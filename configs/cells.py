@@ -38,6 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
     # workdir/infogan/ first.
     config.cells.infogan_run = ""
     config.cells.splits = "train,val,test"  # the tiles' splits to use, pooled
+    # Reinhard colour normalisation (§III-B.1) of every tile to this image's CIELAB mean
+    # and std before stain estimation; '' = off (the phantoms share one palette).
+    config.cells.reinhard_target = ""
     # Nucleus segmentation (pathology.nuclei.segment_nuclei): haematoxylin-image
     # threshold and smallest nucleus area in pixels.
     config.cells.threshold = 120

@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO, run_python, trainer_args
 from PIL import Image
 
+from kerasg2c.data import cell_phantoms
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import cells_job, config_files, infogan_job, shared_config
 
@@ -90,6 +91,7 @@ def test_infogan_bad_keys_are_named(key, value, message):
         ("cells.cv_folds", 1, "config key cells.cv_folds=1"),
         ("cells.splits", "train,holdout", "config key cells.splits"),
         ("cells.infogan_run", "/nonexistent", "config key cells.infogan_run"),
+        ("cells.reinhard_target", "/nonexistent.png", "config key cells.reinhard_target"),
         ("infogan_stage.infogan.channels", 0, "infogan_stage.infogan.channels=0"),
     ],
 )
@@ -107,7 +109,12 @@ def test_cells_job_trains_its_infogan_stage_and_classifies_tiles(tmp_path):
     stage = [f for f in stage if "train.epochs" not in f] + [
         "--config.infogan_stage.train.epochs=1"
     ]
+    # Reinhard to another phantom tile's colour statistics before stain estimation.
+    target = tmp_path / "target.png"
+    tile = cell_phantoms.make_tile(np.random.default_rng(7), size=128)
+    Image.fromarray(tile.image).save(target)
     tiles = [
+        f"--config.cells.reinhard_target={target}",
         "--config.data.phantoms.n_train=8",
         "--config.data.phantoms.n_val=4",
         "--config.data.phantoms.n_test=4",

@@ -9,8 +9,9 @@ cell proportions → image-level classification (Hu et al., §III and §IV-E).
 2. A trained InfoWGAN-GP: `cells.infogan_run` (an infogan run folder with `model.keras`),
    or, when empty, the `infogan_stage` (configs/infogan.py's keys) trained into
    `workdir/infogan/` first, on its own data (cell phantoms when its `data.root` is empty).
-3. Nuclei: `pathology.nuclei.segment_tile` per tile (`cells.threshold`, `cells.min_area`),
-   crops of the model's image size; each crop's cluster is argmax Q(c | x).
+3. Nuclei: `pathology.nuclei.segment_tile` per tile (Reinhard to `cells.reinhard_target`'s
+   colour statistics when set, Macenko, `cells.threshold`, `cells.min_area`), crops of the
+   model's image size; each crop's cluster is argmax Q(c | x).
 4. Per tile, the cell proportions P_i = X_i / Σ X_i over the k clusters (a tile without
    nuclei: all zeros); `image_level_report` (k-means and a linear SVM under
    `cells.cv_folds`-fold stratified cross-validation, Table IV) and `proportions_pca.png`
@@ -35,7 +36,7 @@ from PIL import Image
 
 from kerasg2c.data import cell_phantoms, layout
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import clustering
+from kerasg2c.evaluation import clustering, stain_transfer
 from kerasg2c.jobs import infogan_job, reporting, shared_config
 from kerasg2c.pathology import nuclei, segmentation_metrics
 
@@ -59,6 +60,9 @@ def check(config) -> None:
         raise UserError(f"config key {c}splits={config.cells.splits!r}: expected some of {SPLITS}")
     if config.data.tfds:
         raise UserError("config key data.tfds: the cells job reads tiles from files (data.root)")
+    target = config.cells.reinhard_target
+    if target and not os.path.isfile(target):
+        raise UserError(f"config key {c}reinhard_target: no such file {target!r}")
     run = config.cells.infogan_run
     if run and not os.path.isfile(os.path.join(run, "model.keras")):
         raise UserError(f"config key {c}infogan_run: no model.keras in {run!r}")
@@ -154,11 +158,19 @@ def segment_and_cluster(config, model, tiles) -> tuple[np.ndarray, dict | None]:
     k, size = model.categories, model.image_size
     counts = np.zeros((len(tiles), k), np.int64)
     scores = []
+    target = None
+    if config.cells.reinhard_target:
+        rgb = np.asarray(Image.open(config.cells.reinhard_target).convert("RGB"))
+        target = stain_transfer.lab_statistics(rgb[None])
     started, n_cells = time.perf_counter(), 0
     for n, tile in enumerate(tiles):
         rgb = np.asarray(Image.open(tile["path"]).convert("RGB"))
         found = nuclei.segment_tile(
-            rgb, threshold=config.cells.threshold, min_area=config.cells.min_area, size=size
+            rgb,
+            reinhard_target=target,
+            threshold=config.cells.threshold,
+            min_area=config.cells.min_area,
+            size=size,
         )
         if len(found):
             clusters = infogan_job.assign(model, found.crops.astype(np.float32) / 255.0)
