@@ -125,7 +125,9 @@ def find_exportables(workdir: str, name: str | None = None) -> list[Exportable]:
             if (model.get_build_config() or {}).get("input_shape", [3])[-1] != 3:
                 logging.warning("%s: a class-conditioned generator; not exported", file)
                 continue
-            metadata = {**run, "source_stain": source, "target_stain": stain}
+            metadata = dict(run)
+            if not hasattr(model, "serving_inputs"):  # an image → image stain translator
+                metadata |= {"source_stain": source, "target_stain": stain}
             found.append(Exportable(f"{name}_{stain.lower()}", model, image_size, metadata))
     if not found:
         raise ValueError(f"{workdir}: nothing to export (no model.keras, no generators/*.keras)")

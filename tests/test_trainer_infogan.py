@@ -173,6 +173,7 @@ def test_serving_exports_q_and_the_generator(infogan_run, tmp_path):
     np.testing.assert_allclose(got.numpy().sum(axis=1), 1.0, atol=1e-5)
     metadata = json.loads((repo / "infogan_generator" / "metadata.json").read_text())
     assert metadata["inputs"]["class_id"]["range"] == [0, 4]
+    assert "source_stain" not in metadata  # not a stain translator
 
 
 # --- Resume -------------------------------------------------------------------
