@@ -113,7 +113,7 @@ def build_model(config, num_classes: int) -> HistoGAN:
         logging.warning(
             "the generator's base is %s pixels (data.image_size / (16 · 2^(n_stages − 1))): "
             "from a 1-pixel side, stage 1's layout along it comes only from the convolutions' "
-            "zero padding (frame-like samples); use fewer histogan.n_stages or larger images "
+            "zero padding; use fewer histogan.n_stages or larger images "
             "(the paper's smallest base is 4 × 2)",
             "×".join(map(str, base_shape(config))),
         )
