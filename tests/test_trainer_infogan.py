@@ -231,3 +231,39 @@ def test_killed_run_resumes_to_the_same_state(tmp_path):
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and the step counters, bitwise
         np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+
+
+def test_tritonserver_serves_q_like_keras(infogan_run, tmp_path):
+    """The exported Q (Python-backend variant) answers cell PNGs like the Keras model."""
+    import keras
+    import tritonclient.http as httpclient
+    from conftest import free_ports
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+    from serving import export, server
+
+    try:
+        server.find_tritonserver()
+    except RuntimeError as e:
+        pytest.skip(f"no tritonserver: {e}")
+    repo = tmp_path / "repo"
+    exportable = export.find_exportables(str(infogan_run), "infogan")[0]
+    export.export_model(exportable, str(repo), formats=("python",))
+    cells = sorted((infogan_run / "data" / "labeled" / "test").glob("*/*.png"))[:5]
+    pixels = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in cells])
+    model = keras.saving.load_model(infogan_run / "model.keras", compile=False)
+    want = np.asarray(
+        model.serving_outputs(pixels.astype(np.float32) / 255.0)["category_probabilities"]
+    )
+    ports = free_ports(3)
+    with server.TritonServer(str(repo), *ports, log_path=str(repo / "server.log")) as s:
+        s.wait_model_ready("infogan_python", timeout=180)
+        client = httpclient.InferenceServerClient(s.url("http"))
+        request = httpclient.InferInput("image", list(pixels.shape), "UINT8")
+        request.set_data_from_numpy(pixels)
+        try:
+            got = client.infer("infogan_python", [request]).as_numpy("category_probabilities")
+        finally:
+            client.close()  # an open keep-alive connection delays the server's stop
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert got.shape == (5, 5)
