@@ -44,6 +44,8 @@ ADMIN_HEADER = "admin-key"
 ADMIN_KEY_ENV = "KERASG2C_ADMIN_KEY"
 # Triton APIs only the admin key opens; health, metadata, model-config and inference stay open.
 ADMIN_APIS = ("model-repository", "statistics", "trace", "logging", "shared-memory")
+# Seconds the server waits for a Python-backend stub to start (the backend default is 30).
+STUB_TIMEOUT_SECONDS = 120
 
 
 def cache_dir() -> str:
@@ -217,6 +219,10 @@ class TritonServer:
                 f"--grpc-server-cert={self.tls[0]}",
                 f"--grpc-server-key={self.tls[1]}",
             ]
+        # A Python-backend stub imports TensorFlow before it answers the server: on a loaded
+        # CPU that can take longer than the backend's 30 s default, after which the server
+        # aborts (boost::interprocess::lock_exception). Triton's own tests use 120 s.
+        command.append(f"--backend-config=python,stub-timeout-seconds={STUB_TIMEOUT_SECONDS}")
         return command + ["--exit-on-error=false", "--strict-readiness=false"]
 
     def start(self, timeout: float = 120.0) -> "TritonServer":
