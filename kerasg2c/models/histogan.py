@@ -152,14 +152,7 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
 
     def _seed(self, *values):
         """A [2] int64 seed from (seed, *values, replica id)."""
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        seed = tf.constant([self.seed, 0], tf.int64)
-        for value in (*values, replica):
-            seed = tf.random.experimental.stateless_fold_in(
-                seed, tf.cast(value, tf.int64), alg="philox"
-            )
-        return seed
+        return runtime.replica_seed(self.seed, *values)
 
     def _noise(self, batch, *stream):
         """z ~ N(0, 1) [batch, noise_dim] from the seed of `stream` (a tag first)."""

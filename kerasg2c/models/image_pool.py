@@ -4,6 +4,8 @@
 import keras
 import tensorflow as tf
 
+from kerasg2c.training import runtime
+
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
 class ImagePool(keras.layers.Layer):
@@ -100,11 +102,7 @@ class ImagePool(keras.layers.Layer):
     def _uniform(self, shape, seen):
         """Uniform [0, 1) floats from Philox integers: the same bits with and without XLA
         (stateless float draws, and "auto_select" seeds, differ between the two)."""
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        fold_in = tf.random.experimental.stateless_fold_in
-        seed = fold_in(tf.constant([self.seed, 0], tf.int64), seen, alg="philox")
-        seed = fold_in(seed, tf.cast(replica, tf.int64), alg="philox")
+        seed = runtime.replica_seed(self.seed, seen)
         bits = tf.random.stateless_uniform(
             shape, seed, minval=None, maxval=None, dtype=tf.int64, alg="philox"
         )

@@ -181,14 +181,7 @@ class InfoWGANGP(MultiOptimizerModel, keras.Model):
 
     def _seed(self, *values):
         """A [2] int64 seed from (seed, *values, replica id)."""
-        context = tf.distribute.get_replica_context()
-        replica = 0 if context is None else context.replica_id_in_sync_group
-        seed = tf.constant([self.seed, 0], tf.int64)
-        for value in (*values, replica):
-            seed = tf.random.experimental.stateless_fold_in(
-                seed, tf.cast(value, tf.int64), alg="philox"
-            )
-        return seed
+        return runtime.replica_seed(self.seed, *values)
 
     def _latent(self, batch, step, sub_step):
         """(c [batch] int32 uniform over the categories, z [batch, noise_dim] ~ N(0, 1))."""

@@ -113,6 +113,20 @@ def _cluster_spec() -> dict:
     return json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
 
 
+def replica_seed(seed: int, *values) -> tf.Tensor:
+    """A [2] int64 Philox seed for stateless draws, folded from (seed, *values, replica id):
+    a function of the step (or whatever `values` name) and the replica, so a resumed run
+    repeats its draws and replicas draw differently; Philox, so XLA draws the same."""
+    context = tf.distribute.get_replica_context()
+    replica = 0 if context is None else context.replica_id_in_sync_group
+    folded = tf.constant([seed, 0], tf.int64)
+    for value in (*values, replica):
+        folded = tf.random.experimental.stateless_fold_in(
+            folded, tf.cast(value, tf.int64), alg="philox"
+        )
+    return folded
+
+
 def optimizer_for_precision(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
     """Wraps `optimizer` in dynamic loss scaling when the policy is mixed_float16 (once: a
     wrapped optimizer is returned as it is)."""
