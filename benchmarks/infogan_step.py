@@ -39,12 +39,7 @@ flags.DEFINE_integer("n_critic", 5, "critic updates per generator update")
 flags.DEFINE_integer("categories", 5, "values of the categorical code")
 flags.DEFINE_integer("noise_dim", 32, "length of the noise z")
 # name → (jit_compile, Keras dtype policy)
-VARIANTS = {
-    "graph": (False, "float32"),
-    "xla": (True, "float32"),
-    "bf16": (False, "mixed_bfloat16"),
-    "xla_bf16": (True, "mixed_bfloat16"),
-}
+VARIANTS = step_timing.VARIANTS
 flags.DEFINE_list(
     "variants",
     [],
@@ -83,17 +78,6 @@ def time_model(strategy, config, data, jit_compile, precision):
     first = run(1)
     run(1)  # untimed: anything the first step left to do
     return model, first, run(FLAGS.steps) / FLAGS.steps
-
-
-def first_line(error) -> str:
-    """The error's first informative line (TensorFlow's runtime errors open with "Graph
-    execution error:" and where the failing op was defined)."""
-    skip = ("Graph execution error", "Detected at node", "<stack traces", "File ")
-    for line in str(error).splitlines():
-        line = line.strip()
-        if line and not line.startswith(skip):
-            return line[:300]
-    return ""
 
 
 def main(argv):
@@ -159,7 +143,7 @@ def main(argv):
         try:
             model, first, per_step = time_model(strategy, config, data, jit_compile, precision)
         except Exception as e:  # a variant that fails is reported, and the next one runs
-            result = f"failed: {type(e).__name__}: {first_line(e)}"
+            result = f"failed: {type(e).__name__}: {step_timing.first_line(e)}"
             print(f"{name}: jit={jit_compile} precision={precision} {result}", flush=True)
             rows.append((name, jit_compile, precision, result))
         else:

@@ -12,6 +12,13 @@ flags.DEFINE_bool("jit_compile", False, "XLA-compile the replica step")
 flags.DEFINE_string("mixed_precision", "", "'' | mixed_float16 | mixed_bfloat16")
 flags.DEFINE_integer("num_cpu_replicas", 0, "virtual CPU replicas (MirroredStrategy)")
 FLAGS = flags.FLAGS
+# What --variants may name: (jit_compile, mixed-precision policy).
+VARIANTS = {
+    "graph": (False, "float32"),
+    "xla": (True, "float32"),
+    "bf16": (False, "mixed_bfloat16"),
+    "xla_bf16": (True, "mixed_bfloat16"),
+}
 
 
 def configure():
@@ -67,3 +74,14 @@ def report(title: str, strategy, batch_size: int, warmup: float, per_step: float
     print(f"step time: {per_step * 1000:.1f} ms")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     print(f"images/s: {batch_size / per_step:.2f}")
+
+
+def first_line(error) -> str:
+    """The error's first informative line: TensorFlow's runtime errors open with "Graph
+    execution error:" and where the failing op was defined, then say what failed."""
+    skip = ("Graph execution error", "Detected at node", "<stack traces", "File ")
+    for line in str(error).splitlines():
+        line = line.strip()
+        if line and not line.startswith(skip):
+            return line[:300]
+    return ""
