@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e '.[test,bench,serving]'
+	$(PY) -m pip install -e '.[test,bench,serving,wsi]'
 	touch $(STAMP)
 
 install: $(STAMP)
