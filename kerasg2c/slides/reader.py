@@ -105,13 +105,13 @@ class Slide:
             rows = min(band_rows, out_height - row)
             y = row * factor
             band = self.read_region(level, 0, y, width, min(rows * factor, height - y))
-            out[row : row + rows] = _block_mean(band, factor)
+            out[row : row + rows] = block_mean(band, factor)
         return out
 
 
-def _block_mean(image, factor):
-    """Means over factor x factor blocks of `image`; partial edge blocks average what they
-    hold."""
+def block_mean(image, factor) -> np.ndarray:
+    """uint8 means over factor x factor blocks of an RGB `image`; partial edge blocks
+    average the pixels they hold."""
     height, width = image.shape[:2]
     rows, cols = -(-height // factor), -(-width // factor)
     padded = np.zeros((rows * factor, cols * factor, 3), np.float64)
