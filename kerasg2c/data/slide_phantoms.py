@@ -33,7 +33,7 @@ TILE_SIZE = 256
 _MARGIN = 8  # pixels rendered around a region so the blur has no seams
 _TUBULE_SPACING = 64
 _GLOMERULUS_CELL = 512  # at most one glomerulus per cell, wholly inside it
-_GLOMERULUS_CHANCE = 0.35
+_GLOMERULUS_CHANCE = 0.5
 _LATTICE_CHUNK = 64  # lattice values drawn per chunk of lattice points
 # Random streams: (seed, stream, ...).
 _ISLANDS, _STAIN, _TUBULE, _GLOMERULUS, _TEXTURE, _NOISE = range(6)
