@@ -97,6 +97,25 @@ def test_tifffile_backend_reads_strips_and_separate_planes(tmp_path):
             )
 
 
+def test_tifffile_backend_finds_levels_in_subifds_and_among_pages(tmp_path):
+    image = np.random.default_rng(5).integers(0, 256, (256, 384, 3), np.uint8)
+    with tifffile.TiffWriter(tmp_path / "subifds.tif") as tif:  # OME-style
+        tif.write(image, tile=(64, 64), subifds=1)
+        tif.write(image[::2, ::2], tile=(64, 64), subfiletype=1)
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tif:  # a stripped thumbnail between
+        tif.write(image, tile=(64, 64), metadata=None)
+        tif.write(image[::8, ::8], metadata=None)
+        tif.write(image[::4, ::4], tile=(64, 64), metadata=None)
+        tif.write(image[::2, ::2], tile=(64, 64), metadata=None)
+    for name, levels in (("subifds.tif", 2), ("pages.tif", 3)):
+        with reader.open_slide(tmp_path / name, backend="tifffile") as slide:
+            assert slide.level_dimensions == [(384 >> k, 256 >> k) for k in range(levels)]
+            for k in range(levels):
+                np.testing.assert_array_equal(
+                    slide.read_region(k, 5, 7, 40, 30), image[:: 2**k, :: 2**k][7:37, 5:45]
+                )
+
+
 def test_png_with_alpha_is_composited_on_white(tmp_path):
     rgba = np.zeros((40, 60, 4), np.uint8)
     rgba[..., 0], rgba[:20, :, 3] = 200, 255  # bottom half transparent

@@ -261,21 +261,21 @@ def _segment_pixels(page, segment, tile_height, tile_width, row):
 
 
 def _pyramid_pages(tif):
-    """The levels of a TIFF: a series' levels when it has them (e.g. OME SubIFDs), else
-    page 0 and each later top-level page of the same aspect and smaller size."""
-    series = tif.series[0]
-    if len(series.levels) > 1:
-        return [level.keyframe for level in series.levels]
-    pages = [tif.pages[0]]
-    for page in tif.pages[1:]:
-        previous, first = pages[-1], pages[0]
-        if page.imagewidth >= previous.imagewidth or page.imagelength >= previous.imagelength:
+    """The levels of a TIFF, largest first: page 0 and those of the first series' levels
+    (SVS, OME SubIFDs) and of the other top-level pages that have its aspect, samples and
+    tiling (so the stripped thumbnail of a tiled slide is no level)."""
+    first = tif.pages[0]
+    levels = {first.imagewidth: first}
+    candidates = [level.keyframe for level in tif.series[0].levels] + list(tif.pages[1:])
+    for page in candidates:
+        if page.samplesperpixel != first.samplesperpixel or page.is_tiled != first.is_tiled:
             continue
-        scale_x = first.imagewidth / page.imagewidth
-        expected_height = first.imagelength / scale_x
-        if abs(expected_height - page.imagelength) <= max(2.0, 0.02 * page.imagelength):
-            pages.append(page)
-    return pages
+        expected_height = first.imagelength * page.imagewidth / first.imagewidth
+        if page.imagewidth < first.imagewidth and abs(expected_height - page.imagelength) <= max(
+            2.0, 0.02 * page.imagelength
+        ):
+            levels.setdefault(page.imagewidth, page)
+    return [levels[width] for width in sorted(levels, reverse=True)]
 
 
 class _PillowBackend:
