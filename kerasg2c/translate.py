@@ -87,7 +87,7 @@ def main(argv):
         done = summary["computed"].get(stage, summary.get("tiles"))
         unit = "tiles" if stage == "tiles" else "windows"
         print(
-            f"{stage}: {done} {unit} in {seconds:.1f} s ({done / max(seconds, 1e-9):.2f} {unit}/s)"
+            f"{stage}: {done} {unit} in {seconds:.3f} s ({done / max(seconds, 1e-9):.2f} {unit}/s)"
         )
     print(f"wrote {_OUTPUT.value} ({width} x {height}, {summary['windows']} windows)")
     return 0

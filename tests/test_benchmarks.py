@@ -134,3 +134,27 @@ def test_nuclei_pipeline_benchmark_reports_tiles_per_second():
     lines = proc.stdout.strip().splitlines()
     assert float(re.search(r"nuclei per tile: ([0-9.]+)", proc.stdout)[1]) > 0
     assert float(re.fullmatch(r"tiles/s: ([0-9.]+)", lines[-1])[1]) > 0
+
+
+def test_translate_slide_benchmark_reports_each_size():
+    proc = run_python(
+        [
+            "-m",
+            "benchmarks.translate_slide",
+            "--sizes=256,384",
+            "--window=64",
+            "--ngf=4",
+            "--n_blocks=1",
+            "--batch_size=4",
+            "--peak_steps=2",
+        ]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "ResnetGenerator(ngf=4, n_blocks=1), window 64" in lines[0]
+    sizes = re.findall(
+        r"^(\d+) x \d+: (\d+) windows .* peak RSS (\d+) MiB, ([0-9.]+) %", proc.stdout, re.M
+    )
+    assert [(s, n) for s, n, _, _ in sizes] == [("256", "49"), ("384", "121")]
+    assert all(float(f) > 0 for *_, f in sizes)
+    assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
