@@ -5,7 +5,8 @@
 
 Writes a PAS phantom slide of each size (`data.slide_phantoms`, not timed) and a fresh
 `ResnetGenerator(ngf, n_blocks)` (or uses --generator), then runs the translation CLI on
-each slide in a child process. Per size: windows and windows/s of the generator passes,
+each slide in a child process. Per size: windows and windows/s of the generator passes
+(after each pass's first batch, which traces; both passes with KIN),
 output tiles/s (all pyramid levels), the child's wall time and peak RSS (`os.wait4`; it
 should not grow with the slide), and the fraction of the conv peak reached: generator
 FLOPs per window (TensorFlow's profiler on the traced [1, W, W, 3] call) × windows/s
@@ -100,8 +101,10 @@ def translate(generator, slide, output) -> dict:
     if child.returncode:
         sys.exit(f"translation of {slide} failed ({child.returncode}):\n{stderr[-3000:]}")
     stages = {
-        stage: (int(n), float(s))
-        for stage, n, s in re.findall(r"^(\w+): (\d+) \w+ in ([0-9.]+) s", stdout, re.M)
+        stage: (int(n), float(s), float(steady or 0))
+        for stage, n, s, steady in re.findall(
+            r"^(\w+): (\d+) \w+ in ([0-9.]+) s [^;\n]*(?:; ([0-9.]+) \w+/s after)?", stdout, re.M
+        )
     }
     return {"stages": stages, "wall": seconds, "rss": usage.ru_maxrss / 1024}
 
@@ -113,6 +116,7 @@ def main(argv):
     from kerasg2c.models import ResnetGenerator
 
     workdir = FLAGS.workdir or tempfile.mkdtemp(prefix="translate_slide_")
+    os.makedirs(workdir, exist_ok=True)
     generator = FLAGS.generator
     if generator:
         import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
@@ -143,10 +147,12 @@ def main(argv):
         if not os.path.exists(slide):
             write_phantom(slide, size)
         result = translate(generator, slide, os.path.join(workdir, f"out_{size}.tif"))
-        windows, seconds = result["stages"]["windows"]
-        compute = sum(s for stage, (_, s) in result["stages"].items() if stage != "tiles")
-        rate = windows / compute
-        tiles, tile_seconds = result["stages"]["tiles"]
+        windows = result["stages"]["windows"][0]
+        # Steady-state windows/s of the generator passes (the first batch traces).
+        rate = 1 / sum(
+            1 / r[2] if r[2] else r[1] / r[0] for k, r in result["stages"].items() if k != "tiles"
+        )
+        tiles, tile_seconds, _ = result["stages"]["tiles"]
         print(
             f"{size} x {size}: {windows} windows at {rate:.2f} windows/s "
             f"({passes} pass(es)), {tiles / tile_seconds:.1f} tiles/s ({tiles} tiles), "

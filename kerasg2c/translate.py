@@ -86,8 +86,11 @@ def main(argv):
     for stage, seconds in summary["seconds"].items():
         done = summary["computed"].get(stage, summary.get("tiles"))
         unit = "tiles" if stage == "tiles" else "windows"
+        steady = summary["steady"].get(stage)
+        after = f"; {steady:.2f} {unit}/s after the first batch" if steady else ""
         print(
-            f"{stage}: {done} {unit} in {seconds:.3f} s ({done / max(seconds, 1e-9):.2f} {unit}/s)"
+            f"{stage}: {done} {unit} in {seconds:.3f} s "
+            f"({done / max(seconds, 1e-9):.2f} {unit}/s{after})"
         )
     print(f"wrote {_OUTPUT.value} ({width} x {height}, {summary['windows']} windows)")
     return 0

@@ -93,7 +93,8 @@ def translate_slide(
     after each batch ("statistics", "windows") and output tile ("tiles").
 
     Returns {"windows", "computed": {stage: windows run}, "seconds": {stage: s},
-    "tiles", "size": (height, width)}.
+    "steady": {stage: windows/s after the first batch (the trace)}, "tiles",
+    "size": (height, width)}.
     """
     if blend not in blending.BLENDS:
         raise UserError(f"--blend={blend}: expected one of {blending.BLENDS}")
@@ -113,6 +114,8 @@ def translate_slide(
         width, height = slide.level_dimensions[level]
     channels = check_window(model, window)
     kernel = normalization == "kernel" and bool(channels)
+    if normalization == "kernel" and not channels:
+        logging.warning("the generator has no InstanceNormalization: kernel = window normalisation")
     grid = blending.WindowGrid(height, width, window, blend)
     meta = dict(
         input=os.path.abspath(input_path),
@@ -127,7 +130,8 @@ def translate_slide(
     parts = Parts(str(output_path), meta)
     windows = grid.windows()
     run = _WindowRunner(model, strategy, input_path, level, grid, batch_size, channels)
-    summary = {"windows": len(windows), "computed": {}, "seconds": {}, "size": (height, width)}
+    summary = {"windows": len(windows), "computed": {}, "seconds": {}, "steady": {}}
+    summary["size"] = (height, width)
     pooled = None
     if kernel:
         if not parts.has_statistics_grid():
@@ -177,13 +181,18 @@ def _run_stage(run, parts, stage, windows, mode, pooled, progress, summary):
         )
     started = time.perf_counter()
     done = len(windows) - len(missing)
+    first = None  # (time, windows) after the first batch, which includes the trace
     for index, outputs in run(missing, mode, pooled):
         for (row, col), out in zip(index, outputs):
             parts.save(stage, int(row), int(col), out)
         done += len(index)
+        first = first or (time.perf_counter(), len(index))
         progress(stage, done, len(windows))
+    now = time.perf_counter()
     summary["computed"][stage] = len(missing)
-    summary["seconds"][stage] = time.perf_counter() - started
+    summary["seconds"][stage] = now - started
+    if first and len(missing) > first[1]:
+        summary["steady"][stage] = (len(missing) - first[1]) / (now - first[0])
 
 
 class _WindowRunner:
