@@ -44,7 +44,7 @@ def fingerprint(model) -> str:
     """A hash of the model's weights: which generator a parts folder's windows are of."""
     digest = hashlib.sha1()
     for weight in model.weights:
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+        digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
     return digest.hexdigest()
 
 
