@@ -2,6 +2,7 @@
 read, and a user's mistake reported as one line naming the key or file (exit 2)."""
 
 import ast
+import concurrent.futures
 import os
 import shutil
 
@@ -160,56 +161,67 @@ def _bad_json_root(data_root, tmp_path):
     return root
 
 
-@pytest.mark.parametrize(
-    "trainer, flags, message",
-    [
-        ("classifier", ["--config.data.image_size=0"], "config key data.image_size=0"),
-        ("classifier", ["--config.train.epochs=-1"], "config key train.epochs=-1"),
-        ("classifier", ["--config.data.root={tmp}/nowhere"], "config key data.root: no such"),
-        ("classifier", ["--config.data.root={bad_json}"], "dataset.json: not valid JSON"),
-        (
-            "classifier",
-            ["--config.data.root={data}", "--config.train.batch_size=64"],
-            "the training split (6 images) holds fewer images than config key train.batch_size=64",
-        ),
-        (
-            "cyclegan",
-            [
-                "--config.data.root={data}",
-                "--config.train.batch_size=1",
-                "--config.train.steps_per_epoch=9",
-            ],
-            "config key train.steps_per_epoch=9: one pass over the training sides of PAS_to_HE",
-        ),
-        (
-            "classifier",
-            ["--config.train.num_cpu_replicas=3", "--config.train.batch_size=8"],
-            "config key train.batch_size=8: the global batch must divide evenly over the 3",
-        ),
-        ("g2c", ["--config.variant=PAS_KI67"], "config key variant='PAS_KI67'"),
-        (
-            "g2c",
-            ["--config.g2c.generators_dir={tmp}"],
-            "config key g2c.generators_dir: no generator",
-        ),
-        ("g2c", ["--config.cyclegan_stage.train.epochs=0"], "cyclegan_stage.train.epochs=0"),
-        ("cyclegan", ["--config.cyclegan.condition=stain"], "cyclegan.condition='stain'"),
-        ("g2c", ["--config.g2c.stain_source=oracle"], "g2c.stain_source='oracle'"),
-        (
-            "g2c",
-            ["--config.g2c.stain_source=paired", "--config.hierarchy=s_vs_noa,ss_vs_gs"],
-            "config key hierarchy: not with g2c.stain_source=paired",
-        ),
-        ("classifier", ["--config.data.max_train_patients=-2"], "max_train_patients=-2"),
-        ("histogan", ["--config.data.max_train_patients=-2"], "data.max_train_patients=-2"),
-    ],
-)
-def test_user_errors_are_one_line_and_exit_2(trainer, flags, message, data_root, tmp_path):
-    names = {"tmp": tmp_path, "data": data_root}
-    if any("{bad_json}" in f for f in flags):
-        names["bad_json"] = _bad_json_root(data_root, tmp_path)
-    args = trainer_args(trainer, tmp_path / "run", *(f.format(**names) for f in flags))
-    proc = run_python(args, timeout=120)
+USER_ERROR_CASES = [
+    ("classifier", ["--config.data.image_size=0"], "config key data.image_size=0"),
+    ("classifier", ["--config.train.epochs=-1"], "config key train.epochs=-1"),
+    ("classifier", ["--config.data.root={tmp}/nowhere"], "config key data.root: no such"),
+    ("classifier", ["--config.data.root={bad_json}"], "dataset.json: not valid JSON"),
+    (
+        "classifier",
+        ["--config.data.root={data}", "--config.train.batch_size=64"],
+        "the training split (6 images) holds fewer images than config key train.batch_size=64",
+    ),
+    (
+        "cyclegan",
+        [
+            "--config.data.root={data}",
+            "--config.train.batch_size=1",
+            "--config.train.steps_per_epoch=9",
+        ],
+        "config key train.steps_per_epoch=9: one pass over the training sides of PAS_to_HE",
+    ),
+    (
+        "classifier",
+        ["--config.train.num_cpu_replicas=3", "--config.train.batch_size=8"],
+        "config key train.batch_size=8: the global batch must divide evenly over the 3",
+    ),
+    ("g2c", ["--config.variant=PAS_KI67"], "config key variant='PAS_KI67'"),
+    (
+        "g2c",
+        ["--config.g2c.generators_dir={tmp}"],
+        "config key g2c.generators_dir: no generator",
+    ),
+    ("g2c", ["--config.cyclegan_stage.train.epochs=0"], "cyclegan_stage.train.epochs=0"),
+    ("cyclegan", ["--config.cyclegan.condition=stain"], "cyclegan.condition='stain'"),
+    ("g2c", ["--config.g2c.stain_source=oracle"], "g2c.stain_source='oracle'"),
+    (
+        "g2c",
+        ["--config.g2c.stain_source=paired", "--config.hierarchy=s_vs_noa,ss_vs_gs"],
+        "config key hierarchy: not with g2c.stain_source=paired",
+    ),
+    ("classifier", ["--config.data.max_train_patients=-2"], "max_train_patients=-2"),
+    ("histogan", ["--config.data.max_train_patients=-2"], "data.max_train_patients=-2"),
+]
+
+
+@pytest.fixture(scope="module")
+def user_error_runs(data_root, tmp_path_factory):
+    """Every USER_ERROR_CASES command line, run four at a time (each is mostly a TensorFlow
+    import, so running them side by side saves most of the suite's time on them)."""
+    tmp = tmp_path_factory.mktemp("user_errors")
+    names = {"tmp": tmp, "data": data_root, "bad_json": _bad_json_root(data_root, tmp)}
+    commands = [
+        trainer_args(trainer, tmp / f"run{i}", *(f.format(**names) for f in flags))
+        for i, (trainer, flags, _) in enumerate(USER_ERROR_CASES)
+    ]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda args: run_python(args, timeout=300), commands))
+
+
+@pytest.mark.parametrize("case", range(len(USER_ERROR_CASES)), ids=lambda i: USER_ERROR_CASES[i][0])
+def test_user_errors_are_one_line_and_exit_2(case, user_error_runs):
+    message = USER_ERROR_CASES[case][2]
+    proc = user_error_runs[case]
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
