@@ -8,6 +8,7 @@ from kerasg2c.models.g2c import G2C
 from kerasg2c.models.histogan import HistoGAN
 from kerasg2c.models.image_pool import ImagePool
 from kerasg2c.models.infowgan import InfoWGANGP
+from kerasg2c.models.mil_classifier import MILClassifier
 from kerasg2c.models.patch_discriminator import PatchDiscriminator
 from kerasg2c.models.resnet_generator import ResnetGenerator
 from kerasg2c.models.stem_resnet import StemResNet
@@ -20,6 +21,7 @@ __all__ = [
     "HistoGAN",
     "ImagePool",
     "InfoWGANGP",
+    "MILClassifier",
     "PatchDiscriminator",
     "ResnetGenerator",
     "StemResNet",
