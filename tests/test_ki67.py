@@ -2,6 +2,8 @@
 
 import csv
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -127,3 +129,18 @@ def test_dataset_is_byte_identical_per_seed_and_a_valid_data_root(tmp_path):
     for stain_name in info.stains:
         assert len(layout.list_reference(root, stain_name)) == 1
     assert pathlib.Path(root, "dataset.json").is_file()
+
+
+def test_cli_scores_a_folder_and_names_a_bad_pattern(tmp_path):
+    root = tmp_path / "data"
+    _write(root, 2)
+    out = tmp_path / "scores.csv"
+    run = [sys.executable, "-m", "kerasg2c.pathology.ki67"]
+    folder = root / "paired" / "KI67" / "test"
+    done = subprocess.run([*run, f"--images={folder}", f"--out={out}"], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(int(r["total"]) > 0 for r in rows)
+    done = subprocess.run([*run, f"--images={tmp_path}/none/*.png"], capture_output=True)
+    assert done.returncode == 2 and b"--images=" in done.stderr

@@ -24,14 +24,24 @@ Steps, all on numpy arrays:
    stains cytoplasm or membranes (not Ki-67's nuclear pattern) the nuclei inside that
    brown tissue merge with it and are lost this way.
 3. Per nucleus the mean DAB OD over its pixels; positive when >= `threshold`.
+
+    python -m kerasg2c.pathology.ki67 --images='DIR/*.png' [--threshold=0.2] [--out=CSV]
 """
 
+import csv
 import dataclasses
+import glob
+import os
+import sys
 
 import numpy as np
+from absl import app, flags
+from PIL import Image
 from scipy import ndimage
 from skimage import feature, measure, morphology, segmentation
 
+from kerasg2c import errors
+from kerasg2c.data import layout
 from kerasg2c.pathology import stain
 
 DAB_THRESHOLD = 0.2  # QuPath's default single threshold ("Score compartment: DAB OD mean")
@@ -142,3 +152,53 @@ def ki67_index(
     positive = int((dab_means >= threshold).sum())
     index = positive / total if total else float("nan")
     return Ki67Result(index, positive, total, labels, dab_means)
+
+
+def _image_paths(images):
+    """The images of a folder (recursively) or of a glob pattern, sorted."""
+    pattern = os.path.join(images, "**", "*") if os.path.isdir(images) else images
+    paths = sorted(
+        p for p in glob.glob(pattern, recursive=True)
+        if p.lower().endswith(layout.IMAGE_EXTENSIONS) and os.path.isfile(p)
+    )  # fmt: skip
+    if not paths:
+        raise errors.UserError(f"--images={images}: no images found")
+    return paths
+
+
+def _scores(images, threshold):
+    """(file, index, positive, total) rows, one per image."""
+    for path in _image_paths(images):
+        try:
+            image = np.asarray(Image.open(path).convert("RGB"))
+        except OSError as e:
+            raise errors.UserError(f"{path}: cannot be read as an image ({e})") from e
+        result = ki67_index(image, threshold=threshold)
+        yield [path, f"{result.index:.4f}", result.positive, result.total]
+
+
+def main(argv):
+    del argv
+    f = flags.FLAGS
+    try:
+        rows = list(_scores(f.images, f.threshold))
+    except errors.UserError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    with (
+        open(f.out, "w", newline="")
+        if f.out
+        else open(sys.stdout.fileno(), "w", closefd=False) as out
+    ):
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["file", "index", "positive", "total"])
+        writer.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("images", None, "A folder (searched recursively) or a glob pattern.")
+    flags.DEFINE_float("threshold", DAB_THRESHOLD, "Mean DAB OD (base 10) of a positive nucleus.")
+    flags.DEFINE_string("out", None, "CSV to write (file, index, positive, total); default stdout.")
+    flags.mark_flag_as_required("images")
+    app.run(main)
