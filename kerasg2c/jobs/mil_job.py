@@ -9,9 +9,9 @@ Information"; Campanella et al. 2019).
 2. Each epoch (a MIL round) through the one loop: `make_dataset(epoch, 0)` scores every
    training instance with the current model (distributed, inference mode), keeps each
    tile's top-1 instance with the tile's label (`mil.selection`) and trains one pass on
-   them (cross-entropy, Adam with weight decay). The round's selection is saved in
-   `selection/epoch<NNN>.npy` (per worker), so a run resumed mid-epoch trains on the
-   very instances it was selected from.
+   them (cross-entropy, Adam with weight decay). The round's picks (tile, instance,
+   label) and all its scores are saved in `selection/epoch<NNN>.npz` (per worker), so a
+   run resumed mid-epoch trains on the very instances it selected.
 3. Every `mil.validate_every` epochs (and after the last) the validation tiles are
    scored (tile score = max instance probability); the best tile AUC (then the lowest
    tile loss) saves `model.keras` and `best.json`.
@@ -170,14 +170,15 @@ def train_and_evaluate(config, context) -> dict:
     os.makedirs(selected, exist_ok=True)
 
     def make_dataset(epoch, skip):
-        path = os.path.join(selected, f"epoch{epoch + 1:03d}.npy")
+        path = os.path.join(selected, f"epoch{epoch + 1:03d}.npz")
         if skip and os.path.exists(path):  # resumed mid-round: the round's own selection
-            rows = np.load(path)
+            with np.load(path) as saved:
+                rows = saved["rows"]
         else:
             scores = score(tiles["train"])
             rows = selection.training_set(scores, train.labels, config.seed, epoch)
-            np.save(path + ".tmp.npy", rows)
-            os.replace(path + ".tmp.npy", path)
+            np.savez(path + ".tmp.npz", rows=rows, scores=scores)
+            os.replace(path + ".tmp.npz", path)
         images = instances.instance(tiles["train"], rows[:, 0], rows[:, 1], s)
         labels = rows[:, 2].astype(np.int32)
         ds = tf.data.Dataset.from_tensor_slices((images, labels))
