@@ -1,0 +1,338 @@
+"""The Ki-67 evaluation job (`python -m trainers.ki67_eval`): the IHC paper's Tables 3–4
+(Ki-67 index of real vs synthetic Ki-67) for the raw and the MIL-conditioned CycleGAN
+H&E → Ki-67 (its ablation, Figure 11), on H&E / Ki-67 twins with known indices.
+
+Each step is a stage in its own sub-workdir, so each resumes on its own:
+
+1. `mil_HE/`, `mil_KI67/`: one top-1 MIL classifier per stain (`mil_stage.*`, the MIL
+   job), on `labeled/` (H&E) and on `paired/KI67/` seen as `labeled/`
+   (`relabel.stain_as_labeled`).
+2. Every patch's class is its own stain's classifier's prediction: the relabelled view
+   `views/relabelled` (`relabel.write_view`; predicted vs true in `relabel.csv`).
+3. `cyclegan_conditional/` (`cyclegan.condition="labels"`, on that view) and
+   `cyclegan_raw/` (no condition, the same training patches as unlabeled `reference/`:
+   `views/unlabeled`, `relabel.train_as_reference`), both of the `cyclegan_stage.*` keys.
+4. The `ki67.splits` H&E patches translated by both generators (the conditional one given
+   the H&E classifier's prediction, as in training), `pathology.ki67.ki67_index` of the
+   real twins and of both synthetic sets against the phantoms' true index
+   (`ki67/<split>.csv`): `ki67_patches.csv`, `ki67_table.csv` / `.md`, `ki67_figure.png`
+   and `report.json`.
+"""
+
+import csv
+import os
+
+import keras
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from kerasg2c.data import ihc_phantoms, layout, pipeline, relabel, stain_pairs
+from kerasg2c.errors import UserError
+from kerasg2c.jobs import cyclegan_job, mil_job, reporting, shared_config
+from kerasg2c.pathology import ki67
+
+SOURCE, TARGET = "HE", "KI67"
+SPLITS = ("train", "val", "test")
+SOURCES = ("real", "raw", "conditional")  # the table's rows after "true"
+CYCLEGANS = {"conditional": "labels", "raw": ""}  # stage → cyclegan.condition
+FIGURE = "ki67_figure.png"
+
+
+def eval_splits(config) -> list[str]:
+    return [s.strip() for s in config.ki67.splits.split(",") if s.strip()]
+
+
+def check(config) -> None:
+    """Refuses bad values of the shared, `ki67.*`, `mil_stage.*` and `cyclegan_stage.*`
+    keys, naming the key."""
+    shared_config.check_shared(config)
+    shared_config.require_square(config, "ki67_eval")
+    if config.data.tfds:
+        raise UserError("config key data.tfds: ki67_eval reads H&E / Ki-67 twins (data.root)")
+    shared_config.require_positive(config, "ki67.threshold", "ki67.figure_rows")
+    wanted = eval_splits(config)
+    if not wanted or any(s not in SPLITS for s in wanted):
+        raise UserError(f"config key ki67.splits={config.ki67.splits!r}: expected some of {SPLITS}")
+    _derive_stages(config)
+    try:
+        mil_job.check(config.mil_stage)  # it names keys from its own root
+    except UserError as e:
+        raise UserError(str(e).replace("config key ", "config key mil_stage.")) from e
+    cyclegan_job.check(config, prefix="cyclegan_stage.")
+
+
+def _derive_stages(config) -> None:
+    """The stages share this run's image size, strictness, pixel limit and seed; the
+    CycleGANs translate HE → KI67."""
+    for stage in (config.mil_stage, config.cyclegan_stage):
+        stage.data.image_size, stage.data.strict = config.data.image_size, config.data.strict
+        stage.data.max_pixels, stage.seed = config.data.max_pixels, config.seed
+    config.cyclegan_stage.cyclegan.source_stain = SOURCE
+    config.cyclegan_stage.cyclegan.target_stains = (TARGET,)
+
+
+def write_phantoms(root, config) -> None:
+    """H&E / Ki-67 twins (`ihc_phantoms.write_dataset`) as the DATA_ROOT when `data.root`
+    is empty, sized by `data.phantoms.*`."""
+    p = config.data.phantoms
+    ihc_phantoms.write_dataset(
+        root,
+        n_train=p.n_train,
+        n_val=p.n_val,
+        n_test=p.n_test,
+        n_reference=p.n_reference,
+        seed=config.seed,
+        size=p.size,
+    )
+
+
+def run_stage(context, job, stage, folder, data_root, done) -> str:
+    """Runs `job` on `stage` in `context.workdir/folder` reading `data_root`, unless its
+    file `done` is there (a rerun); returns the folder."""
+    workdir = os.path.join(context.workdir, folder)
+    if not os.path.exists(os.path.join(workdir, done)):
+        stage = stage.copy_and_resolve_references()
+        stage.workdir, stage.data.root = workdir, data_root
+        with context.stage(stage, write_phantoms=write_phantoms) as stage_context:
+            job.train_and_evaluate(stage, stage_context)
+    return workdir
+
+
+def mil_predictions(model_path, split, image_size) -> np.ndarray:
+    """The MIL classifier's class (argmax of its tile probabilities) of every patch."""
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+
+    model = keras.saving.load_model(model_path, compile=False)
+    images = pipeline.load_images(split, image_size)
+    probs = [
+        model.serving_outputs(images[i : i + 64])["probabilities"]
+        for i in range(0, len(images), 64)
+    ]
+    return np.concatenate([np.asarray(p) for p in probs]).argmax(1).astype(np.int32)
+
+
+def read_uint8(path, size) -> np.ndarray:
+    """An image file as uint8 RGB [size, size, 3] (bilinear resize only when needed)."""
+    image = Image.open(path).convert("RGB")
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image)
+
+
+def translate(generator, images, classes=None, num_classes=0) -> np.ndarray:
+    """uint8 images [N, S, S, 3] through a generator ([-1, 1] in and out); `classes`: int
+    [N] appended as one-hot constant channels (the conditional CycleGAN)."""
+    out = []
+    for i in range(0, len(images), 16):
+        x = images[i : i + 16].astype(np.float32) / 127.5 - 1.0
+        if classes is not None:
+            onehot = np.eye(num_classes, dtype=np.float32)[classes[i : i + 16]]
+            x = np.concatenate(
+                [x, np.broadcast_to(onehot[:, None, None], (*x.shape[:3], num_classes))], -1
+            )
+        y = np.asarray(generator(x, training=False))
+        out.append(np.clip(np.rint((y + 1.0) * 127.5), 0, 255).astype(np.uint8))
+    return np.concatenate(out)
+
+
+def true_indices(root, split) -> dict:
+    """{path relative to labeled/: true index} of `ki67/<split>.csv` ({} without it)."""
+    path = os.path.join(root, "ki67", f"{split}.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        return {r["file"]: float(r["index"]) for r in csv.DictReader(f)}
+
+
+def summary_rows(split, patches, classes) -> list[dict]:
+    """Table 3 rows of one split: per source the mean index (all, per true class), the
+    images without nuclei, and the per-image mean absolute error against the true index
+    and against the real twin's measured index (NaN-free images only)."""
+    rows = []
+    label = np.array([p["class"] for p in patches])
+    for source in ("true", *SOURCES):
+        v = np.array([p[source] for p in patches], np.float64)
+
+        def mae(ref, v=v):
+            r = np.array([p[ref] for p in patches], np.float64)
+            ok = ~np.isnan(v) & ~np.isnan(r)
+            return float(np.mean(np.abs(v[ok] - r[ok]))) if ok.any() else None
+
+        row = {"split": split, "source": source, "n": len(v), "no_nuclei": int(np.isnan(v).sum())}
+        row["mean_index"] = _nanmean(v)
+        for c in classes:
+            row[f"mean_{c}"] = _nanmean(v[label == c])
+        row["mae_vs_true"], row["mae_vs_real"] = mae("true"), mae("real")
+        rows.append(row)
+    return rows
+
+
+def _nanmean(v):
+    return float(np.nanmean(v)) if np.any(~np.isnan(v)) else None
+
+
+def write_table(workdir, rows) -> None:
+    """`ki67_table.csv` and `ki67_table.md`."""
+    keys = list(rows[0])
+    with open(os.path.join(workdir, "ki67_table.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    def cell(x):
+        return "–" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+    lines = ["| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
+    lines += ["| " + " | ".join(cell(r[k]) for k in keys) + " |" for r in rows]
+    with open(os.path.join(workdir, "ki67_table.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def write_figure(path, columns, labels, n) -> None:
+    """Rows H&E | real Ki-67 | raw | conditional of up to `n` patches, tumour and normal
+    alternating (Figure 11)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    tumour, normal = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    pick = [i for pair in zip(tumour, normal) for i in pair][:n] or list(range(min(n, len(labels))))
+    titles = ["H&E", "real Ki-67", "raw CycleGAN", "conditional"]
+    fig, axes = plt.subplots(len(pick), 4, figsize=(8, 2 * len(pick)), squeeze=False)
+    for r, i in enumerate(pick):
+        for c, images in enumerate(columns):
+            axes[r, c].imshow(images[i])
+            axes[r, c].set_xticks([]), axes[r, c].set_yticks([])
+            if r == 0:
+                axes[r, c].set_title(titles[c])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train_and_evaluate(config, context) -> dict:
+    """Steps 1–4, then `report.json`."""
+    keras.utils.set_random_seed(config.seed)
+    _derive_stages(config)
+    root, size, workdir = context.data_root, config.data.image_size, context.workdir
+    classes = layout.read_dataset_info(root).classes
+    scan = {
+        "strict": config.data.strict,
+        "scan_cache": os.path.join(workdir, "data_scan.json"),
+        "max_pixels": config.data.max_pixels,
+    }
+    pairs = {}
+    for s in SPLITS:
+        he = pipeline.load_labeled_split(root, s, classes=classes, **scan)
+        pairs[s] = stain_pairs.aligned(
+            he, stain_pairs.paired_split(root, TARGET, s, classes, **scan)
+        )
+    views = os.path.join(
+        workdir, "views" if context.task_index == 0 else f"views_worker{context.task_index}"
+    )
+    mil_roots = {
+        SOURCE: root,
+        TARGET: relabel.stain_as_labeled(root, os.path.join(views, TARGET), TARGET),
+    }
+    predicted, accuracy = {}, {}
+    for k, stain in enumerate((SOURCE, TARGET)):
+        folder = run_stage(
+            context, mil_job, config.mil_stage, f"mil_{stain}", mil_roots[stain], "report.json"
+        )
+        model = os.path.join(folder, "model.keras")
+        predicted[stain] = {s: mil_predictions(model, pairs[s][k], size) for s in SPLITS}
+        accuracy[stain] = {
+            s: float(np.mean(predicted[stain][s] == pairs[s][k].labels)) for s in SPLITS
+        }
+    rows = {
+        s: [
+            (a, classes[pa], b, classes[pb])
+            for a, pa, b, pb in zip(
+                pairs[s][0].paths, predicted[SOURCE][s], pairs[s][1].paths, predicted[TARGET][s]
+            )
+        ]
+        for s in SPLITS
+    }
+    view = relabel.write_view(root, os.path.join(views, "relabelled"), TARGET, rows)
+    unlabeled = relabel.train_as_reference(
+        root, os.path.join(views, "unlabeled"), SOURCE, TARGET, rows["train"]
+    )
+    generators = {}
+    for name, condition in CYCLEGANS.items():
+        stage = config.cyclegan_stage.copy_and_resolve_references()
+        stage.cyclegan.condition = condition
+        data = view if condition else unlabeled
+        folder = run_stage(
+            context, cyclegan_job, stage, f"cyclegan_{name}", data, f"generators/{TARGET}.keras"
+        )
+        generators[name] = os.path.join(folder, "generators", f"{TARGET}.keras")
+    if not context.chief:
+        return {}
+    with open(os.path.join(workdir, "relabel.csv"), "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["split", "stain", "file", "true", "predicted"])
+        for s in SPLITS:
+            for k, stain in enumerate((SOURCE, TARGET)):
+                split = pairs[s][k]
+                for path, t, p in zip(split.paths, split.labels, predicted[stain][s]):
+                    writer.writerow([s, stain, path, classes[t], classes[p]])
+    table, patches, figure = [], [], None
+    nets = {n: keras.saving.load_model(p, compile=False) for n, p in generators.items()}
+    for s in eval_splits(config):
+        he_split, ki_split = pairs[s]
+        truth = true_indices(root, s)
+        he = np.stack([read_uint8(p, size) for p in he_split.paths])
+        images = {
+            "real": np.stack([read_uint8(p, size) for p in ki_split.paths]),
+            "raw": translate(nets["raw"], he),
+            "conditional": translate(nets["conditional"], he, predicted[SOURCE][s], len(classes)),
+        }
+        index = {
+            n: [ki67.ki67_index(x, threshold=config.ki67.threshold).index for x in v]
+            for n, v in images.items()
+        }
+        rows_s = []
+        for i, path in enumerate(he_split.paths):
+            rel = os.path.relpath(path, os.path.join(root, "labeled")).replace(os.sep, "/")
+            rows_s.append(
+                {
+                    "split": s,
+                    "file": rel,
+                    "class": classes[he_split.labels[i]],
+                    "he_prediction": classes[predicted[SOURCE][s][i]],
+                    "true": truth.get(rel, float("nan")),
+                    **{n: index[n][i] for n in SOURCES},
+                }
+            )
+        patches += rows_s
+        table += summary_rows(s, rows_s, classes)
+        if figure is None or s == "test":
+            figure = ((he, images["real"], images["raw"], images["conditional"]), he_split.labels)
+    with open(os.path.join(workdir, "ki67_patches.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, list(patches[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(patches)
+    write_table(workdir, table)
+    write_figure(os.path.join(workdir, FIGURE), *figure, config.ki67.figure_rows)
+    report = {
+        "trainer": "ki67_eval",
+        "classes": list(classes),
+        "mil": {st: {"run": f"mil_{st}", "patch_accuracy": accuracy[st]} for st in accuracy},
+        "relabelled_view": view,
+        "cyclegan": {n: os.path.relpath(p, workdir) for n, p in generators.items()},
+        "ki67_threshold": config.ki67.threshold,
+        "table": table,
+        "files": ["ki67_table.csv", "ki67_table.md", "ki67_patches.csv", "relabel.csv", FIGURE],
+    }
+    reporting.write_report(workdir, report)
+    for r in table:
+        logging.info(
+            "ki67 %s %-11s mean %s, MAE vs true %s",
+            r["split"],
+            r["source"],
+            r["mean_index"],
+            r["mae_vs_true"],
+        )
+    return report
