@@ -212,6 +212,37 @@ def write_figure(path, columns, labels, n) -> None:
     plt.close(fig)
 
 
+def score_split(config, root, split, pair, he_predicted, nets, classes):
+    """One split of step 4: (per-patch rows {split, file, class, he_prediction, true,
+    real, raw, conditional}, the images H&E, real, raw, conditional)."""
+    he_split, ki_split = pair
+    size, truth = config.data.image_size, true_indices(root, split)
+    he = np.stack([read_uint8(p, size) for p in he_split.paths])
+    images = {
+        "real": np.stack([read_uint8(p, size) for p in ki_split.paths]),
+        "raw": translate(nets["raw"], he),
+        "conditional": translate(nets["conditional"], he, he_predicted, len(classes)),
+    }
+    index = {
+        n: [ki67.ki67_index(x, threshold=config.ki67.threshold).index for x in v]
+        for n, v in images.items()
+    }
+    rows = []
+    for i, path in enumerate(he_split.paths):
+        rel = os.path.relpath(path, os.path.join(root, "labeled")).replace(os.sep, "/")
+        rows.append(
+            {
+                "split": split,
+                "file": rel,
+                "class": classes[he_split.labels[i]],
+                "he_prediction": classes[he_predicted[i]],
+                "true": truth.get(rel, float("nan")),
+                **{n: index[n][i] for n in SOURCES},
+            }
+        )
+    return rows, (he, *(images[n] for n in SOURCES))
+
+
 def train_and_evaluate(config, context) -> dict:
     """Steps 1–4, then `report.json`."""
     keras.utils.set_random_seed(config.seed)
@@ -281,35 +312,13 @@ def train_and_evaluate(config, context) -> dict:
     table, patches, figure = [], [], None
     nets = {n: keras.saving.load_model(p, compile=False) for n, p in generators.items()}
     for s in eval_splits(config):
-        he_split, ki_split = pairs[s]
-        truth = true_indices(root, s)
-        he = np.stack([read_uint8(p, size) for p in he_split.paths])
-        images = {
-            "real": np.stack([read_uint8(p, size) for p in ki_split.paths]),
-            "raw": translate(nets["raw"], he),
-            "conditional": translate(nets["conditional"], he, predicted[SOURCE][s], len(classes)),
-        }
-        index = {
-            n: [ki67.ki67_index(x, threshold=config.ki67.threshold).index for x in v]
-            for n, v in images.items()
-        }
-        rows_s = []
-        for i, path in enumerate(he_split.paths):
-            rel = os.path.relpath(path, os.path.join(root, "labeled")).replace(os.sep, "/")
-            rows_s.append(
-                {
-                    "split": s,
-                    "file": rel,
-                    "class": classes[he_split.labels[i]],
-                    "he_prediction": classes[predicted[SOURCE][s][i]],
-                    "true": truth.get(rel, float("nan")),
-                    **{n: index[n][i] for n in SOURCES},
-                }
-            )
+        rows_s, columns = score_split(
+            config, root, s, pairs[s], predicted[SOURCE][s], nets, classes
+        )
         patches += rows_s
         table += summary_rows(s, rows_s, classes)
         if figure is None or s == "test":
-            figure = ((he, images["real"], images["raw"], images["conditional"]), he_split.labels)
+            figure = (columns, pairs[s][0].labels)
     with open(os.path.join(workdir, "ki67_patches.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, list(patches[0]), lineterminator="\n")
         writer.writeheader()
