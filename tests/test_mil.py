@@ -1,7 +1,7 @@
 """Top-1 MIL (`python -m trainers.mil`): the top-1 selection on hand-made scores, a tiny
 run on MIL phantoms through the CLI (tile AUC above chance, report, model, heat-map),
-the served tile score against the model's instances, a bad key refused, and 1 vs 2
-virtual CPU replicas scoring alike."""
+the served tile score against the model's instances, the Triton export, a bad key
+refused, and 1 vs 2 virtual CPU replicas scoring alike."""
 
 import json
 import os
@@ -84,6 +84,27 @@ def test_tile_score_is_the_max_of_its_instance_probabilities(mil_run):
     served = model.serving_outputs(tile)
     np.testing.assert_allclose(np.asarray(served["instance_scores"])[0], want, atol=1e-5)
     np.testing.assert_allclose(np.asarray(served["probabilities"])[0, 1], want.max(), atol=1e-5)
+
+
+def test_serving_export_serves_whole_tiles_like_the_model(mil_run, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+    from serving import export
+
+    results = export.export_run(
+        str(mil_run), str(tmp_path / "repo"), name="mil", formats=("savedmodel",)
+    )
+    assert sorted(results) == ["mil"] and results["mil"]["probabilities"] < 1e-4
+    model = keras.saving.load_model(mil_run / "model.keras", compile=False)
+    path = sorted((mil_run / "data" / "labeled" / "test" / "tumour").glob("*.png"))[0]
+    pixels = np.asarray(Image.open(path).convert("RGB"))[None]
+    serve = tf.saved_model.load(str(tmp_path / "repo" / "mil" / "1" / "model.savedmodel"))
+    served = serve.signatures["serving_default"](image=tf.constant(pixels))
+    want = model.serving_outputs(pixels.astype(np.float32) / 255.0)
+    np.testing.assert_allclose(served["probabilities"].numpy(), want["probabilities"], atol=1e-4)
+    assert served["instance_scores"].shape == (1, 16)  # 128-px tile, 32-px instances
 
 
 def test_bad_instance_size_is_refused_naming_the_key(tmp_path):
