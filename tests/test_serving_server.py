@@ -79,6 +79,18 @@ def repository(tmp_path):
     return tmp_path / "models"
 
 
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory):
+    """One server open to every interface behind the admin key "k3y", shared by the tests
+    of what it lets through (each start is most of such a test's time)."""
+    models = tmp_path_factory.mktemp("open") / "models"
+    _model(models, "add_one", _ADD_ONE)
+    ports = free_ports(3)
+    with server.TritonServer(models, *ports, host="0.0.0.0", admin_key="k3y") as triton:
+        triton.wait_model_ready("add_one")  # sends the key itself
+        yield triton, ports
+
+
 def _assert_gone(pid, ports):
     """No process is left in the server's group and every port can be bound again."""
     with pytest.raises(ProcessLookupError):
@@ -201,30 +213,28 @@ def test_listens_only_on_loopback_by_default(repository):
         assert _listening_addresses(ports) == {"127.0.0.1"}
 
 
-def test_an_open_server_keeps_administration_behind_the_key(repository):
-    ports = free_ports(3)
+def test_an_open_server_keeps_administration_behind_the_key(open_server):
+    triton, ports = open_server
     x = np.ones((1, 4), np.float32)
-    with server.TritonServer(repository, *ports, host="0.0.0.0", admin_key="k3y") as triton:
-        assert _listening_addresses(ports) <= {"0.0.0.0", "::"}
-        triton.wait_model_ready("add_one")  # sends the key itself
-        # Inference and the model configuration stay open.
-        np.testing.assert_array_equal(_infer(httpclient, triton.url("http"), x), x + 1)
-        np.testing.assert_array_equal(_infer(grpcclient, triton.url("grpc"), x), x + 1)
-        http = httpclient.InferenceServerClient(triton.url("http"))
-        grpc = grpcclient.InferenceServerClient(triton.url("grpc"))
-        assert http.get_model_config("add_one")["name"] == "add_one"
-        # Repository index (and so model control) needs the key, under each protocol's name.
-        with pytest.raises(InferenceServerException, match="restricted"):
-            http.get_model_repository_index()
-        with pytest.raises(InferenceServerException, match="restricted"):
-            grpc.get_model_repository_index()
-        with pytest.raises(InferenceServerException, match="restricted"):
-            http.get_inference_statistics("add_one")
-        assert http.get_model_repository_index(headers={"admin-key": "k3y"})
-        header = dict([client.admin_header("k3y", "grpc")])
-        assert grpc.get_model_repository_index(headers=header).models
-        with pytest.raises(InferenceServerException, match="restricted"):
-            http.get_model_repository_index(headers={"admin-key": "wrong"})
+    assert _listening_addresses(ports) <= {"0.0.0.0", "::"}
+    # Inference and the model configuration stay open.
+    np.testing.assert_array_equal(_infer(httpclient, triton.url("http"), x), x + 1)
+    np.testing.assert_array_equal(_infer(grpcclient, triton.url("grpc"), x), x + 1)
+    http = httpclient.InferenceServerClient(triton.url("http"))
+    grpc = grpcclient.InferenceServerClient(triton.url("grpc"))
+    assert http.get_model_config("add_one")["name"] == "add_one"
+    # Repository index (and so model control) needs the key, under each protocol's name.
+    with pytest.raises(InferenceServerException, match="restricted"):
+        http.get_model_repository_index()
+    with pytest.raises(InferenceServerException, match="restricted"):
+        grpc.get_model_repository_index()
+    with pytest.raises(InferenceServerException, match="restricted"):
+        http.get_inference_statistics("add_one")
+    assert http.get_model_repository_index(headers={"admin-key": "k3y"})
+    header = dict([client.admin_header("k3y", "grpc")])
+    assert grpc.get_model_repository_index(headers=header).models
+    with pytest.raises(InferenceServerException, match="restricted"):
+        http.get_model_repository_index(headers={"admin-key": "wrong"})
 
 
 def test_an_open_server_needs_a_key_and_tls_needs_both_files(repository, tmp_path):
@@ -333,16 +343,15 @@ def test_client_reaches_the_server_through_tls(repository, tmp_path):
             proxy.close()
 
 
-def test_client_sends_headers_and_the_admin_key(repository):
-    ports = free_ports(3)
-    with server.TritonServer(repository, *ports, host="0.0.0.0", admin_key="k3y") as triton:
-        for protocol in ("http", "grpc"):
-            keyed = client.Connection(headers=(client.admin_header("k3y", protocol),))
-            answer = client.Client(triton.url(protocol), "add_one", protocol, keyed)
-            assert [m["name"] for m in answer._index()] == ["add_one"]
-            plain = client.Client(triton.url(protocol), "add_one", protocol)
-            with pytest.raises(InferenceServerException, match="restricted"):
-                plain._index()
+def test_client_sends_headers_and_the_admin_key(open_server):
+    triton, _ = open_server
+    for protocol in ("http", "grpc"):
+        keyed = client.Connection(headers=(client.admin_header("k3y", protocol),))
+        answer = client.Client(triton.url(protocol), "add_one", protocol, keyed)
+        assert [m["name"] for m in answer._index()] == ["add_one"]
+        plain = client.Client(triton.url(protocol), "add_one", protocol)
+        with pytest.raises(InferenceServerException, match="restricted"):
+            plain._index()
     assert client.parse_header("X-Token: a:b") == ("X-Token", "a:b")
     with pytest.raises(ValueError, match="expected NAME:VALUE"):
         client.parse_header("no-colon")
