@@ -38,6 +38,9 @@ def load_report(run: str) -> tuple[str, dict]:
 
 
 def write(path: str, value, indent: int | None = None) -> None:
-    """Writes `value` to `path` as JSON."""
-    with open(path, "w", encoding="utf-8") as f:
+    """Writes `value` to `path` as JSON, through `path.tmp` renamed over it, so a reader (or
+    a run killed mid-write) never finds half a file."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=indent)
+    os.replace(temporary, path)

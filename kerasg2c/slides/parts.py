@@ -9,12 +9,12 @@ the output is written.
 """
 
 import collections
-import json
 import os
 import shutil
 
 import numpy as np
 
+from kerasg2c import json_files
 from kerasg2c.errors import UserError
 
 KINDS = ("statistics", "windows")
@@ -27,8 +27,7 @@ class Parts:
         self.folder = output + ".parts"
         meta_path = os.path.join(self.folder, "meta.json")
         if os.path.exists(meta_path):
-            with open(meta_path) as f:
-                found = json.load(f)
+            found = json_files.read_object(meta_path)
             if found != meta:
                 raise UserError(
                     f"{self.folder} holds windows of another translation ({found}); "
@@ -37,7 +36,7 @@ class Parts:
         else:
             for kind in KINDS:
                 os.makedirs(os.path.join(self.folder, kind), exist_ok=True)
-            _write(meta_path, lambda f: f.write(json.dumps(meta).encode()))
+            json_files.write(meta_path, meta)
         self._open = collections.OrderedDict()
 
     def path(self, kind: str, row: int, col: int) -> str:

@@ -8,14 +8,13 @@ a kill skips those and writes the rest. The index is written the same way, last.
 """
 
 import dataclasses
-import json
 import os
 import time
 
 from absl import logging
 from PIL import Image
 
-from kerasg2c import errors
+from kerasg2c import errors, json_files
 from kerasg2c.slides import reader, tissue
 
 _LOG_SECONDS = 10.0
@@ -119,7 +118,8 @@ def tile_slide(
                 for t in tiles
             ],
         }
-    _write_atomically(index_path, json.dumps(index, indent=1) + "\n")
+    os.makedirs(os.path.dirname(os.path.abspath(index_path)), exist_ok=True)
+    json_files.write(index_path, index, indent=1)
     return index, written
 
 
@@ -168,11 +168,3 @@ def _remove_stale_temporaries(folder, prefix):
     for entry in os.listdir(folder):
         if entry.startswith(f".{prefix}__") and entry.endswith(".tmp"):
             os.remove(os.path.join(folder, entry))
-
-
-def _write_atomically(path, text):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
