@@ -55,10 +55,7 @@ def check(config) -> None:
     if not wanted or any(s not in SPLITS for s in wanted):
         raise UserError(f"config key ki67.splits={config.ki67.splits!r}: expected some of {SPLITS}")
     _derive_stages(config)
-    try:
-        mil_job.check(config.mil_stage)  # it names keys from its own root
-    except UserError as e:
-        raise UserError(str(e).replace("config key ", "config key mil_stage.")) from e
+    mil_job.check(config, prefix="mil_stage.")
     cyclegan_job.check(config, prefix="cyclegan_stage.")
 
 

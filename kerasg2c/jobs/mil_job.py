@@ -41,29 +41,37 @@ HEATMAP = "heatmap.png"
 BEST = "best.json"
 
 
-def check(config) -> None:
+def check(config, prefix: str = "") -> None:
     """Refuses bad values of the shared, `mil.*`, `model.*` and `optimizer.*` keys,
-    naming the key."""
-    shared_config.check_shared(config)
-    shared_config.require_square(config, "MIL")
-    shared_config.require_choice(config, "model.branch", branch.BRANCHES)
+    naming the key; `prefix`: where this config sits in the one given (ki67_eval's
+    "mil_stage.")."""
+    p = prefix
+    shared_config.check_shared(config, p)
+    shared_config.require_square(config, "MIL", p)
+    shared_config.require_choice(config, p + "model.branch", branch.BRANCHES)
     shared_config.require_positive(
-        config, "model.widths", "model.blocks_per_unit", "model.stem_width"
+        config, *(p + k for k in ("model.widths", "model.blocks_per_unit", "model.stem_width"))
     )
     shared_config.require_positive(
         config,
-        "mil.instance_size",
-        "mil.validate_every",
-        "mil.score_batch_size",
-        "mil.heatmap_tiles",
-        "data.phantoms.instance_size",
-        "optimizer.learning_rate",
+        *(
+            p + k
+            for k in (
+                "mil.instance_size",
+                "mil.validate_every",
+                "mil.score_batch_size",
+                "mil.heatmap_tiles",
+                "data.phantoms.instance_size",
+                "optimizer.learning_rate",
+            )
+        ),
     )
-    shared_config.require_positive(config, "optimizer.weight_decay", allow_zero=True)
+    shared_config.require_positive(config, p + "optimizer.weight_decay", allow_zero=True)
     for tile, instance in (
         ("data.image_size", "mil.instance_size"),
         ("data.phantoms.size", "data.phantoms.instance_size"),
     ):
+        tile, instance = p + tile, p + instance
         t, s = shared_config.value(config, tile), shared_config.value(config, instance)
         if t % s:
             raise UserError(f"config key {instance}={s!r}: must divide the tile size {tile}={t!r}")
