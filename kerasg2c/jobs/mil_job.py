@@ -52,6 +52,14 @@ def check(config, prefix: str = "") -> None:
     shared_config.require_positive(
         config, *(p + k for k in ("model.widths", "model.blocks_per_unit", "model.stem_width"))
     )
+    widths, blocks = (
+        shared_config.value(config, p + k) for k in ("model.widths", "model.blocks_per_unit")
+    )
+    if isinstance(blocks, (tuple, list)) and len(blocks) != len(widths):
+        raise UserError(
+            f"config key {p}model.blocks_per_unit={blocks!r}: expected an int or one count "
+            f"per unit of {p}model.widths={widths!r}"
+        )
     shared_config.require_positive(
         config,
         *(

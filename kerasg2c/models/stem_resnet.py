@@ -13,14 +13,15 @@ from kerasg2c.models.branch import Branch
 class StemResNet(Branch):
     """Image → feature map: stem block, then one down-sampling unit per width.
 
-    A unit is `blocks_per_unit` residual blocks followed by 2×2 stride-2
+    A unit is its count of residual blocks followed by 2×2 stride-2
     max-pooling (none after the last unit: global pooling follows in the head).
     `body` lists the layers after the stem in order, so G2C can insert its
     cross-stain attention after every `ResidualBlock`.
 
     Args:
       widths: channels of each down-sampling unit.
-      blocks_per_unit: residual blocks per unit (3 in the papers).
+      blocks_per_unit: residual blocks per unit (3 in the papers): one int for every
+        unit, or one count per unit (ResNet34: (3, 4, 6, 3)); see `unit_block_counts`.
       stem_width: channels out of the stem block.
       sync_batchnorm: see `ConvBNReLU`.
     """
@@ -40,8 +41,9 @@ class StemResNet(Branch):
         self.stem_width, self.sync_batchnorm = stem_width, sync_batchnorm
         self.stem = StemBlock(stem_width, sync_batchnorm=sync_batchnorm, name="stem")
         self.body = []
-        for u, width in enumerate(self.widths):
-            for b in range(blocks_per_unit):
+        counts = unit_block_counts(self.widths, blocks_per_unit)
+        for u, (width, count) in enumerate(zip(self.widths, counts)):
+            for b in range(count):
                 self.body.append(
                     ResidualBlock(
                         width, sync_batchnorm=sync_batchnorm, name=f"unit{u + 1}_block{b + 1}"
@@ -58,3 +60,17 @@ class StemResNet(Branch):
             "stem_width": self.stem_width,
             "sync_batchnorm": self.sync_batchnorm,
         }
+
+
+def unit_block_counts(widths, blocks_per_unit) -> tuple[int, ...]:
+    """Residual blocks of each unit: `blocks_per_unit` repeated if an int, else the sequence
+    itself, which must hold one positive int per width (ValueError otherwise)."""
+    if isinstance(blocks_per_unit, int):
+        return (blocks_per_unit,) * len(widths)
+    counts = tuple(blocks_per_unit)
+    if len(counts) != len(widths) or not all(isinstance(c, int) and c > 0 for c in counts):
+        raise ValueError(
+            f"blocks_per_unit={blocks_per_unit!r}: expected an int or one positive int per "
+            f"unit ({len(widths)} widths: {tuple(widths)})"
+        )
+    return counts
