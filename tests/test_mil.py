@@ -1,7 +1,8 @@
 """Top-1 MIL (`python -m trainers.mil`): the top-1 selection on hand-made scores, a tiny
 run on MIL phantoms through the CLI (tile AUC above chance, report, model, heat-map),
 the served tile score against the model's instances, the Triton export, a bad key
-refused, and 1 vs 2 virtual CPU replicas scoring alike."""
+refused, 1 vs 2 virtual CPU replicas scoring alike, tiles streamed from their files as
+the in-memory tiles, and the branch's per-unit block counts (ResNet34's depth)."""
 
 import json
 import os
@@ -32,6 +33,20 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
+def phantom_train_split(tmp_path_factory):
+    """Six 64-px MIL phantom tiles (4 × 4 instances of 16 px) as a labeled split."""
+    from kerasg2c.data import mil_phantoms, pipeline
+
+    root = tmp_path_factory.mktemp("phantoms")
+    mil_phantoms.write_tiles(root, n_train=6, n_val=2, n_test=2, size=64, instance_size=16)
+    return pipeline.load_labeled_split(str(root), "train")
+
+
+def _no_whole_split(split, image_size):
+    raise AssertionError("pipeline.load_images: a whole split held in memory")
+
+
+@pytest.fixture(scope="module")
 def mil_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("mil")
     proc = run_python(trainer_args("mil", workdir, *TINY))
@@ -53,6 +68,41 @@ def test_cut_is_row_major_over_the_grid():
     assert pieces.shape == (2, 4, 2, 2, 1)
     np.testing.assert_array_equal(pieces[1, 2], tiles[1, 2:4, 0:2])
     np.testing.assert_array_equal(instances.instance(tiles, [1], [2], 2)[0], pieces[1, 2])
+
+
+def test_scorer_on_tiles_streamed_from_files_scores_like_in_memory_tiles(
+    phantom_train_split, monkeypatch
+):
+    import keras
+    import tensorflow as tf
+
+    from kerasg2c.data import pipeline
+    from kerasg2c.models.mil_classifier import MILClassifier
+
+    in_memory = pipeline.load_images(phantom_train_split, 64)
+    model = MILClassifier(instance_size=16, widths=(4,), blocks_per_unit=1, stem_width=4)
+    pieces = np.reshape(instances.cut(in_memory, 16), (-1, 16, 16, 3))
+    want = keras.ops.softmax(model(pieces, training=False)).numpy()[:, 1].reshape(6, 16)
+    monkeypatch.setattr(pipeline, "load_images", _no_whole_split)
+    score = instances.Scorer(model, tf.distribute.get_strategy(), 16, batch_size=10)
+    streamed = score(instances.tile_dataset(phantom_train_split, 64))  # batches span tiles
+    np.testing.assert_allclose(streamed, want, atol=1e-6)
+    from_memory = score(tf.data.Dataset.from_tensor_slices(in_memory))
+    np.testing.assert_array_equal(streamed, from_memory)
+
+
+def test_instance_dataset_reads_each_rows_instance_from_its_tile(phantom_train_split, monkeypatch):
+    from kerasg2c.data import pipeline
+
+    in_memory = pipeline.load_images(phantom_train_split, 64)
+    monkeypatch.setattr(pipeline, "load_images", _no_whole_split)
+    rows = np.array([[3, 5, 1], [0, 15, 0], [3, 0, 1], [5, 7, 1]])
+    ds = instances.instance_dataset(phantom_train_split.paths, rows, 64, 16, skip=1)
+    got = list(ds.as_numpy_iterator())
+    assert len(got) == 3
+    for (image, label), (t, i, want_label) in zip(got, rows[1:]):
+        np.testing.assert_array_equal(image, instances.cut(in_memory, 16)[t, i])
+        assert label == want_label
 
 
 def test_tiny_run_beats_chance_and_writes_its_outputs(mil_run):
@@ -222,3 +272,10 @@ def test_blocks_per_unit_takes_an_int_or_a_tuple_from_the_command_line():
             mil_job.check(config)
         with pytest.raises(UserError, match=re.escape(why)):
             mil_job.check(config)
+
+
+def test_tfds_is_refused_naming_the_key():
+    config = config_files.load(os.path.join(REPO, "configs", "mil.py"))
+    config.data.tfds = "patch_camelyon"
+    with pytest.raises(UserError, match=re.escape("config key data.tfds='patch_camelyon'")):
+        mil_job.check(config)

@@ -9,9 +9,11 @@ Information"; Campanella et al. 2019).
 2. Each epoch (a MIL round) through the one loop: `make_dataset(epoch, 0)` scores every
    training instance with the current model (distributed, inference mode), keeps each
    tile's top-1 instance with the tile's label (`mil.selection`) and trains one pass on
-   them (cross-entropy, Adam with weight decay). The round's picks (tile, instance,
-   label) and all its scores are saved in `selection/epoch<NNN>.npz` (per worker), so a
-   run resumed mid-epoch trains on the very instances it selected.
+   them (cross-entropy, Adam with weight decay). Tiles stream from their files through
+   tf.data (`mil.instances`): training reads only each tile's pick; no split is held in
+   memory. The round's picks (tile, instance, label) and all its scores are saved in
+   `selection/epoch<NNN>.npz` (per worker), so a run resumed mid-epoch trains on the very
+   instances it selected.
 3. Every `mil.validate_every` epochs (and after the last) the validation tiles are
    scored (tile score = max instance probability); the best tile AUC (then the lowest
    tile loss) saves `model.keras` and `best.json`.
@@ -75,6 +77,12 @@ def check(config, prefix: str = "") -> None:
         ),
     )
     shared_config.require_positive(config, p + "optimizer.weight_decay", allow_zero=True)
+    tfds = shared_config.value(config, p + "data.tfds")
+    if tfds:
+        raise UserError(
+            f"config key {p}data.tfds={tfds!r}: MIL reads its tiles from files; give "
+            "data.root (or neither, for phantoms)"
+        )
     for tile, instance in (
         ("data.image_size", "mil.instance_size"),
         ("data.phantoms.size", "data.phantoms.instance_size"),
@@ -170,7 +178,7 @@ def train_and_evaluate(config, context) -> dict:
     strategy, workdir = context.strategy, context.workdir
     loaded = splits.load_splits(config, context)
     size, s = config.data.image_size, config.mil.instance_size
-    tiles = {name: pipeline.load_images(split, size) for name, split in loaded.items()}
+    tiles = {name: instances.tile_dataset(split, size) for name, split in loaded.items()}
     train = loaded["train"]
     batch, score_batch = config.train.batch_size, config.mil.score_batch_size
     spe = train_settings.steps_per_epoch(
@@ -195,10 +203,8 @@ def train_and_evaluate(config, context) -> dict:
             rows = selection.training_set(scores, train.labels, config.seed, epoch)
             np.savez(path + ".tmp.npz", rows=rows, scores=scores)
             os.replace(path + ".tmp.npz", path)
-        images = instances.instance(tiles["train"], rows[:, 0], rows[:, 1], s)
-        labels = rows[:, 2].astype(np.int32)
-        ds = tf.data.Dataset.from_tensor_slices((images, labels))
-        return ds.batch(batch, drop_remainder=True).skip(skip)
+        ds = instances.instance_dataset(train.paths, rows, size, s, skip=skip * batch)
+        return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     best_path = os.path.join(workdir, BEST)
 
@@ -234,7 +240,7 @@ def train_and_evaluate(config, context) -> dict:
             "instance": instance_metrics(split, context.data_root, scores),
         }
         test_scores = scores
-    _write_heatmap(workdir, loaded["test"], tiles["test"], test_scores, config.mil.heatmap_tiles)
+    _write_heatmap(workdir, loaded["test"], size, test_scores, config.mil.heatmap_tiles)
     report = {
         "trainer": "mil",
         "classes": list(train.classes),
@@ -254,10 +260,11 @@ def train_and_evaluate(config, context) -> dict:
     return report
 
 
-def _write_heatmap(workdir, split, tiles, scores, n) -> None:
+def _write_heatmap(workdir, split, size, scores, n) -> None:
     """`heatmap.png`: up to `n` test tiles, tumour and normal alternating, beside their
-    instance scores."""
+    instance scores; only those tiles are read."""
     tumour, normal = np.flatnonzero(split.labels == 1), np.flatnonzero(split.labels == 0)
-    pick = [i for pair in zip(tumour, normal) for i in pair][:n] or list(range(min(n, len(tiles))))
+    pick = [i for pair in zip(tumour, normal) for i in pair][:n] or list(range(min(n, len(split))))
+    tiles = pipeline.load_images(split.subset(pick), size)
     titles = [f"{split.classes[split.labels[i]]}: {os.path.basename(split.paths[i])}" for i in pick]
-    heatmap.save_heatmaps(tiles[pick], scores[pick], titles, os.path.join(workdir, HEATMAP))
+    heatmap.save_heatmaps(tiles, scores[pick], titles, os.path.join(workdir, HEATMAP))
