@@ -5,8 +5,9 @@ instance classifier (four units of 3, 4, 6, 3 residual blocks, 64–512 channels
     python -m trainers.mil --config=configs/mil_resnet34.py \
         --config.data.root=/data/tiles --config.workdir=runs/mil_resnet34
 
-With an empty `data.root` the phantoms are written at 2240 px (224-px tumour squares),
-which takes a while and much disk.
+Tiles stream from their files each round (`kerasg2c.mil.instances`), none held in
+memory. With an empty `data.root` the phantoms are written at 2240 px (224-px tumour
+squares), which takes a while and much disk.
 """
 
 from kerasg2c.jobs.config_files import load_module
