@@ -2,26 +2,55 @@
 process, the HistoGAN step one its figures (`images/s: X` last) or, with --variants, one
 line per graph / XLA / bf16 variant and a table, and the selection one its figures."""
 
+import concurrent.futures
 import re
 
+import pytest
 from conftest import run_python
 
 
-def test_g2c_step_benchmark_reports_each_variant():
-    proc = run_python(
-        [
-            "-m",
-            "benchmarks.g2c_step",
-            "--size=32",
-            "--batch=2",
-            "--steps=1",
-            "--widths=8,16",
-            "--stem_width=8",
-            "--ngf=4",
-            "--n_blocks=1",
-            "--variants=PAS_ONLY,PAS_ALL_PLUS",
-        ]
-    )
+def benchmark(*args):
+    """Marks a test with the `python args...` run whose output it checks (see `proc`)."""
+    return pytest.mark.benchmark_command(args)
+
+
+@pytest.fixture(scope="module")
+def _runs(request):
+    """The benchmark of every selected test of this module, all started when the first one
+    is needed, two at a time: most of a run is importing TensorFlow and tracing
+    (single-threaded Python), so two processes share a small CI machine's two cores.
+    {test name: Future of its CompletedProcess}."""
+    items = [item for item in request.session.items if item.path == request.path]
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    try:
+        yield {
+            item.name: pool.submit(run_python, list(marker.args[0]))
+            for item in items
+            if (marker := item.get_closest_marker("benchmark_command"))
+        }
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a stop (-x, Ctrl-C): no new starts
+
+
+@pytest.fixture
+def proc(_runs, request):
+    """The finished run of this test's `benchmark(...)` command."""
+    return _runs[request.node.name].result()
+
+
+@benchmark(
+    "-m",
+    "benchmarks.g2c_step",
+    "--size=32",
+    "--batch=2",
+    "--steps=1",
+    "--widths=8,16",
+    "--stem_width=8",
+    "--ngf=4",
+    "--n_blocks=1",
+    "--variants=PAS_ONLY,PAS_ALL_PLUS",
+)
+def test_g2c_step_benchmark_reports_each_variant(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.findall(r"G2C (\w+) step", proc.stdout) == ["PAS_ONLY", "PAS_ALL_PLUS"]
     rates = [float(x) for x in re.findall(r"images/s: ([0-9.]+)", proc.stdout)]
@@ -30,21 +59,19 @@ def test_g2c_step_benchmark_reports_each_variant():
     assert attention[0] == "0" and attention[1] != "0"
 
 
-def test_histogan_step_benchmark_reports_images_per_second():
-    # The smallest step there is: tracing the unrolled critic and generator updates
-    # still takes ~25 s on a loaded core.
-    proc = run_python(
-        [
-            "-m",
-            "benchmarks.histogan_step",
-            "--size=32",
-            "--stages=2",
-            "--channels=8",
-            "--batch=2",
-            "--n_critic=1",
-            "--steps=1",
-        ]
-    )
+# The smallest step there is: tracing the unrolled critic and generator updates
+# still takes ~25 s on a loaded core.
+@benchmark(
+    "-m",
+    "benchmarks.histogan_step",
+    "--size=32",
+    "--stages=2",
+    "--channels=8",
+    "--batch=2",
+    "--n_critic=1",
+    "--steps=1",
+)
+def test_histogan_step_benchmark_reports_images_per_second(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "(2 real images per step)" in lines[0] and "critic_norm=batch" in lines[0]
@@ -55,21 +82,19 @@ def test_histogan_step_benchmark_reports_images_per_second():
     assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
 
 
-def test_histogan_step_benchmark_times_each_variant_in_one_run():
-    # One stage: the smallest trace (XLA then compiles it: ~30 s on a loaded core).
-    proc = run_python(
-        [
-            "-m",
-            "benchmarks.histogan_step",
-            "--size=32",
-            "--stages=1",
-            "--channels=8",
-            "--batch=2",
-            "--n_critic=1",
-            "--steps=1",
-            "--variants=graph,xla,bf16",
-        ]
-    )
+# One stage: the smallest trace (XLA then compiles it: ~30 s on a loaded core).
+@benchmark(
+    "-m",
+    "benchmarks.histogan_step",
+    "--size=32",
+    "--stages=1",
+    "--channels=8",
+    "--batch=2",
+    "--n_critic=1",
+    "--steps=1",
+    "--variants=graph,xla,bf16",
+)
+def test_histogan_step_benchmark_times_each_variant_in_one_run(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "(2 real images per step)" in lines[0] and "jit=" not in lines[0]
@@ -87,20 +112,18 @@ def test_histogan_step_benchmark_times_each_variant_in_one_run():
     assert lines[-4].split()[0] == "variant" and "failed" not in proc.stdout
 
 
-def test_histogan_selection_benchmark_reports_images_per_second():
-    proc = run_python(
-        [
-            "-m",
-            "benchmarks.histogan_selection",
-            "--size=32",
-            "--n=8",
-            "--batch=4",
-            "--passes=2",
-            "--widths=8,16",
-            "--blocks_per_unit=1",
-            "--stem_width=8",
-        ]
-    )
+@benchmark(
+    "-m",
+    "benchmarks.histogan_selection",
+    "--size=32",
+    "--n=8",
+    "--batch=4",
+    "--passes=2",
+    "--widths=8,16",
+    "--blocks_per_unit=1",
+    "--stem_width=8",
+)
+def test_histogan_selection_benchmark_reports_images_per_second(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "n=8 real=4 kept=2" in lines[0] and "widths=(8, 16)" in lines[0]
@@ -109,18 +132,16 @@ def test_histogan_selection_benchmark_reports_images_per_second():
     assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
 
 
-def test_infogan_step_benchmark_counts_the_cells_the_critic_sees():
-    proc = run_python(
-        [
-            "-m",
-            "benchmarks.infogan_step",
-            "--size=16",
-            "--channels=8",
-            "--batch=2",
-            "--n_critic=2",
-            "--steps=1",
-        ]
-    )
+@benchmark(
+    "-m",
+    "benchmarks.infogan_step",
+    "--size=16",
+    "--channels=8",
+    "--batch=2",
+    "--n_critic=2",
+    "--steps=1",
+)
+def test_infogan_step_benchmark_counts_the_cells_the_critic_sees(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "(4 real images per step)" in lines[0] and "jit=False" in lines[0]
@@ -128,27 +149,25 @@ def test_infogan_step_benchmark_counts_the_cells_the_critic_sees():
     assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
 
 
-def test_nuclei_pipeline_benchmark_reports_tiles_per_second():
-    proc = run_python(["-m", "benchmarks.nuclei_pipeline", "--size=128", "--tiles=2"])
+@benchmark("-m", "benchmarks.nuclei_pipeline", "--size=128", "--tiles=2")
+def test_nuclei_pipeline_benchmark_reports_tiles_per_second(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert float(re.search(r"nuclei per tile: ([0-9.]+)", proc.stdout)[1]) > 0
     assert float(re.fullmatch(r"tiles/s: ([0-9.]+)", lines[-1])[1]) > 0
 
 
-def test_translate_slide_benchmark_reports_each_size():
-    proc = run_python(
-        [
-            "-m",
-            "benchmarks.translate_slide",
-            "--sizes=256,384",
-            "--window=64",
-            "--ngf=4",
-            "--n_blocks=1",
-            "--batch_size=4",
-            "--peak_steps=2",
-        ]
-    )
+@benchmark(
+    "-m",
+    "benchmarks.translate_slide",
+    "--sizes=256,384",
+    "--window=64",
+    "--ngf=4",
+    "--n_blocks=1",
+    "--batch_size=4",
+    "--peak_steps=2",
+)
+def test_translate_slide_benchmark_reports_each_size(proc):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "ResnetGenerator(ngf=4, n_blocks=1), window 64" in lines[0]
