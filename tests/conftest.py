@@ -1,5 +1,6 @@
 """Shared helpers for the test suite."""
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -65,9 +66,84 @@ def max_abs_diff(a, b) -> float:
     return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "benchmark_command(args): the `python args...` run a test_benchmarks test checks"
+    )
+
+
 @pytest.fixture
 def repo():
     return REPO
+
+
+class _Prefetcher:
+    """Runs the bodies of @prefetched fixtures on one background thread, in the order in
+    which the selected tests first need them, while the tests go on in the foreground.
+    Most of the suite is one process at a time, mostly single-threaded (TensorFlow imports
+    and tracing), so on a small CI machine the second core would otherwise idle."""
+
+    def __init__(self):
+        self.bodies = {}  # (module name, fixture name) -> body(tmp_path_factory)
+        self.futures = {}
+        self.pool = None
+        self.factory = None
+
+    def key(self, module: str, name: str):
+        for key in ((module, name), ("conftest", name)):
+            if key in self.bodies:
+                return key
+        return None
+
+    def start(self, items, factory):
+        self.factory = factory
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch")
+        for item in items:
+            module = getattr(getattr(item, "module", None), "__name__", "")
+            for name in getattr(item, "fixturenames", ()):
+                key = self.key(module, name)
+                if key is not None and key not in self.futures:
+                    self.futures[key] = self.pool.submit(self.bodies[key], factory)
+
+    def value(self, key):
+        """The body's value: awaited if it has started in the background, else computed here."""
+        future = self.futures.pop(key, None)
+        if future is None or future.cancel():
+            return self.bodies[key](self.factory)
+        return future.result()
+
+    def stop(self):
+        if self.pool is not None:  # what was not needed (a stop: -x, Ctrl-C) is not started
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+_PREFETCHER = _Prefetcher()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prefetch(request, tmp_path_factory):
+    _PREFETCHER.start(request.session.items, tmp_path_factory)
+    yield _PREFETCHER
+    _PREFETCHER.stop()
+
+
+def prefetched(scope="module"):
+    """Declares a fixture whose value is `body(tmp_path_factory)`, which a background thread
+    may compute ahead of the first test that needs it (see _Prefetcher). The body may only
+    run subprocesses and touch files: no TensorFlow or Keras in this process, whose global
+    state (seeds, names) the foreground tests own."""
+
+    def decorate(body):
+        key = (body.__module__, body.__name__)
+        _PREFETCHER.bodies[key] = body
+
+        def fixture(_prefetch):
+            return _prefetch.value(key)
+
+        fixture.__doc__ = body.__doc__
+        return pytest.fixture(scope=scope, name=body.__name__)(fixture)
+
+    return decorate
 
 
 @pytest.fixture(autouse=True)
@@ -115,10 +191,18 @@ def export_tiny_generators(folder):
     return folder
 
 
-@pytest.fixture(scope="session")
+@prefetched(scope="session")
 def g2c_run(tmp_path_factory):
     """A tiny trained G2C PAS_ALL+ run (generators exported the CycleGAN stage's way)."""
-    generators = export_tiny_generators(tmp_path_factory.mktemp("generators"))
+    generators = tmp_path_factory.mktemp("generators")
+    # In a subprocess: this may run on the prefetch thread (no TensorFlow here).
+    export = (
+        "import pathlib, sys; sys.path.insert(0, 'tests'); "
+        "from conftest import export_tiny_generators; "
+        "export_tiny_generators(pathlib.Path(sys.argv[1]))"
+    )
+    proc = run_python(["-c", export, str(generators)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
     workdir = tmp_path_factory.mktemp("g2c_run")
     proc = run_python(
         trainer_args("g2c", workdir, f"--config.g2c.generators_dir={generators}", *G2C_TINY)

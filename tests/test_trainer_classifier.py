@@ -9,7 +9,7 @@ import signal
 import h5py
 import numpy as np
 import pytest
-from conftest import run_python, signal_at, tiny_flags, trainer_args
+from conftest import prefetched, run_python, signal_at, tiny_flags, trainer_args
 
 TINY = [
     *tiny_flags(n_train=48, n_val=12, n_test=12),
@@ -34,12 +34,21 @@ def weights(workdir) -> dict:
     return out
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("run")
     proc = run_python(command(workdir, "--config.train.epochs=3"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir, proc
+
+
+@prefetched()
+def killed_run(tmp_path_factory):
+    """(workdir, (exit code, stderr after the kill)) of the 3-epoch run SIGKILLed mid-epoch
+    2, after step 9 (6 steps per epoch; last checkpoint: step 8)."""
+    workdir = tmp_path_factory.mktemp("killed")
+    cmd = command(workdir, "--config.train.epochs=3")
+    return workdir, signal_at(cmd, "epoch 2/3 step 3/6", signal.SIGKILL)
 
 
 def test_report_and_figures(finished_run):
@@ -69,17 +78,16 @@ def test_report_and_figures(finished_run):
     assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 3
 
 
-def test_killed_run_resumes_to_the_same_weights(finished_run, tmp_path):
+def test_killed_run_resumes_to_the_same_weights(finished_run, killed_run):
     reference_dir, _ = finished_run
-    cmd = command(tmp_path, "--config.train.epochs=3")
-    # 6 steps per epoch; kill mid-epoch 2, after step 9 (last checkpoint: step 8).
-    returncode, _ = signal_at(cmd, "epoch 2/3 step 3/6", signal.SIGKILL)
+    killed_dir, (returncode, _) = killed_run
     assert returncode == -signal.SIGKILL
-    assert not (tmp_path / "model.weights.h5").exists()
+    assert not (killed_dir / "model.weights.h5").exists()
+    cmd = command(killed_dir, "--config.train.epochs=3")
     resumed = run_python(cmd)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "resumed from" in resumed.stderr and "at step 8" in resumed.stderr
-    expected, got = weights(reference_dir), weights(tmp_path)
+    expected, got = weights(reference_dir), weights(killed_dir)
     assert expected.keys() == got.keys()
     for name in expected:  # bitwise: op determinism is on, same data order
         np.testing.assert_array_equal(expected[name], got[name], err_msg=name)

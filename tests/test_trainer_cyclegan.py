@@ -8,9 +8,8 @@ import subprocess
 
 import keras
 import numpy as np
-import pytest
 import tensorflow as tf
-from conftest import run_python, signal_at, trainer_args
+from conftest import prefetched, run_python, signal_at, trainer_args
 
 import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
@@ -47,12 +46,20 @@ def final_state(workdir) -> dict:
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cyclegan")
     proc = run_python(command(workdir))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
+
+
+@prefetched()
+def killed_run(tmp_path_factory):
+    """(workdir, (exit code, stderr after the kill)) of the run SIGKILLed after step 11
+    (8 steps per epoch; checkpoint: step 10)."""
+    workdir = tmp_path_factory.mktemp("killed")
+    return workdir, signal_at(command(workdir), "epoch 2/4 step 3/8", signal.SIGKILL)
 
 
 def test_report_has_the_fidelity_table(finished_run):
@@ -77,15 +84,14 @@ def test_exported_generator_translates(finished_run):
     assert (finished_run / "PAS_to_PASM" / "samples" / "PAS_to_PASM_epoch004.png").exists()
 
 
-def test_killed_run_resumes_to_the_same_state(finished_run, tmp_path):
-    cmd = command(tmp_path)
-    # 8 steps per epoch: kill after step 11 (checkpoint: step 10).
-    returncode, _ = signal_at(cmd, "epoch 2/4 step 3/8", signal.SIGKILL)
+def test_killed_run_resumes_to_the_same_state(finished_run, killed_run):
+    killed_dir, (returncode, _) = killed_run
     assert returncode == -signal.SIGKILL
+    cmd = command(killed_dir)
     resumed = run_python(cmd)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "at step 10" in resumed.stderr
-    expected, got = final_state(finished_run), final_state(tmp_path)
+    expected, got = final_state(finished_run), final_state(killed_dir)
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and image pools, bitwise
         np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
