@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -88,6 +89,7 @@ class _Prefetcher:
         self.futures = {}
         self.pool = None
         self.factory = None
+        self.lock = threading.Lock()
 
     def key(self, module: str, name: str):
         for key in ((module, name), ("conftest", name)):
@@ -98,18 +100,28 @@ class _Prefetcher:
     def start(self, items, factory):
         self.factory = factory
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch")
-        for item in items:
-            module = getattr(getattr(item, "module", None), "__name__", "")
-            for name in getattr(item, "fixturenames", ()):
-                key = self.key(module, name)
-                if key is not None and key not in self.futures:
-                    self.futures[key] = self.pool.submit(self.bodies[key], factory)
+        with self.lock:
+            for item in items:
+                module = getattr(getattr(item, "module", None), "__name__", "")
+                for name in getattr(item, "fixturenames", ()):
+                    key = self.key(module, name)
+                    if key is not None and key not in self.futures:
+                        self.futures[key] = self.pool.submit(self.bodies[key], factory)
 
     def value(self, key):
-        """The body's value: awaited if it has started in the background, else computed here."""
-        future = self.futures.pop(key, None)
-        if future is None or future.cancel():
-            return self.bodies[key](self.factory)
+        """The body's value: awaited if it has started in the background, else computed here
+        (once: a body may ask for another's value)."""
+        with self.lock:
+            future = self.futures.get(key)
+            mine = future is None or future.cancel()
+            if mine:
+                future = self.futures[key] = concurrent.futures.Future()
+                future.set_running_or_notify_cancel()
+        if mine:
+            try:
+                future.set_result(self.bodies[key](self.factory))
+            except BaseException as e:  # pytest's outcomes too
+                future.set_exception(e)
         return future.result()
 
     def stop(self):
@@ -144,6 +156,11 @@ def prefetched(scope="module"):
         return pytest.fixture(scope=scope, name=body.__name__)(fixture)
 
     return decorate
+
+
+def prefetched_value(module: str, name: str):
+    """The value of the @prefetched fixture `name` of `module` (for a body that needs it)."""
+    return _PREFETCHER.value(_PREFETCHER.key(module, name))
 
 
 @pytest.fixture(autouse=True)
@@ -191,18 +208,22 @@ def export_tiny_generators(folder):
     return folder
 
 
-@prefetched(scope="session")
-def g2c_run(tmp_path_factory):
-    """A tiny trained G2C PAS_ALL+ run (generators exported the CycleGAN stage's way)."""
-    generators = tmp_path_factory.mktemp("generators")
-    # In a subprocess: this may run on the prefetch thread (no TensorFlow here).
+def export_tiny_generators_apart(folder):
+    """export_tiny_generators in a subprocess (for a @prefetched body); returns `folder`."""
     export = (
         "import pathlib, sys; sys.path.insert(0, 'tests'); "
         "from conftest import export_tiny_generators; "
         "export_tiny_generators(pathlib.Path(sys.argv[1]))"
     )
-    proc = run_python(["-c", export, str(generators)])
+    proc = run_python(["-c", export, str(folder)])
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return folder
+
+
+@prefetched(scope="session")
+def g2c_run(tmp_path_factory):
+    """A tiny trained G2C PAS_ALL+ run (generators exported the CycleGAN stage's way)."""
+    generators = export_tiny_generators_apart(tmp_path_factory.mktemp("generators"))
     workdir = tmp_path_factory.mktemp("g2c_run")
     proc = run_python(
         trainer_args("g2c", workdir, f"--config.g2c.generators_dir={generators}", *G2C_TINY)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, free_ports, load_npz, max_abs_diff, run_python
+from conftest import REPO, free_ports, load_npz, max_abs_diff, prefetched, run_python
 
 WORKER = os.path.join("tests", "workers", "train_worker.py")
 # float32 sums in another order (per-replica partial sums, XLA fusion) after 8
@@ -22,7 +22,7 @@ def train(workdir, *flags):
     return load_npz(os.path.join(workdir, "0_weights.npz"))
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def single(tmp_path_factory):
     return train(tmp_path_factory.mktemp("single"))
 

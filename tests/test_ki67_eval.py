@@ -2,14 +2,14 @@
 relabelled view, raw and conditional CycleGAN, the Ki-67 index table (IHC paper,
 Tables 3–4)."""
 
+import concurrent.futures
 import csv
 import json
 import os
 
 import numpy as np
 import pytest
-
-from tests.conftest import run_python, trainer_args
+from conftest import prefetched, run_python, trainer_args
 
 TINY = [
     "--config.data.phantoms.n_train=12",
@@ -34,7 +34,7 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("ki67_eval")
     proc = run_python(trainer_args("ki67_eval", workdir, *TINY))
@@ -112,10 +112,17 @@ def test_conditional_generator_reads_the_class_channels(run):
 
 
 def test_check_refuses_a_bad_stage_key(tmp_path):
-    for flag, key in (
+    cases = (
         ("--config.mil_stage.mil.instance_size=24", "mil_stage.mil.instance_size"),
         ("--config.cyclegan_stage.model.ngf=0", "cyclegan_stage.model.ngf"),
-    ):
-        proc = run_python(trainer_args("ki67_eval", tmp_path, *TINY, flag))
+    )
+
+    def run(case):  # side by side: each is mostly a TensorFlow import
+        flag, key = case
+        return run_python(trainer_args("ki67_eval", tmp_path / key, *TINY, flag))
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        procs = list(pool.map(run, cases))
+    for (_, key), proc in zip(cases, procs):
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert key in proc.stderr
