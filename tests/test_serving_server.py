@@ -222,19 +222,23 @@ def test_an_open_server_keeps_administration_behind_the_key(open_server):
     np.testing.assert_array_equal(_infer(grpcclient, triton.url("grpc"), x), x + 1)
     http = httpclient.InferenceServerClient(triton.url("http"))
     grpc = grpcclient.InferenceServerClient(triton.url("grpc"))
-    assert http.get_model_config("add_one")["name"] == "add_one"
-    # Repository index (and so model control) needs the key, under each protocol's name.
-    with pytest.raises(InferenceServerException, match="restricted"):
-        http.get_model_repository_index()
-    with pytest.raises(InferenceServerException, match="restricted"):
-        grpc.get_model_repository_index()
-    with pytest.raises(InferenceServerException, match="restricted"):
-        http.get_inference_statistics("add_one")
-    assert http.get_model_repository_index(headers={"admin-key": "k3y"})
-    header = dict([client.admin_header("k3y", "grpc")])
-    assert grpc.get_model_repository_index(headers=header).models
-    with pytest.raises(InferenceServerException, match="restricted"):
-        http.get_model_repository_index(headers={"admin-key": "wrong"})
+    try:
+        assert http.get_model_config("add_one")["name"] == "add_one"
+        # Repository index (and so model control) needs the key, under each protocol's name.
+        with pytest.raises(InferenceServerException, match="restricted"):
+            http.get_model_repository_index()
+        with pytest.raises(InferenceServerException, match="restricted"):
+            grpc.get_model_repository_index()
+        with pytest.raises(InferenceServerException, match="restricted"):
+            http.get_inference_statistics("add_one")
+        assert http.get_model_repository_index(headers={"admin-key": "k3y"})
+        header = dict([client.admin_header("k3y", "grpc")])
+        assert grpc.get_model_repository_index(headers=header).models
+        with pytest.raises(InferenceServerException, match="restricted"):
+            http.get_model_repository_index(headers={"admin-key": "wrong"})
+    finally:  # an open keep-alive connection delays the shared server's stop by ~30 s
+        http.close()
+        grpc.close()
 
 
 def test_an_open_server_needs_a_key_and_tls_needs_both_files(repository, tmp_path):
@@ -325,6 +329,7 @@ def test_client_reaches_the_server_through_tls(repository, tmp_path):
     with server.TritonServer(repository, *ports, tls_cert=cert, tls_key=key) as triton:
         # gRPC: Triton's own TLS.
         answer = client.Client(triton.url("grpc"), "add_one", "grpc", tls)
+        answer.client.close()  # an open connection delays the server's stop by ~30 s
         assert answer.max_batch_size == 8
         with pytest.raises(client.ServingError, match="no Triton server answers"):
             client.Client(triton.url("grpc"), "add_one", "grpc")  # plaintext is refused
@@ -336,6 +341,7 @@ def test_client_reaches_the_server_through_tls(repository, tmp_path):
         try:
             url = f"localhost:{proxy.port}"
             https = client.Client(url, "add_one", "http", tls)
+            https.client.close()
             assert https.max_batch_size == 8
             with pytest.raises(client.ServingError, match="no Triton server answers"):
                 client.Client(url, "add_one", "http", untrusted)
@@ -348,10 +354,14 @@ def test_client_sends_headers_and_the_admin_key(open_server):
     for protocol in ("http", "grpc"):
         keyed = client.Connection(headers=(client.admin_header("k3y", protocol),))
         answer = client.Client(triton.url(protocol), "add_one", protocol, keyed)
-        assert [m["name"] for m in answer._index()] == ["add_one"]
         plain = client.Client(triton.url(protocol), "add_one", protocol)
-        with pytest.raises(InferenceServerException, match="restricted"):
-            plain._index()
+        try:
+            assert [m["name"] for m in answer._index()] == ["add_one"]
+            with pytest.raises(InferenceServerException, match="restricted"):
+                plain._index()
+        finally:  # an open keep-alive connection delays the shared server's stop by ~30 s
+            answer.client.close()
+            plain.client.close()
     assert client.parse_header("X-Token: a:b") == ("X-Token", "a:b")
     with pytest.raises(ValueError, match="expected NAME:VALUE"):
         client.parse_header("no-colon")

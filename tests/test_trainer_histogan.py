@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO, run_python, trainer_args
+from conftest import REPO, prefetched, prefetched_value, run_python, trainer_args
 from PIL import Image
 
 from kerasg2c.data import layout, pipeline
@@ -38,7 +38,7 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("histogan")
     proc = run_python(trainer_args("histogan", workdir, *TINY))
@@ -147,14 +147,18 @@ def final_state(workdir) -> dict:
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_state(finished_run, tmp_path):
+@prefetched()
+def resume_runs(tmp_path_factory):
+    """(workdir, process) of the run SIGKILLed after step 3 logged, then resumed, and
+    (workdir, exit code, stderr) of the same run uninterrupted."""
     import signal
     import subprocess
     import sys
 
     from conftest import signal_at
 
+    finished_run = prefetched_value(__name__, "finished_run")
+    tmp_path = tmp_path_factory.mktemp("resume")
     # Both runs load the finished run's feature extractor (training does not use it
     # before the FID warm-up ends), so neither trains one. Both must load it: a run that
     # trains its extractor in-process starts the GAN from other initial weights than a
@@ -176,14 +180,24 @@ def test_killed_run_resumes_to_the_same_state(finished_run, tmp_path):
             # Killed after step 3 is logged: the checkpoint of step 2 (or of 4, if step 4
             # ends before the signal lands) is the latest.
             returncode, _ = signal_at(cmd, "epoch 1/1 step 3/12", signal.SIGKILL)
-            assert returncode == -signal.SIGKILL
-            resumed = run_python(cmd)
-            assert resumed.returncode == 0, resumed.stderr[-4000:]
-            assert whole.wait(timeout=600) == 0, (tmp_path / "whole.log").read_text()[-4000:]
+            resumed = run_python(cmd) if returncode == -signal.SIGKILL else None
+            whole_returncode = whole.wait(timeout=600)
         finally:
             whole.kill()
+    whole_run = tmp_path / "whole", whole_returncode, (tmp_path / "whole.log").read_text()
+    return (tmp_path / "killed", returncode, resumed), whole_run
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_state(resume_runs):
+    import signal
+
+    (killed, returncode, resumed), (whole, whole_returncode, whole_log) = resume_runs
+    assert returncode == -signal.SIGKILL
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert whole_returncode == 0, whole_log[-4000:]
     assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
+    expected, got = final_state(whole), final_state(killed)
     assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and step counters, bitwise
@@ -337,7 +351,7 @@ print(json.dumps(results))
 """
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def one_and_two_replicas(tmp_path_factory):
     proc = run_python(["-c", REPLICA_SCRIPT, str(tmp_path_factory.mktemp("replicas"))])
     assert proc.returncode == 0, proc.stderr[-4000:]
