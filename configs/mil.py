@@ -6,8 +6,11 @@ paper's "MIL for Getting Class-Related Information"; Campanella et al. 2019).
 
 With an empty `data.root` it writes MIL phantoms into `workdir/data`
 (`kerasg2c.data.mil_phantoms`): 256 × 256 tiles of normal tissue texture, half of them
-"tumour" tiles holding one or two 32 × 32 squares of dense large dark nuclei, with the
-true instance labels in `instances/<split>.csv`. A DATA_ROOT of your own holds tiles under
+"tumour" tiles holding one irregular region of larger, darker, denser nuclei of random
+grade, size and position (not aligned to the 32-px instance grid; an instance is tumour
+when ≥ 25 % of its pixels are), lymphocyte clusters in half the tiles of either class and
+per-tile stain jitter, with the true instance labels in `instances/<split>.csv`
+(measured, seeds 0–2: test tile AUC 0.89, 0.96, 0.88). A DATA_ROOT of your own holds tiles under
 `labeled/<split>/<normal|tumour>/` (resized to `data.image_size`). Each epoch scores all
 8 × 8 instances of every training tile, trains one pass on each tile's top-1 instance
 with the tile's label (cross-entropy, Adam 1e-4, weight decay 1e-4, no augmentation),
