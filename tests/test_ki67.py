@@ -144,3 +144,14 @@ def test_cli_scores_a_folder_and_names_a_bad_pattern(tmp_path):
     assert len(rows) == 2 and all(int(r["total"]) > 0 for r in rows)
     done = subprocess.run([*run, f"--images={tmp_path}/none/*.png"], capture_output=True)
     assert done.returncode == 2 and b"--images=" in done.stderr
+
+
+@pytest.mark.parametrize("module", ["kerasg2c.data.ihc_phantoms", "kerasg2c.data.mil_phantoms"])
+def test_phantom_cli_writes_a_preview_and_asks_for_an_output(module, tmp_path):
+    run = [sys.executable, "-m", module]
+    preview = tmp_path / "preview.png"
+    done = subprocess.run([*run, f"--preview={preview}", "--size=64"], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    assert preview.is_file() and preview.stat().st_size > 0
+    done = subprocess.run(run, capture_output=True)
+    assert done.returncode != 0 and b"--out or --preview" in done.stderr

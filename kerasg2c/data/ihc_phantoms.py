@@ -191,7 +191,7 @@ def main(argv):
     del argv
     f = flags.FLAGS
     if f.out is None and f.preview is None:
-        raise flags.UsageError("--out or --preview must be given")
+        raise app.UsageError("--out or --preview must be given")
     if f.out:
         summary = write_dataset(
             f.out, n_train=f.n_train, n_val=f.n_val, n_test=f.n_test,

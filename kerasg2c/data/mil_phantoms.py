@@ -30,12 +30,12 @@ AUC 0.89, 0.96, 0.88 and instance AUC 0.95, 0.98, 0.98 (the old squares of dense
 nuclei: 1.00). `python -m kerasg2c.data.mil_phantoms --preview tiles.png` draws a few.
 """
 
-import argparse
 import csv
 import json
 import pathlib
 
 import numpy as np
+from absl import app, flags, logging
 from PIL import Image
 
 CLASSES = ("normal", "tumour")
@@ -261,28 +261,31 @@ def write_preview(path, *, seed=0, n=4, size=256, instance_size=32) -> None:
     Image.fromarray(np.concatenate(rows, axis=0)).save(path)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", help="DATA_ROOT to write")
-    parser.add_argument("--n_train", type=int, default=200)
-    parser.add_argument("--n_val", type=int, default=40)
-    parser.add_argument("--n_test", type=int, default=60)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--instance_size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--preview", help="PNG of a few normal and tumour tiles")
-    args = parser.parse_args(argv)
-    if args.out is None and args.preview is None:
-        parser.error("--out or --preview must be given")
-    if args.out:
-        counts = write_tiles(args.out, n_train=args.n_train, n_val=args.n_val,
-                             n_test=args.n_test, size=args.size,
-                             instance_size=args.instance_size, seed=args.seed)  # fmt: skip
-        print(json.dumps(counts))
-    if args.preview:
-        write_preview(args.preview, seed=args.seed, size=args.size,
-                      instance_size=args.instance_size)  # fmt: skip
+def _define_flags():
+    flags.DEFINE_string("out", None, "DATA_ROOT to write.")
+    flags.DEFINE_integer("n_train", 200, "Training tiles.")
+    flags.DEFINE_integer("n_val", 40, "Validation tiles.")
+    flags.DEFINE_integer("n_test", 60, "Test tiles.")
+    flags.DEFINE_integer("size", 256, "Tile side in pixels.")
+    flags.DEFINE_integer("instance_size", 32, "Instance side in pixels (divides --size).")
+    flags.DEFINE_integer("seed", 0, "Seed; equal seeds give byte-identical output.")
+    flags.DEFINE_string("preview", None, "Optional PNG of a few normal and tumour tiles.")
+
+
+def main(argv):
+    del argv
+    f = flags.FLAGS
+    if f.out is None and f.preview is None:
+        raise app.UsageError("--out or --preview must be given")
+    if f.out:
+        counts = write_tiles(f.out, n_train=f.n_train, n_val=f.n_val, n_test=f.n_test,
+                             size=f.size, instance_size=f.instance_size, seed=f.seed)  # fmt: skip
+        logging.info("mil phantoms: %s", json.dumps(counts))
+    if f.preview:
+        write_preview(f.preview, seed=f.seed, size=f.size, instance_size=f.instance_size)
+        logging.info("mil phantoms: preview written to %s", f.preview)
 
 
 if __name__ == "__main__":
-    main()
+    _define_flags()  # only when run as a program: importing the module defines no flags
+    app.run(main)
