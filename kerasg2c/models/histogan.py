@@ -101,14 +101,7 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         self.generator, self.critics = generator, critics
         self.num_classes, self.noise_dim = num_classes, noise_dim
         self.n_critic, self.gp_weight, self.seed = n_critic, gp_weight, seed
-        self.step_counter = self.add_weight(
-            shape=(),
-            initializer="zeros",
-            dtype="int64",
-            trainable=False,
-            aggregation="only_first_replica",
-            name="step_counter",
-        )
+        self.step_counter = runtime.add_step_counter(self)
         self.generator_optimizer = None
         self.critic_optimizer = None
 

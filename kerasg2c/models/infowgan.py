@@ -113,14 +113,7 @@ class InfoWGANGP(MultiOptimizerModel, keras.Model):
         self.channels, self.image_size = channels, check_image_size(image_size)
         self.n_critic, self.lambda_gp, self.lambda_info = n_critic, lambda_gp, lambda_info
         self.rotate, self.seed = bool(rotate), seed
-        self.step_counter = self.add_weight(
-            shape=(),
-            initializer="zeros",
-            dtype="int64",
-            trainable=False,
-            aggregation="only_first_replica",
-            name="step_counter",
-        )
+        self.step_counter = runtime.add_step_counter(self)
         self.critic_optimizer = None
         self.generator_optimizer = None
         self.info_optimizer = None

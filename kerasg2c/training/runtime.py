@@ -127,6 +127,20 @@ def replica_seed(seed: int, *values) -> tf.Tensor:
     return folded
 
 
+def add_step_counter(model: keras.Model):
+    """A saved, untrained int64 step counter on `model`, starting at 0: the step that
+    `replica_seed` folds in. Every replica adds 1 per step and only the first replica's
+    value is kept, so it counts steps, not replicas × steps."""
+    return model.add_weight(
+        shape=(),
+        initializer="zeros",
+        dtype="int64",
+        trainable=False,
+        aggregation="only_first_replica",
+        name="step_counter",
+    )
+
+
 def optimizer_for_precision(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
     """Wraps `optimizer` in dynamic loss scaling when the policy is mixed_float16 (once: a
     wrapped optimizer is returned as it is)."""
