@@ -95,8 +95,11 @@ def _bad_request(url, images, datatype=None, model="g2c_python"):
     datatype = datatype or ("UINT8" if images.dtype == np.uint8 else "FP32")
     request = httpclient.InferInput("image", list(images.shape), datatype)
     request.set_data_from_numpy(images, binary_data=True)
-    with pytest.raises(InferenceServerException) as error:
-        client.infer(model, [request])
+    try:
+        with pytest.raises(InferenceServerException) as error:
+            client.infer(model, [request])
+    finally:
+        client.close()  # an open keep-alive connection delays the server's stop by ~30 s
     return error.value.message()
 
 
@@ -185,8 +188,11 @@ def test_client_refuses_images_above_the_models_max_pixels(served, tmp_path, cap
     Image.fromarray(np.zeros((81, 81, 3), np.uint8)).save(big)
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(small)
     answer = client.Client(s.url("http"), "g2c_float_python")
-    assert answer.metadata["input"]["max_pixels"] == SMALL
-    assert client.run([str(big), str(small)], answer, batch_size=4) == 1
+    try:
+        assert answer.metadata["input"]["max_pixels"] == SMALL
+        assert client.run([str(big), str(small)], answer, batch_size=4) == 1
+    finally:
+        answer.client.close()  # an open keep-alive connection delays the server's stop
     out, err = capsys.readouterr()
     assert f"{big}: 81×81 = 6561 pixels exceeds max_pixels = 6400 of the model; not sent" in err
     assert out.startswith(str(small))
