@@ -34,14 +34,13 @@ def main(argv):
         model.optimizer = runtime.optimizer_for_precision(keras.optimizers.SGD(0.01, momentum=0.5))
     images = tf.random.uniform((FLAGS.batch, FLAGS.size, FLAGS.size, 3))
     labels = tf.random.uniform((FLAGS.batch,), maxval=3, dtype=tf.int32)
-    warmup, per_step = step_timing.time_steps(model, strategy, (images, labels))
     params = sum(int(tf.size(w)) for w in model.trainable_weights)
-    step_timing.report(
+    step_timing.time_and_report(
         f"classifier step: size={FLAGS.size} batch={FLAGS.batch} params={params:,}",
+        model,
         strategy,
+        (images, labels),
         FLAGS.batch,
-        warmup,
-        per_step,
     )
 
 

@@ -52,21 +52,20 @@ def main(argv):
         model.compile(*cyclegan_job.make_optimizers(config.optimizer, steps_per_epoch=1))
     shape = (FLAGS.batch, FLAGS.size, FLAGS.size, 3)
     pair = (tf.random.uniform(shape, -1, 1), tf.random.uniform(shape, -1, 1))
-    warmup, per_step = step_timing.time_steps(model, strategy, pair)
 
     def count(network):
         return sum(int(tf.size(w)) for w in network.trainable_weights)
 
     generator, discriminator = count(model.generator_ab), count(model.discriminator_a)
-    step_timing.report(
+    step_timing.time_and_report(
         f"cyclegan step: size={FLAGS.size} batch={FLAGS.batch} ngf={FLAGS.ngf} "
         f"blocks={FLAGS.blocks} upsampling={FLAGS.upsampling} "
         f"discriminator={FLAGS.discriminator} params: generator {generator:,} x2, "
         f"discriminator {discriminator:,} x2, total {2 * (generator + discriminator):,}",
+        model,
         strategy,
+        pair,
         FLAGS.batch,
-        warmup,
-        per_step,
     )
 
 

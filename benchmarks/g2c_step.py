@@ -53,16 +53,15 @@ def main(argv):
             )
             model(tf.zeros((1, FLAGS.size, FLAGS.size, 3)))
             model.compile(runtime.optimizer_for_precision(keras.optimizers.SGD(0.01, momentum=0.5)))
-        warmup, per_step = step_timing.time_steps(model, strategy, (images, labels))
         counts = model.parameter_counts()
-        step_timing.report(
+        step_timing.time_and_report(
             f"G2C {variant} step: size={FLAGS.size} batch={FLAGS.batch} "
             f"params={counts['total']:,} (generators {counts['generators']:,}, "
             f"attention {counts['attention']:,})",
+            model,
             strategy,
+            (images, labels),
             FLAGS.batch,
-            warmup,
-            per_step,
         )
 
 

@@ -28,9 +28,6 @@ gradient penalty's second derivative through the critic's self-attention pooling
 It replaces --jit_compile and --mixed_precision.
 """
 
-import gc
-import resource
-
 from absl import app, flags
 
 from benchmarks import step_timing
@@ -42,14 +39,7 @@ flags.DEFINE_integer("batch", 4, "global batch per critic update (train.batch_si
 flags.DEFINE_integer("n_critic", 5, "critic updates per generator update")
 flags.DEFINE_enum("critic_norm", "batch", ["batch", "layer", "none"], "critic normalisation")
 flags.DEFINE_integer("classes", 3, "classes of the condition")
-# name → (jit_compile, Keras dtype policy)
-VARIANTS = step_timing.VARIANTS
-flags.DEFINE_list(
-    "variants",
-    [],
-    f"time each of {', '.join(VARIANTS)} in this process and tabulate them (instead of "
-    "--jit_compile and --mixed_precision)",
-)
+step_timing.define_variants_flag()
 FLAGS = flags.FLAGS
 FLAGS.set_default("steps", 3)
 
@@ -67,33 +57,10 @@ def model_config():
     return config
 
 
-def time_model(strategy, config, data, jit_compile, precision):
-    """Builds the networks under `precision` (a Keras dtype policy) and times their step;
-    returns (model, first-step seconds, seconds per timed step)."""
-    import keras
-
-    from kerasg2c.jobs import histogan_job
-
-    keras.mixed_precision.set_global_policy(precision)
-    # step_timing.step_runner jit-compiles the replica step as --jit_compile says.
-    FLAGS.jit_compile = jit_compile
-    with strategy.scope():
-        model = histogan_job.build_model(config, FLAGS.classes)
-    run = step_timing.step_runner(model, strategy, data)
-    first = run(1)
-    run(1)  # untimed: anything the first step left to do
-    return model, first, run(FLAGS.steps) / FLAGS.steps
-
-
 def main(argv):
     del argv
-    unknown = [v for v in FLAGS.variants if v not in VARIANTS]
-    if unknown:
-        raise app.UsageError(f"--variants: {unknown} not among {list(VARIANTS)}")
-    if FLAGS.variants and (FLAGS.jit_compile or FLAGS.mixed_precision):
-        raise app.UsageError("--variants replaces --jit_compile and --mixed_precision")
+    step_timing.check_variants()
     strategy = step_timing.configure()
-    import keras
     import tensorflow as tf
 
     from kerasg2c.jobs import histogan_job
@@ -106,7 +73,6 @@ def main(argv):
         tf.random.uniform(shape, seed=1),
         tf.random.uniform((n_images,), maxval=FLAGS.classes, dtype=tf.int32, seed=2),
     )
-    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     h = config.histogan
     header = (
         f"histogan step: size={FLAGS.size} stages={FLAGS.stages} channels={FLAGS.channels} "
@@ -126,72 +92,10 @@ def main(argv):
             f"total {generator + critics:,}"
         )
 
-    def peak_rss():
-        return f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    def build():
+        return histogan_job.build_model(config, FLAGS.classes)
 
-    if not FLAGS.variants:
-        precision = FLAGS.mixed_precision or "float32"
-        model, first, per_step = time_model(strategy, config, data, FLAGS.jit_compile, precision)
-        print(
-            f"{header} jit={FLAGS.jit_compile} precision={precision} "
-            f"replicas={strategy.num_replicas_in_sync} device={device}"
-        )
-        print(params(model))
-        print(f"first step (tracing included): {first:.1f} s")
-        print(f"step time: {per_step * 1000:.1f} ms ({FLAGS.steps} steps)")
-        print(peak_rss())
-        if device == "GPU":
-            peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
-            print(f"peak GPU memory: {peak / 2**20:.0f} MiB")
-        print(f"images/s: {n_images / per_step:.2f}")
-        return
-
-    print(f"{header} replicas={strategy.num_replicas_in_sync} device={device}", flush=True)
-    rows, described = [], False
-    for name in FLAGS.variants:
-        jit_compile, precision = VARIANTS[name]
-        if device == "GPU":
-            tf.config.experimental.reset_memory_stats("GPU:0")
-        model = None
-        try:
-            model, first, per_step = time_model(strategy, config, data, jit_compile, precision)
-        except Exception as e:  # a variant that fails is reported, and the next one runs
-            result = f"failed: {type(e).__name__}: {step_timing.first_line(e)}"
-            print(f"{name}: jit={jit_compile} precision={precision} {result}", flush=True)
-            rows.append((name, jit_compile, precision, result))
-        else:
-            if not described:
-                print(params(model))
-                described = True
-            gpu = ""
-            if device == "GPU":
-                peak = tf.config.experimental.get_memory_info("GPU:0")["peak"]
-                gpu = f" peak GPU memory {peak / 2**20:.0f} MiB,"
-            rate = n_images / per_step
-            print(
-                f"{name}: jit={jit_compile} precision={precision} first step (tracing "
-                f"included) {first:.1f} s, step time {per_step * 1000:.1f} ms "
-                f"({FLAGS.steps} steps),{gpu} images/s: {rate:.2f}",
-                flush=True,
-            )
-            rows.append((name, jit_compile, precision, (first, per_step, rate)))
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
-            del model
-            keras.backend.clear_session()
-            gc.collect()
-    print(peak_rss())
-    print(
-        f"{'variant':<10} {'jit':<5} {'precision':<15} {'first step s':>12} {'step ms':>9} "
-        f"{'images/s':>9}"
-    )
-    for name, jit_compile, precision, result in rows:
-        if isinstance(result, str):
-            figures = f"  {result}"
-        else:
-            first, per_step, rate = result
-            figures = f" {first:>12.1f} {per_step * 1000:>9.1f} {rate:>9.2f}"
-        print(f"{name:<10} {str(jit_compile):<5} {precision:<15}{figures}")
+    step_timing.time_configurations(header, strategy, build, data, params, n_images)
 
 
 if __name__ == "__main__":
