@@ -103,7 +103,11 @@ def test_unknown_target_stain_names_the_key(tmp_path):
     assert "config key cyclegan.target_stains" in proc.stderr
 
 
-def test_without_ground_truth_reports_frechet_distance(tmp_path):
+@prefetched()
+def run_without_ground_truth(tmp_path_factory):
+    """(workdir, process) of a 1-epoch run on phantoms stripped of their target-stain
+    truth, as real data are."""
+    tmp_path = tmp_path_factory.mktemp("no_truth")
     data = tmp_path / "data"
     phantoms = run_python(
         [
@@ -128,25 +132,38 @@ def test_without_ground_truth_reports_frechet_distance(tmp_path):
             "--config.cyclegan.n_unlabeled=8",
         )
     )
+    return tmp_path / "run", proc
+
+
+def test_without_ground_truth_reports_frechet_distance(run_without_ground_truth):
+    run, proc = run_without_ground_truth
     assert proc.returncode == 0, proc.stderr[-4000:]
-    result = json.loads((tmp_path / "run" / "report.json").read_text())["stains"]["PASM"]
+    result = json.loads((run / "report.json").read_text())["stains"]["PASM"]
     for split in ("val", "test"):
         assert result[split]["frechet_distance"] > 0
         assert 0 < result[split]["cycle_reconstruction_error"] < 2
 
 
-def test_conditional_variant_trains_on_class_labels(tmp_path):
+@prefetched()
+def conditional_run(tmp_path_factory):
+    """(workdir, process) of a 1-epoch run of the class-conditional variant."""
+    workdir = tmp_path_factory.mktemp("conditional")
     proc = run_python(
         command(
-            tmp_path,
+            workdir,
             "--config.cyclegan.condition=labels",
             "--config.model.padding=zero",
             "--config.train.epochs=1",
         )
     )
+    return workdir, proc
+
+
+def test_conditional_variant_trains_on_class_labels(conditional_run):
+    workdir, proc = conditional_run
     assert proc.returncode == 0, proc.stderr[-4000:]
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((workdir / "report.json").read_text())
     assert report["condition"] == "labels"
     # Conditional generators take 3 image + 3 class channels.
-    generator = keras.saving.load_model(tmp_path / "generators" / "PASM.keras")
+    generator = keras.saving.load_model(workdir / "generators" / "PASM.keras")
     assert generator.get_build_config()["input_shape"][-1] == 6

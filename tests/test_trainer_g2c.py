@@ -9,7 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import export_tiny_generators, run_python, tiny_flags, trainer_args
+from conftest import (
+    export_tiny_generators,
+    export_tiny_generators_apart,
+    prefetched,
+    run_python,
+    tiny_flags,
+    trainer_args,
+)
 
 from kerasg2c.evaluation import prediction_table
 
@@ -32,10 +39,12 @@ def command(workdir, generators_dir, *extra):
     )
 
 
-@pytest.fixture(scope="module")
-def pas_all_plus_run(tmp_path_factory, generators_dir):
+@prefetched()
+def pas_all_plus_run(tmp_path_factory):
+    # Generators of its own, exported apart (this may run on the prefetch thread).
+    generators = export_tiny_generators_apart(tmp_path_factory.mktemp("generators"))
     workdir = tmp_path_factory.mktemp("pas_all_plus")
-    proc = run_python(command(workdir, generators_dir))
+    proc = run_python(command(workdir, generators))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
 
@@ -109,7 +118,7 @@ def test_missing_generators_name_the_key(tmp_path):
     assert proc.returncode != 0 and "config key g2c.generators_dir" in proc.stderr
 
 
-def test_without_generators_the_cyclegan_stage_runs_first(tmp_path):
+def without_generators_command(workdir):
     stage = [
         "--config.cyclegan_stage.model.ngf=4",
         "--config.cyclegan_stage.model.n_blocks=1",
@@ -120,15 +129,26 @@ def test_without_generators_the_cyclegan_stage_runs_first(tmp_path):
         "--config.cyclegan_stage.optimizer.constant_epochs=1",
         "--config.cyclegan_stage.optimizer.decay_epochs=0",
     ]
-    cmd = trainer_args(
+    return trainer_args(
         "g2c",
-        tmp_path,
+        workdir,
         "--config.variant=PAS_HE",
         "--config.data.phantoms.n_reference=8",  # the stage's unpaired patches
         *[flag for flag in TINY if "n_reference" not in flag],
         *stage,
     )
-    proc = run_python(cmd)
+
+
+@prefetched()
+def run_without_generators(tmp_path_factory):
+    """(workdir, process) of a PAS_HE run given no generators (its CycleGAN stage first)."""
+    workdir = tmp_path_factory.mktemp("without_generators")
+    return workdir, run_python(without_generators_command(workdir))
+
+
+def test_without_generators_the_cyclegan_stage_runs_first(run_without_generators):
+    tmp_path, proc = run_without_generators
+    cmd = without_generators_command(tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (tmp_path / "cyclegan" / "generators" / "HE.keras").exists()
     assert not (tmp_path / "cyclegan" / "data").exists()  # one phantom set, shared
@@ -141,9 +161,11 @@ def test_without_generators_the_cyclegan_stage_runs_first(tmp_path):
     assert again.returncode == 0 and "training PAS_to_HE" not in again.stderr
 
 
-def test_transfer_config_fine_tunes_reused_generators_with_an_alexnet_branch(
-    tmp_path, generators_dir
-):
+@prefetched()
+def transfer_run(tmp_path_factory):
+    """(workdir, process, generators folder) of a configs/g2c_transfer.py run."""
+    generators_dir = export_tiny_generators_apart(tmp_path_factory.mktemp("generators"))
+    tmp_path = tmp_path_factory.mktemp("transfer")
     cmd = [
         "-m",
         "trainers.g2c",
@@ -153,7 +175,11 @@ def test_transfer_config_fine_tunes_reused_generators_with_an_alexnet_branch(
         *[flag for flag in TINY if "model.widths" not in flag],  # a repeated tuple flag appends
         "--config.model.widths=(8,8,8,8)",
     ]
-    proc = run_python(cmd)
+    return tmp_path, run_python(cmd), generators_dir
+
+
+def test_transfer_config_fine_tunes_reused_generators_with_an_alexnet_branch(transfer_run):
+    tmp_path, proc, generators_dir = transfer_run
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["variant"] == "PAS_ALL_PLUS" and report["task"] == "s_vs_noa"

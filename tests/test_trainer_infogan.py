@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO, run_python, trainer_args
+from conftest import REPO, prefetched, run_python, trainer_args
 from PIL import Image
 
 from kerasg2c.data import cell_phantoms
@@ -31,7 +31,7 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def infogan_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("infogan")
     proc = run_python(trainer_args("infogan", workdir, *TINY))
@@ -103,7 +103,10 @@ def test_cells_bad_keys_are_named(key, value, message):
         cells_job.check(config)
 
 
-def test_cells_job_trains_its_infogan_stage_and_classifies_tiles(tmp_path):
+@prefetched()
+def cells_run(tmp_path_factory):
+    """(workdir, process) of the cells job on 16 tiles, its InfoWGAN-GP stage for 1 epoch."""
+    tmp_path = tmp_path_factory.mktemp("cells")
     workdir = tmp_path / "cells"
     stage = [f"--config.infogan_stage.{flag[len('--config.') :]}" for flag in TINY]
     stage = [f for f in stage if "train.epochs" not in f] + [
@@ -120,7 +123,11 @@ def test_cells_job_trains_its_infogan_stage_and_classifies_tiles(tmp_path):
         "--config.data.phantoms.n_test=4",
         "--config.data.phantoms.size=128",
     ]
-    proc = run_python(trainer_args("cells", workdir, *tiles, *stage))
+    return workdir, run_python(trainer_args("cells", workdir, *tiles, *stage))
+
+
+def test_cells_job_trains_its_infogan_stage_and_classifies_tiles(cells_run):
+    workdir, proc = cells_run
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "segmented 16/16 tiles" in proc.stderr
     # The stage trained on its own cell phantoms in workdir/infogan/data.
@@ -199,14 +206,17 @@ def final_state(workdir) -> dict:
     return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_state(tmp_path):
+@prefetched()
+def resume_runs(tmp_path_factory):
+    """(workdir, exit code, process) of the run SIGKILLed after step 3 logged, then
+    resumed, and (workdir, exit code, stderr) of the same run uninterrupted."""
     import signal
     import subprocess
     import sys
 
     from conftest import signal_at
 
+    tmp_path = tmp_path_factory.mktemp("resume")
     # The uninterrupted run goes alongside the one that is killed.
     with open(tmp_path / "whole.log", "w") as log:
         whole = subprocess.Popen(
@@ -219,14 +229,24 @@ def test_killed_run_resumes_to_the_same_state(tmp_path):
         try:
             cmd = trainer_args("infogan", tmp_path / "killed", *RESUME)
             returncode, _ = signal_at(cmd, "epoch 1/1 step 3/12", signal.SIGKILL)
-            assert returncode == -signal.SIGKILL
-            resumed = run_python(cmd)
-            assert resumed.returncode == 0, resumed.stderr[-4000:]
-            assert whole.wait(timeout=600) == 0, (tmp_path / "whole.log").read_text()[-4000:]
+            resumed = run_python(cmd) if returncode == -signal.SIGKILL else None
+            whole_returncode = whole.wait(timeout=600)
         finally:
             whole.kill()
+    whole_run = tmp_path / "whole", whole_returncode, (tmp_path / "whole.log").read_text()
+    return (tmp_path / "killed", returncode, resumed), whole_run
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_state(resume_runs):
+    import signal
+
+    (killed, returncode, resumed), (whole, whole_returncode, whole_log) = resume_runs
+    assert returncode == -signal.SIGKILL
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert whole_returncode == 0, whole_log[-4000:]
     assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
+    expected, got = final_state(whole), final_state(killed)
     assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and the step counters, bitwise
