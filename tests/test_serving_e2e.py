@@ -187,12 +187,10 @@ def test_client_refuses_images_above_the_models_max_pixels(served, tmp_path, cap
     big, small = tmp_path / "big.png", tmp_path / "small.png"
     Image.fromarray(np.zeros((81, 81, 3), np.uint8)).save(big)
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(small)
-    answer = client.Client(s.url("http"), "g2c_float_python")
-    try:
+    # Closed on leaving: an open keep-alive connection delays the server's stop.
+    with client.Client(s.url("http"), "g2c_float_python") as answer:
         assert answer.metadata["input"]["max_pixels"] == SMALL
         assert client.run([str(big), str(small)], answer, batch_size=4) == 1
-    finally:
-        answer.client.close()  # an open keep-alive connection delays the server's stop
     out, err = capsys.readouterr()
     assert f"{big}: 81×81 = 6561 pixels exceeds max_pixels = 6400 of the model; not sent" in err
     assert out.startswith(str(small))

@@ -329,7 +329,7 @@ def test_client_reaches_the_server_through_tls(repository, tmp_path):
     with server.TritonServer(repository, *ports, tls_cert=cert, tls_key=key) as triton:
         # gRPC: Triton's own TLS.
         answer = client.Client(triton.url("grpc"), "add_one", "grpc", tls)
-        answer.client.close()  # an open connection delays the server's stop by ~30 s
+        answer.close()  # an open connection delays the server's stop by ~30 s
         assert answer.max_batch_size == 8
         with pytest.raises(client.ServingError, match="no Triton server answers"):
             client.Client(triton.url("grpc"), "add_one", "grpc")  # plaintext is refused
@@ -341,7 +341,7 @@ def test_client_reaches_the_server_through_tls(repository, tmp_path):
         try:
             url = f"localhost:{proxy.port}"
             https = client.Client(url, "add_one", "http", tls)
-            https.client.close()
+            https.close()
             assert https.max_batch_size == 8
             with pytest.raises(client.ServingError, match="no Triton server answers"):
                 client.Client(url, "add_one", "http", untrusted)
@@ -353,15 +353,14 @@ def test_client_sends_headers_and_the_admin_key(open_server):
     triton, _ = open_server
     for protocol in ("http", "grpc"):
         keyed = client.Connection(headers=(client.admin_header("k3y", protocol),))
-        answer = client.Client(triton.url(protocol), "add_one", protocol, keyed)
-        plain = client.Client(triton.url(protocol), "add_one", protocol)
-        try:
+        # Closed on leaving: an open keep-alive connection delays the shared server's stop.
+        with (
+            client.Client(triton.url(protocol), "add_one", protocol, keyed) as answer,
+            client.Client(triton.url(protocol), "add_one", protocol) as plain,
+        ):
             assert [m["name"] for m in answer._index()] == ["add_one"]
             with pytest.raises(InferenceServerException, match="restricted"):
                 plain._index()
-        finally:  # an open keep-alive connection delays the shared server's stop by ~30 s
-            answer.client.close()
-            plain.client.close()
     assert client.parse_header("X-Token: a:b") == ("X-Token", "a:b")
     with pytest.raises(ValueError, match="expected NAME:VALUE"):
         client.parse_header("no-colon")
