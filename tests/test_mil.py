@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO, run_python, trainer_args
+from conftest import REPO, prefetched, run_python, trainer_args
 from PIL import Image
 
 from kerasg2c.errors import UserError
@@ -57,8 +57,9 @@ def _no_whole_split(split, image_size):
     raise AssertionError("pipeline.load_images: a whole split held in memory")
 
 
-@pytest.fixture(scope="module")
+@prefetched()
 def mil_run(tmp_path_factory):
+    """The workdir of the tiny MIL run (TINY_RUN), trained in a subprocess."""
     workdir = tmp_path_factory.mktemp("mil")
     proc = run_python(trainer_args("mil", workdir, *TINY_RUN))
     assert proc.returncode == 0, proc.stderr[-4000:]
