@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.branch = "stem_resnet"
     config.model.widths = (16, 32, 64)
     # An int (every unit) or one count per unit, e.g. --config.model.blocks_per_unit=(3,4,6,3);
-    # typed `object` so that the CLI and configs/mil_resnet34.py may give either.
+    # typed `object` so that the CLI and configs/mil_paper.py may give either.
     config.model.blocks_per_unit = ml_collections.FieldReference(1, field_type=object)
     config.model.stem_width = 16
 

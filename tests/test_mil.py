@@ -277,8 +277,8 @@ def test_stem_resnet_refuses_a_bad_block_count_per_unit(blocks):
         StemResNet((4, 8, 16, 32), blocks_per_unit=blocks, stem_width=4)
 
 
-def test_resnet34_config_builds_the_paper_size_model():
-    config = config_files.load(os.path.join(REPO, "configs", "mil_resnet34.py"))
+def test_paper_config_builds_the_resnet34_deep_model():
+    config = config_files.load(os.path.join(REPO, "configs", "mil_paper.py"))
     mil_job.check(config)
     assert (config.data.image_size, config.data.phantoms.size) == (2240, 2240)
     model = mil_job.build_model(config)  # built on one 224-px instance, not trained

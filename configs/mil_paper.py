@@ -2,8 +2,8 @@
 instance classifier (four units of 3, 4, 6, 3 residual blocks, 64–512 channels, a
 64-wide stem) on 224-px instances of 2240-px tiles (10 × 10 instances per tile).
 
-    python -m trainers.mil --config=configs/mil_resnet34.py \
-        --config.data.root=/data/tiles --config.workdir=runs/mil_resnet34
+    python -m trainers.mil --config=configs/mil_paper.py \
+        --config.data.root=/data/tiles --config.workdir=runs/mil_paper
 
 Tiles stream from their files each round (`kerasg2c.mil.instances`), none held in
 memory. With an empty `data.root` the phantoms are written at 2240 px (224-px tumour
@@ -17,7 +17,7 @@ mil = load_module("mil.py", relative_to=__file__)
 
 def get_config():
     config = mil.get_config()
-    config.workdir = "runs/mil_resnet34"
+    config.workdir = "runs/mil_paper"
     config.data.image_size = 2240
     config.data.phantoms.size = 2240
     config.mil.instance_size = 224
