@@ -57,6 +57,42 @@ def trainer_args(name: str, workdir, *flags) -> list:
     ]
 
 
+def killed_beside_whole(name: str, tmp_path, flags, line: str):
+    """`trainers.<name>` with `flags` twice, side by side (tracing is mostly single-threaded:
+    two processes share two cores): in `tmp_path/killed` SIGKILLed once a stderr line holds
+    `line`, then resumed; in `tmp_path/whole` uninterrupted. Returns ((killed workdir, exit
+    code, resumed process or None), (whole workdir, exit code, stderr))."""
+    import signal
+
+    with open(tmp_path / "whole.log", "w") as log:
+        whole = subprocess.Popen(
+            [sys.executable, *trainer_args(name, tmp_path / "whole", *flags)],
+            cwd=REPO,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            cmd = trainer_args(name, tmp_path / "killed", *flags)
+            returncode, _ = signal_at(cmd, line, signal.SIGKILL)
+            resumed = run_python(cmd) if returncode == -signal.SIGKILL else None
+            whole_returncode = whole.wait(timeout=600)
+        finally:
+            whole.kill()
+    whole_run = tmp_path / "whole", whole_returncode, (tmp_path / "whole.log").read_text()
+    return (tmp_path / "killed", returncode, resumed), whole_run
+
+
+def checkpoint_state(workdir) -> dict:
+    """{name: value} of every variable in the latest checkpoint of `workdir/checkpoints`."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(
+        tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    )
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
+
+
 def load_npz(path) -> list[np.ndarray]:
     with np.load(path) as f:
         return [f[f"arr_{i}"] for i in range(len(f.files))]

@@ -2,14 +2,12 @@
 fidelity report, exported generators, a SIGKILLed run resumed bitwise."""
 
 import json
-import os
 import signal
 import subprocess
 
 import keras
 import numpy as np
-import tensorflow as tf
-from conftest import prefetched, run_python, signal_at, trainer_args
+from conftest import checkpoint_state, prefetched, run_python, signal_at, trainer_args
 
 import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
@@ -38,12 +36,6 @@ TINY = [
 
 def command(workdir, *extra):
     return trainer_args("cyclegan", workdir, *TINY, *extra)
-
-
-def final_state(workdir) -> dict:
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "PAS_to_PASM", "checkpoints"))
-    reader = tf.train.load_checkpoint(path)
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
 
 
 @prefetched()
@@ -91,7 +83,7 @@ def test_killed_run_resumes_to_the_same_state(finished_run, killed_run):
     resumed = run_python(cmd)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert "at step 10" in resumed.stderr
-    expected, got = final_state(finished_run), final_state(killed_dir)
+    expected, got = (checkpoint_state(d / "PAS_to_PASM") for d in (finished_run, killed_dir))
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and image pools, bitwise
         np.testing.assert_array_equal(expected[name], got[name], err_msg=name)

@@ -7,7 +7,15 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO, prefetched, prefetched_value, run_python, trainer_args
+from conftest import (
+    REPO,
+    checkpoint_state,
+    killed_beside_whole,
+    prefetched,
+    prefetched_value,
+    run_python,
+    trainer_args,
+)
 from PIL import Image
 
 from kerasg2c.data import layout, pipeline
@@ -139,24 +147,10 @@ RESUME = [
 ]
 
 
-def final_state(workdir) -> dict:
-    import tensorflow as tf
-
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    reader = tf.train.load_checkpoint(path)
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
-
-
 @prefetched()
 def resume_runs(tmp_path_factory):
-    """(workdir, process) of the run SIGKILLed after step 3 logged, then resumed, and
-    (workdir, exit code, stderr) of the same run uninterrupted."""
-    import signal
-    import subprocess
-    import sys
-
-    from conftest import signal_at
-
+    """`killed_beside_whole`: the run SIGKILLed after step 3 logged, then resumed, and the
+    same run uninterrupted."""
     finished_run = prefetched_value(__name__, "finished_run")
     tmp_path = tmp_path_factory.mktemp("resume")
     # Both runs load the finished run's feature extractor (training does not use it
@@ -165,27 +159,9 @@ def resume_runs(tmp_path_factory):
     # run that loads it (the classifier stage draws from Keras's global RNG between the
     # job's set_random_seed and build_model).
     extractor = f"--config.histogan.feature_extractor={finished_run / 'feature_extractor'}"
-    # The uninterrupted run goes alongside the one that is killed (tracing the first
-    # step is single-threaded Python: two processes share two cores).
-    with open(tmp_path / "whole.log", "w") as log:
-        whole = subprocess.Popen(
-            [sys.executable, *trainer_args("histogan", tmp_path / "whole", *RESUME, extractor)],
-            cwd=REPO,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            cmd = trainer_args("histogan", tmp_path / "killed", *RESUME, extractor)
-            # Killed after step 3 is logged: the checkpoint of step 2 (or of 4, if step 4
-            # ends before the signal lands) is the latest.
-            returncode, _ = signal_at(cmd, "epoch 1/1 step 3/12", signal.SIGKILL)
-            resumed = run_python(cmd) if returncode == -signal.SIGKILL else None
-            whole_returncode = whole.wait(timeout=600)
-        finally:
-            whole.kill()
-    whole_run = tmp_path / "whole", whole_returncode, (tmp_path / "whole.log").read_text()
-    return (tmp_path / "killed", returncode, resumed), whole_run
+    # Killed after step 3 is logged: the checkpoint of step 2 (or of 4, if step 4 ends
+    # before the signal lands) is the latest.
+    return killed_beside_whole("histogan", tmp_path, [*RESUME, extractor], "epoch 1/1 step 3/12")
 
 
 @pytest.mark.slow
@@ -197,7 +173,7 @@ def test_killed_run_resumes_to_the_same_state(resume_runs):
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert whole_returncode == 0, whole_log[-4000:]
     assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = final_state(whole), final_state(killed)
+    expected, got = checkpoint_state(whole), checkpoint_state(killed)
     assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and step counters, bitwise

@@ -11,7 +11,14 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO, prefetched, run_python, trainer_args
+from conftest import (
+    REPO,
+    checkpoint_state,
+    killed_beside_whole,
+    prefetched,
+    run_python,
+    trainer_args,
+)
 from PIL import Image
 
 from kerasg2c.data import cell_phantoms
@@ -198,43 +205,12 @@ RESUME = [
 ]
 
 
-def final_state(workdir) -> dict:
-    import tensorflow as tf
-
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
-    reader = tf.train.load_checkpoint(path)
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
-
-
 @prefetched()
 def resume_runs(tmp_path_factory):
-    """(workdir, exit code, process) of the run SIGKILLed after step 3 logged, then
-    resumed, and (workdir, exit code, stderr) of the same run uninterrupted."""
-    import signal
-    import subprocess
-    import sys
-
-    from conftest import signal_at
-
+    """`killed_beside_whole`: the run SIGKILLed after step 3 logged, then resumed, and the
+    same run uninterrupted."""
     tmp_path = tmp_path_factory.mktemp("resume")
-    # The uninterrupted run goes alongside the one that is killed.
-    with open(tmp_path / "whole.log", "w") as log:
-        whole = subprocess.Popen(
-            [sys.executable, *trainer_args("infogan", tmp_path / "whole", *RESUME)],
-            cwd=REPO,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            cmd = trainer_args("infogan", tmp_path / "killed", *RESUME)
-            returncode, _ = signal_at(cmd, "epoch 1/1 step 3/12", signal.SIGKILL)
-            resumed = run_python(cmd) if returncode == -signal.SIGKILL else None
-            whole_returncode = whole.wait(timeout=600)
-        finally:
-            whole.kill()
-    whole_run = tmp_path / "whole", whole_returncode, (tmp_path / "whole.log").read_text()
-    return (tmp_path / "killed", returncode, resumed), whole_run
+    return killed_beside_whole("infogan", tmp_path, RESUME, "epoch 1/1 step 3/12")
 
 
 @pytest.mark.slow
@@ -246,7 +222,7 @@ def test_killed_run_resumes_to_the_same_state(resume_runs):
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     assert whole_returncode == 0, whole_log[-4000:]
     assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = final_state(whole), final_state(killed)
+    expected, got = checkpoint_state(whole), checkpoint_state(killed)
     assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and the step counters, bitwise
