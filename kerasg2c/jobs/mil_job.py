@@ -35,7 +35,7 @@ from kerasg2c.data import mil_phantoms, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import reporting, shared_config, splits, train_settings
 from kerasg2c.mil import heatmap, instances, selection
-from kerasg2c.models import branch
+from kerasg2c.models import branch, stem_resnet
 from kerasg2c.models.mil_classifier import MILClassifier
 from kerasg2c.training import loop, runtime
 
@@ -57,11 +57,13 @@ def check(config, prefix: str = "") -> None:
     widths, blocks = (
         shared_config.value(config, p + k) for k in ("model.widths", "model.blocks_per_unit")
     )
-    if isinstance(blocks, (tuple, list)) and len(blocks) != len(widths):
+    try:
+        stem_resnet.unit_block_counts(widths, blocks)
+    except ValueError:
         raise UserError(
             f"config key {p}model.blocks_per_unit={blocks!r}: expected an int or one count "
             f"per unit of {p}model.widths={widths!r}"
-        )
+        ) from None
     shared_config.require_positive(
         config,
         *(
