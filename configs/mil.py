@@ -7,16 +7,17 @@ paper's "MIL for Getting Class-Related Information"; Campanella et al. 2019).
 With an empty `data.root` it writes MIL phantoms into `workdir/data`
 (`kerasg2c.data.mil_phantoms`): 256 × 256 tiles of normal tissue texture, half of them
 "tumour" tiles holding one irregular region of larger, darker, denser nuclei of random
-grade, size and position (not aligned to the 32-px instance grid; an instance is tumour
-when ≥ 25 % of its pixels are), lymphocyte clusters in half the tiles of either class and
-per-tile stain jitter, with the true instance labels in `instances/<split>.csv`
-(measured, seeds 0–2: test tile AUC 0.89, 0.96, 0.88). A DATA_ROOT of your own holds tiles under
-`labeled/<split>/<normal|tumour>/` (resized to `data.image_size`). Each epoch scores all
-8 × 8 instances of every training tile, trains one pass on each tile's top-1 instance
-with the tile's label (cross-entropy, Adam 1e-4, weight decay 1e-4, no augmentation),
-and validates (tile score = max instance probability); the best validation tile AUC is
-kept as model.keras (served on whole tiles: tile and instance probabilities). Writes
-report.json (tile- and instance-level accuracy and AUC on val and test), heatmap.png
+grade, size and position (not aligned to the 32-px instance grid; an instance is tumour when
+≥ 25 % of its pixels are), lymphocyte clusters in half the tiles of either class and
+per-tile stain jitter, with the true instance labels in `instances/<split>.csv` (measured,
+seeds 0–2: test tile AUC 0.89, 0.96, 0.88). A DATA_ROOT of your own holds tiles under
+`labeled/<split>/<class>/` (two classes, any names; resized to `data.image_size`) and names
+the tumour class: dataset.json's "positive_class" or `--config.mil.positive_class=tumour`.
+Each epoch scores all 8 × 8 instances of every training tile, trains one pass on each tile's
+top-1 instance with the tile's label (cross-entropy, Adam 1e-4, weight decay 1e-4, no
+augmentation), and validates (tile score = max instance probability); the best validation
+tile AUC is kept as model.keras (served on whole tiles: tile and instance probabilities).
+Writes report.json (tile- and instance-level accuracy and AUC on val and test), heatmap.png
 (test tiles beside their instance scores), selection/ (each round's top-1 picks) and
 best.json. Sized for a CPU: a two-unit stem-block ResNet on 32 px instances.
 """
@@ -41,6 +42,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.phantoms.instance_size = 32  # grid cell of the tumour squares
 
     config.mil = ml_collections.ConfigDict()
+    # The tumour class of the two (any names, any folder order); "" = the "positive_class"
+    # that the DATA_ROOT's dataset.json declares (the phantoms declare "tumour"). Neither:
+    # the job refuses, as folder or list order never picks it.
+    config.mil.positive_class = ""
     config.mil.instance_size = 32  # the paper: 224-px patches of 2240-px tiles
     config.mil.validate_every = 1  # epochs between validations (and after the last)
     config.mil.score_batch_size = 256  # instances per global batch when scoring

@@ -126,3 +126,31 @@ def test_check_refuses_a_bad_stage_key(tmp_path):
     for (_, key), proc in zip(cases, procs):
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert key in proc.stderr
+
+
+def test_mil_classes_map_to_the_dataset_classes_by_name(run, tmp_path):
+    """The MIL stage's labels 0 / 1 are its report's [negative, positive], so a dataset
+    listing its tumour class first (`cancer`, `normal`) gets each patch's class by name,
+    and the conditional generator its own class index by name, never by position."""
+    import shutil
+
+    from kerasg2c.data import pipeline
+    from kerasg2c.errors import UserError
+    from kerasg2c.jobs import ki67_eval_job
+
+    split = pipeline.load_labeled_split(str(run / "data"), "test")
+    same = ki67_eval_job.mil_predictions(run / "mil_HE", split, 64, ("normal", "tumour"))
+    folder = tmp_path / "mil_cancer_first"
+    folder.mkdir()
+    shutil.copy(run / "mil_HE" / "model.keras", folder / "model.keras")
+    (folder / "report.json").write_text(json.dumps({"classes": ["normal", "cancer"]}))
+    conditional = json.loads((run / "cyclegan_conditional" / "report.json").read_text())
+    assert conditional["condition_classes"] == ["normal", "tumour"]  # channel order, by name
+    swapped = ki67_eval_job.mil_predictions(folder, split, 64, ("cancer", "normal"))
+    np.testing.assert_array_equal(swapped, 1 - same)  # positive → "cancer" = index 0
+    got = ki67_eval_job.condition_indices(
+        np.array([0, 1, 0]), ("cancer", "normal"), ("normal", "cancer")
+    )
+    np.testing.assert_array_equal(got, [1, 0, 1])
+    with pytest.raises(UserError, match=r"\['cancer'\] predicted at evaluation"):
+        ki67_eval_job.condition_indices(np.array([0]), ("cancer", "normal"), ("normal",))

@@ -194,6 +194,7 @@ def write_tiles(out, *, n_train, n_val, n_test, size, instance_size, seed=0) -> 
         "source_stain": "HE",
         "stains": ["HE"],
         "classes": list(CLASSES),
+        "positive_class": "tumour",  # the MIL job's positive class (never folder order)
         "tasks": {},
         "generator": {"name": "kerasg2c.data.mil_phantoms", "seed": seed, "size": size,
                       "instance_size": instance_size, "tumour_fraction": TUMOUR_FRACTION},

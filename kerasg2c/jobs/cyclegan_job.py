@@ -206,15 +206,19 @@ def fit_translator(config, context, pair, extract, model, make_dataset, spe) -> 
 def train_and_evaluate(config, context) -> dict:
     """Every translator of `cyclegan.target_stains`, then `report.json`."""
     keras.utils.set_random_seed(config.seed)
-    source, results = train_each_stain(config, context, config.cyclegan.condition, train_pair)
+    condition = config.cyclegan.condition
+    source, results = train_each_stain(config, context, condition, train_pair)
     if not context.chief:
         return {}
+    # The class of condition channel i, by name: no class role follows folder order.
+    classes = layout.read_dataset_info(context.data_root).classes if condition else None
     return write_translation_report(
         context.workdir,
         "cyclegan",
         source,
         results,
-        condition=config.cyclegan.condition or None,
+        condition=condition or None,
+        condition_classes=list(classes) if classes else None,
         features_for_frechet="seeded random StemResNet(16, 32, 64), pooled",
     )
 

@@ -27,6 +27,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
+from kerasg2c import json_files
 from kerasg2c.data import ihc_phantoms, layout, pipeline, relabel, stain_pairs
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import cyclegan_job, mil_job, reporting, shared_config
@@ -96,17 +97,40 @@ def run_stage(context, job, stage, folder, data_root, done) -> str:
     return workdir
 
 
-def mil_predictions(model_path, split, image_size) -> np.ndarray:
-    """The MIL classifier's class (argmax of its tile probabilities) of every patch."""
+def mil_predictions(folder, split, image_size, classes) -> np.ndarray:
+    """The class of every patch by the MIL classifier of the stage in `folder` (argmax of
+    its tile probabilities), as an index of the dataset's `classes`: the classifier's
+    labels 0 / 1 are its report's "classes" (negative, positive), so no role follows the
+    order of the folders or of `classes`."""
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
-    model = keras.saving.load_model(model_path, compile=False)
+    model = keras.saving.load_model(os.path.join(folder, "model.keras"), compile=False)
     images = pipeline.load_images(split, image_size)
     probs = [
         model.serving_outputs(images[i : i + 64])["probabilities"]
         for i in range(0, len(images), 64)
     ]
-    return np.concatenate([np.asarray(p) for p in probs]).argmax(1).astype(np.int32)
+    roles = json_files.read_object(os.path.join(folder, "report.json"))["classes"]
+    as_dataset = np.array([classes.index(c) for c in roles], np.int32)
+    return as_dataset[np.concatenate([np.asarray(p) for p in probs]).argmax(1)]
+
+
+def condition_indices(predicted, classes, condition_classes) -> np.ndarray:
+    """`predicted` (indices of `classes`) as indices of the conditional CycleGAN's own
+    `condition_classes` (its report's "condition_classes": those of the relabelled view it
+    trained on, in channel order), by name.
+
+    Raises:
+      UserError: a predicted class the conditional CycleGAN never saw.
+    """
+    names = [classes[i] for i in predicted]
+    unknown = sorted(set(names) - set(condition_classes))
+    if unknown:
+        raise UserError(
+            f"classes {unknown} predicted at evaluation are not among the conditional "
+            f"CycleGAN's {list(condition_classes)}; list every class in dataset.json"
+        )
+    return np.array([condition_classes.index(n) for n in names], np.int32)
 
 
 def read_uint8(path, size) -> np.ndarray:
@@ -209,16 +233,23 @@ def write_figure(path, columns, labels, n) -> None:
     plt.close(fig)
 
 
-def score_split(config, root, split, pair, he_predicted, nets, classes):
+def score_split(config, root, split, pair, he_predicted, nets, classes, condition_classes):
     """One split of step 4: (per-patch rows {split, file, class, he_prediction, true,
-    real, raw, conditional}, the images H&E, real, raw, conditional)."""
+    real, raw, conditional}, the images H&E, real, raw, conditional). `he_predicted`:
+    indices of `classes`; the conditional generator gets them as indices of its own
+    `condition_classes`."""
     he_split, ki_split = pair
     size, truth = config.data.image_size, true_indices(root, split)
     he = np.stack([read_uint8(p, size) for p in he_split.paths])
     images = {
         "real": np.stack([read_uint8(p, size) for p in ki_split.paths]),
         "raw": translate(nets["raw"], he),
-        "conditional": translate(nets["conditional"], he, he_predicted, len(classes)),
+        "conditional": translate(
+            nets["conditional"],
+            he,
+            condition_indices(he_predicted, classes, condition_classes),
+            len(condition_classes),
+        ),
     }
     index = {
         n: [ki67.ki67_index(x, threshold=config.ki67.threshold).index for x in v]
@@ -269,8 +300,7 @@ def train_and_evaluate(config, context) -> dict:
         folder = run_stage(
             context, mil_job, config.mil_stage, f"mil_{stain}", mil_roots[stain], "report.json"
         )
-        model = os.path.join(folder, "model.keras")
-        predicted[stain] = {s: mil_predictions(model, pairs[s][k], size) for s in SPLITS}
+        predicted[stain] = {s: mil_predictions(folder, pairs[s][k], size, classes) for s in SPLITS}
         accuracy[stain] = {
             s: float(np.mean(predicted[stain][s] == pairs[s][k].labels)) for s in SPLITS
         }
@@ -308,9 +338,11 @@ def train_and_evaluate(config, context) -> dict:
                     writer.writerow([s, stain, path, classes[t], classes[p]])
     table, patches, figure = [], [], None
     nets = {n: keras.saving.load_model(p, compile=False) for n, p in generators.items()}
+    conditional_report = os.path.join(context.workdir, "cyclegan_conditional", "report.json")
+    view_classes = tuple(json_files.read_object(conditional_report)["condition_classes"])
     for s in eval_splits(config):
         rows_s, columns = score_split(
-            config, root, s, pairs[s], predicted[SOURCE][s], nets, classes
+            config, root, s, pairs[s], predicted[SOURCE][s], nets, classes, view_classes
         )
         patches += rows_s
         table += summary_rows(s, rows_s, classes)

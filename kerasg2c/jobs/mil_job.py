@@ -2,10 +2,12 @@
 learnt from weakly labelled tiles (the IHC paper, "MIL for Getting Class-Related
 Information"; Campanella et al. 2019).
 
-1. Data: tiles under `labeled/<split>/<normal|tumour>/` resized to `data.image_size`, or
-   with an empty `data.root` the MIL phantoms of `kerasg2c.data.mil_phantoms`
-   (`write_phantoms`) written into `workdir/data`; each tile is a grid of instances of
-   `mil.instance_size` pixels.
+1. Data: tiles under `labeled/<split>/<class>/` (two classes, any names, any order)
+   resized to `data.image_size`, or with an empty `data.root` the MIL phantoms of
+   `kerasg2c.data.mil_phantoms` (`write_phantoms`) written into `workdir/data`; each tile
+   is a grid of instances of `mil.instance_size` pixels. The positive (tumour) class is
+   declared, never taken from folder or list order: `mil.positive_class`, else
+   dataset.json's "positive_class" (`mil.roles`); label 1 is that class.
 2. Each epoch (a MIL round) through the one loop: `make_dataset(epoch, 0)` scores every
    training instance with the current model (distributed, inference mode), keeps each
    tile's top-1 instance with the tile's label (`mil.selection`) and trains one pass on
@@ -35,6 +37,7 @@ from kerasg2c.data import mil_phantoms, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import reporting, shared_config, splits, train_settings
 from kerasg2c.mil import heatmap, instances, selection
+from kerasg2c.mil import roles as mil_roles
 from kerasg2c.models import branch, stem_resnet
 from kerasg2c.models.mil_classifier import MILClassifier
 from kerasg2c.training import loop, runtime
@@ -79,6 +82,8 @@ def check(config, prefix: str = "") -> None:
         ),
     )
     shared_config.require_positive(config, p + "optimizer.weight_decay", allow_zero=True)
+    if not isinstance(shared_config.value(config, p + "mil.positive_class"), str):
+        raise UserError(f"config key {p}mil.positive_class: expected a class name or ''")
     tfds = shared_config.value(config, p + "data.tfds")
     if tfds:
         raise UserError(
@@ -179,6 +184,8 @@ def train_and_evaluate(config, context) -> dict:
     keras.utils.set_random_seed(config.seed)
     strategy, workdir = context.strategy, context.workdir
     loaded = splits.load_splits(config, context)
+    roles = mil_roles.binary_classes(config, context.data_root, loaded["train"].classes)
+    loaded = {name: mil_roles.as_binary(split, roles) for name, split in loaded.items()}
     size, s = config.data.image_size, config.mil.instance_size
     tiles = {name: instances.tile_dataset(split, size) for name, split in loaded.items()}
     train = loaded["train"]
@@ -245,7 +252,8 @@ def train_and_evaluate(config, context) -> dict:
     _write_heatmap(workdir, loaded["test"], size, test_scores, config.mil.heatmap_tiles)
     report = {
         "trainer": "mil",
-        "classes": list(train.classes),
+        "classes": list(train.classes),  # [negative, positive]: label order of the model
+        "positive_class": roles[1],
         "instance_size": s,
         "instances_per_tile": int(test_scores.shape[1]),
         "data": reporting.data_summary(loaded),
