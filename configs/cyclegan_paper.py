@@ -1,6 +1,6 @@
 """CycleGAN at the reference sizes (G2C arXiv paper, §Approach): ResNet-9 generators at
 width 64 (11,378,179 parameters each), 70×70 PatchGAN, 256 px, batch 1, Adam 2e-4
-β1 0.5 for 100 epochs then linear decay over 100 more.
+β1 0.5 for 100 epochs then linear decay over 100 more, no identity warm start.
 
     python -m trainers.cyclegan --config=configs/cyclegan_paper.py \
         --config.data.root=/data/glomeruli --config.workdir=runs/cyclegan_paper
@@ -26,4 +26,5 @@ def get_config():
     config.optimizer.decay_epochs = 100
     config.train.epochs = 200
     config.train.batch_size = 1
+    config.cyclegan.identity_warmup_epochs = 0  # the reference has no identity warm start
     return config

@@ -9,7 +9,7 @@ With an empty `data.root` it writes `kerasg2c.data.ihc_phantoms` twins (128 px) 
 keys, in `mil_HE/`, `mil_KI67/`), relabels every patch by its stain's classifier
 (`views/relabelled`, `relabel.csv`), trains the conditional (`cyclegan_conditional/`) and
 the raw CycleGAN (`cyclegan_raw/`) on the same training patches (`cyclegan_stage.*`:
-configs/cyclegan_ihc.py's keys at CPU sizes; `cyclegan.condition` is set per stage), then
+configs/cyclegan_paper_ihc.py's keys at CPU sizes; `cyclegan.condition` is set per stage), then
 scores the `ki67.splits` patches: `ki67_table.csv` / `.md` (per split: mean index of the
 true counts, real twins, raw and conditional synthetic images, per class, and per-image
 mean absolute errors against the true and the real index), `ki67_patches.csv`,
@@ -22,7 +22,7 @@ import ml_collections
 from kerasg2c.jobs.config_files import load_module
 from kerasg2c.jobs.shared_config import base_config
 
-cyclegan_ihc = load_module("cyclegan_ihc.py", relative_to=__file__)
+cyclegan_paper_ihc = load_module("cyclegan_paper_ihc.py", relative_to=__file__)
 mil = load_module("mil.py", relative_to=__file__)
 
 
@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.mil_stage.train.batch_size = 16
     config.mil_stage.optimizer.learning_rate = 1e-3
 
-    config.cyclegan_stage = cyclegan_ihc.get_config()
+    config.cyclegan_stage = cyclegan_paper_ihc.get_config()
     config.cyclegan_stage.cyclegan.n_unlabeled = 0  # every training patch
     config.cyclegan_stage.cyclegan.identity_warmup_epochs = 8
     config.cyclegan_stage.model.ngf = 16

@@ -123,7 +123,7 @@ def test_a_library_class_names_its_argument_and_the_cli_the_config_key(tmp_path)
         ("classifier_paper", classifier_job),
         ("cyclegan", cyclegan_job),
         ("cyclegan_paper", cyclegan_job),
-        ("cyclegan_ihc", cyclegan_job),
+        ("cyclegan_paper_ihc", cyclegan_job),
         ("g2c", g2c_job),
         ("g2c_transfer", g2c_job),
         ("paired_translator", paired_translator_job),
