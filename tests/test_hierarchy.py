@@ -130,3 +130,32 @@ def test_prediction_tables_match_patches_named_relatively_or_absolutely(tmp_path
     (tmp_path / "b.csv").write_text(header + f"{tmp_path}/data/x.png,p,noa,noa,1.0\n")
     a, b = (prediction_table.read_predictions(tmp_path / f) for f in ("a.csv", "b.csv"))
     assert list(a) == list(b) == [str(tmp_path / "data" / "x.png")]
+
+
+def test_no_role_follows_the_order_of_classes_or_groups():
+    """The refined (abnormal) group is found by the classes it holds, so listing the
+    classes, the groups or their members in another order changes no result."""
+    labels = ["noa", "noa", "ss", "ss", "gs", "gs"]
+    first = ["noa", "s", "s", "noa", "s", "s"]
+    second = ["gs", "ss", "ss", "gs", "gs", "ss"]
+    flipped = {t: {g: m[::-1] for g, m in reversed(groups.items())} for t, groups in TASKS.items()}
+    results = []
+    for task_set, classes in ((TASKS, CLASSES), (flipped, CLASSES[::-1])):
+        refined = tasks.refined_group(task_set, classes, "s_vs_noa", "ss_vs_gs")
+        assert refined == "s"
+        results.append(
+            hierarchy.hierarchical_metrics(
+                _rows(labels, first),
+                _rows(labels, second),
+                classes,
+                task_set["s_vs_noa"],
+                task_set["ss_vs_gs"],
+                refined,
+            )
+        )
+    for key in ("balanced_accuracy", "accuracy"):
+        assert results[0]["combined"][key] == pytest.approx(results[1]["combined"][key])
+    assert results[0]["routed"] == results[1]["routed"] == 3
+    assert results[0]["second_on_routed"]["balanced_accuracy"] == pytest.approx(
+        results[1]["second_on_routed"]["balanced_accuracy"]
+    )
