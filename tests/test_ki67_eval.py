@@ -115,6 +115,8 @@ def test_check_refuses_a_bad_stage_key(tmp_path):
     cases = (
         ("--config.mil_stage.mil.instance_size=24", "mil_stage.mil.instance_size"),
         ("--config.cyclegan_stage.model.ngf=0", "cyclegan_stage.model.ngf"),
+        # Not a class of the twins: refused before any stage trains, naming the stage key.
+        ("--config.mil_stage.mil.positive_class=tumor", "mil_stage.mil.positive_class='tumor'"),
     )
 
     def run(case):  # side by side: each is mostly a TensorFlow import

@@ -31,6 +31,7 @@ from kerasg2c import json_files
 from kerasg2c.data import ihc_phantoms, layout, pipeline, relabel, stain_pairs
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import cyclegan_job, mil_job, reporting, shared_config
+from kerasg2c.mil import roles as mil_roles
 from kerasg2c.pathology import ki67
 
 SOURCE, TARGET = "HE", "KI67"
@@ -282,6 +283,8 @@ def train_and_evaluate(config, context) -> dict:
         "scan_cache": os.path.join(workdir, "data_scan.json"),
         "max_pixels": config.data.max_pixels,
     }
+    # Refused here, naming the stage's key, before any stage trains.
+    mil_roles.binary_classes(config.mil_stage, root, classes, prefix="mil_stage.")
     pairs = {}
     for s in SPLITS:
         he = pipeline.load_labeled_split(root, s, classes=classes, **scan)
