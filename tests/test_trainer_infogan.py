@@ -99,6 +99,9 @@ def test_infogan_bad_keys_are_named(key, value, message):
         ("cells.splits", "train,holdout", "config key cells.splits"),
         ("cells.infogan_run", "/nonexistent", "config key cells.infogan_run"),
         ("cells.reinhard_target", "/nonexistent.png", "config key cells.reinhard_target"),
+        ("cells.reinhard_mean", (8.98,), "config key cells.reinhard_mean"),
+        ("cells.angle_percentile", 50.0, "config key cells.angle_percentile=50.0"),
+        ("cells.protrusion_width", -1, "config key cells.protrusion_width"),
         ("infogan_stage.infogan.channels", 0, "infogan_stage.infogan.channels=0"),
     ],
 )
