@@ -40,6 +40,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.infogan = ml_collections.ConfigDict()
     config.infogan.categories = 5  # k: values of the categorical code c (the clusters)
+    # Choosing k (§IV-D, Table II): e.g. (4, 5, 6) trains once per k into workdir/k<k>/ and
+    # writes k_sweep.csv / k_sweep.png (purity, entropy against k); () = one run at k.
+    config.infogan.k_sweep = ()
     config.infogan.noise_dim = 32
     config.infogan.channels = 64  # width of every residual block (the paper's code: 128)
     config.infogan.n_critic = 5

@@ -196,7 +196,7 @@ def segment_and_cluster(config, model, tiles) -> tuple[np.ndarray, dict | None]:
             size=size,
         )
         if len(found):
-            clusters = infogan_job.assign(model, found.crops.astype(np.float32) / 255.0)
+            clusters = infogan_job.assign(model, infogan_job.cell_inputs(found.crops))
             counts[n] = np.bincount(clusters, minlength=k)
         n_cells += len(found)
         if tile["mask"]:
