@@ -18,6 +18,6 @@ def get_config() -> ml_collections.ConfigDict:
     config = paper_a.get_config()
     config.workdir = "runs/infogan_paper_c"
     config.data.phantoms.n_train = 15000
-    config.data.phantoms.n_test = 600
+    config.data.phantoms.n_test = 1995  # Dataset A's labelled cells score C's model (§IV-E)
     config.infogan.noise_dim = 64
     return config
