@@ -38,13 +38,24 @@ def get_config() -> ml_collections.ConfigDict:
     # workdir/infogan/ first.
     config.cells.infogan_run = ""
     config.cells.splits = "train,val,test"  # the tiles' splits to use, pooled
-    # Reinhard colour normalisation (§III-B.1) of every tile to this image's CIELAB mean
-    # and std before stain estimation; '' = off (the phantoms share one palette).
+    # Reinhard colour normalisation (§III-B.1) of every tile, in HistomicsTK's lαβ space,
+    # to these statistics (the paper's: mean (8.98, 0.08, 0.02), sd (0.64, 0.11, 0.03);
+    # configs/cells_paper.py) or to this image's; () and '' = off (the phantoms share one
+    # palette, and the paper's spread clips their pale pixels to white).
+    config.cells.reinhard_mean = ()
+    config.cells.reinhard_std = ()
     config.cells.reinhard_target = ""
-    # Nucleus segmentation (pathology.nuclei.segment_nuclei): haematoxylin-image
-    # threshold and smallest nucleus area in pixels.
+    # Macenko (§IV-B): pixels whose stain-darkness vector (SDA = OD · 255 / ln 255) is
+    # shorter than min_magnitude are left out; stain vectors at these angle percentiles.
+    config.cells.min_magnitude = 16.0
+    config.cells.angle_percentile = 1.0  # 1st and 99th
+    # Nucleus segmentation (pathology.nuclei.segment_nuclei, §IV-B in order):
+    # haematoxylin-image threshold, smallest nucleus in pixels, thin protrusions (parts
+    # narrower than this many pixels) removed, then a square opening of this side.
     config.cells.threshold = 120
     config.cells.min_area = 200
+    config.cells.protrusion_width = 5
+    config.cells.opening_size = 7
     # Image-level classification (§IV-E): stratified folds and the linear SVM's C.
     config.cells.cv_folds = 4
     config.cells.svm_c = 1.0

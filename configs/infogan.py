@@ -14,7 +14,11 @@ F-score against the true types next to k-means on pixels and on HOG (Table III),
 linear SVM on the critic's features (Table I). Writes samples/ (per epoch),
 generated_cells.png (one row per category c, the same z along each column),
 model.keras (Q, what `serving.export` serves), generators/generator.keras (G(c, z)) and
-report.json. Sized for a CPU: width 64 (the paper's 128), 2000 training cells.
+report.json. Sized for a CPU: width 64 (the paper's code's 128), batch 32 (the paper's
+64), 30 epochs (the paper's 40 passes), 2000 training cells; the paper's settings are
+configs/infogan_paper_a.py (b, c: its other datasets), every difference in
+docs/METHODS.md §4. `--config.infogan.k_sweep="(4,5,6)"` trains once per k and writes
+k_sweep.csv / k_sweep.png (§IV-D, Table II).
 
 On the cell phantoms, `--config.infogan.n_critic=1` let Q learn the types far better than
 the paper's 5 at the same epochs (docs/METHODS.md §4); the default stays the paper's.
@@ -40,6 +44,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.infogan = ml_collections.ConfigDict()
     config.infogan.categories = 5  # k: values of the categorical code c (the clusters)
+    # Choosing k (§IV-D, Table II): e.g. (4, 5, 6) trains once per k into workdir/k<k>/ and
+    # writes k_sweep.csv / k_sweep.png (purity, entropy against k); () = one run at k.
+    config.infogan.k_sweep = ()
     config.infogan.noise_dim = 32
     config.infogan.channels = 64  # width of every residual block (the paper's code: 128)
     config.infogan.n_critic = 5
@@ -55,6 +62,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.beta_2 = 0.9
 
     config.train.epochs = 30
-    config.train.batch_size = 32  # per critic update; a step reads n_critic × this
+    # Per critic update; a step reads n_critic × this. The paper's 64 (infogan_paper_*.py):
+    # 32 for a CPU; a later study retunes the recipe.
+    config.train.batch_size = 32
     config.train.checkpoint_every_steps = 50
     return config

@@ -327,3 +327,66 @@ def test_config_keras_round_trip_and_serving(tmp_path):
     assert np.max(np.abs(cell.astype(float) - expected)) <= 1
     # Two inputs: serving.export's check for a three-channel image input lets it through.
     assert "input_shape" not in generator.get_build_config()
+
+
+@pytest.mark.parametrize(
+    "name, noise_dim", [("infogan_paper_a", 32), ("infogan_paper_b", 32), ("infogan_paper_c", 64)]
+)
+def test_paper_configs_check_and_build(name, noise_dim):
+    """Each dataset's paper config holds §IV-B's values, passes the job's check and builds
+    its model (at width 8: the keys other than the width are the paper's)."""
+    import os
+
+    from conftest import REPO
+
+    from kerasg2c.jobs import config_files, infogan_job
+
+    config = config_files.load(os.path.join(REPO, "configs", f"{name}.py"))
+    infogan_job.check(config)
+    i, o = config.infogan, config.optimizer
+    assert (i.categories, i.noise_dim, i.n_critic, i.lambda_gp, i.lambda_info) == (
+        5, noise_dim, 5, 10.0, 1.0
+    )  # fmt: skip
+    assert (o.learning_rate, o.beta_1, o.beta_2, config.train.batch_size) == (1e-4, 0.5, 0.9, 64)
+    assert i.rotate and config.data.image_size == 32 and i.channels == 128
+    config.infogan.channels = 8
+    model = infogan_job.build_model(config)
+    assert (model.categories, model.noise_dim) == (5, noise_dim)
+    cells = model.generate(np.arange(5, dtype=np.int32), np.zeros((5, noise_dim), np.float32))
+    assert cells.shape == (5, 32, 32, 3)
+    assert model.predict_on_batch(np.asarray(cells)).shape == (5, 5)
+
+
+def test_cells_paper_config_checks_builds_and_segments():
+    """configs/cells_paper.py: the cells job's check, its InfoWGAN-GP stage built (width 8)
+    and its segmentation keys run on a synthetic H&E tile (Reinhard to the paper's lαβ
+    statistics first)."""
+    import os
+    import sys
+
+    from conftest import REPO
+
+    from kerasg2c.jobs import cells_job, config_files, infogan_job
+    from kerasg2c.pathology import nuclei, stain
+
+    config = config_files.load(os.path.join(REPO, "configs", "cells_paper.py"))
+    cells_job.check(config)
+    c = config.cells
+    assert (c.reinhard_mean, c.reinhard_std) == ((8.98, 0.08, 0.02), (0.64, 0.11, 0.03))
+    assert config.infogan_stage.infogan.noise_dim == 64
+    config.infogan_stage.infogan.channels = 8
+    assert infogan_job.build_model(config.infogan_stage).categories == 5
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from test_nuclei import NUCLEI, synthetic_he_tile
+
+    found = nuclei.segment_tile(
+        synthetic_he_tile(),
+        reinhard_target=(c.reinhard_mean, c.reinhard_std),
+        beta=c.min_magnitude / stain.SDA_PER_OD,
+        alpha=c.angle_percentile,
+        threshold=c.threshold,
+        min_area=c.min_area,
+        protrusion_width=c.protrusion_width,
+        opening_size=c.opening_size,
+    )
+    assert found.stains_estimated and len(found) == len(NUCLEI)

@@ -67,7 +67,9 @@ def test_segment_nuclei_fills_holes_and_opening_separates_touching_nuclei():
     haematoxylin[29:32, 40:50] = 60  # a 3-px bridge between the two
     labels = nuclei.segment_nuclei(haematoxylin)
     assert labels.max() == 2 and labels[30, 30] > 0
-    assert nuclei.segment_nuclei(haematoxylin, opening_size=1).max() == 1
+    assert nuclei.segment_nuclei(haematoxylin, opening_size=1, protrusion_width=0).max() == 1
+    # the 3-px bridge is also narrower than the protrusion width 5
+    assert nuclei.segment_nuclei(haematoxylin, opening_size=1).max() == 2
 
 
 def test_crops_are_centred_on_white_and_masked_to_their_nucleus():
@@ -202,3 +204,31 @@ def test_pipeline_labels_score_like_skimage_relabelling():
 def test_bad_input_raises_value_error_naming_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def spurred_square():
+    """A 30×30 square nucleus with a 2-pixel-wide, 15-pixel-long spur on its right side."""
+    mask = np.zeros((60, 70), bool)
+    mask[15:45, 10:40] = True
+    mask[29:31, 40:55] = True
+    return mask
+
+
+def test_remove_protrusions_cuts_a_thin_spur_and_keeps_the_body():
+    mask = spurred_square()
+    out = nuclei.remove_protrusions(mask, width=5)
+    assert not out[:, 41:].any()  # the spur is gone
+    body = np.zeros_like(mask)
+    body[15:45, 10:40] = True
+    # a disk of radius 2 rounds only the square's four corners (3 pixels each) and leaves
+    # the spur's 2-pixel root on the square's edge
+    assert out[body].sum() == body.sum() - 12 and out[~body].sum() == 2
+    np.testing.assert_array_equal(nuclei.remove_protrusions(mask, width=0), mask)
+
+
+def test_segment_nuclei_removes_the_protrusion_before_the_opening():
+    haematoxylin = np.where(spurred_square(), 60, 230).astype(np.uint8)
+    kept = nuclei.segment_nuclei(haematoxylin, protrusion_width=0, opening_size=0)
+    cut = nuclei.segment_nuclei(haematoxylin, opening_size=0)  # the paper's width 5
+    assert kept[:, 41:].any() and not cut[:, 41:].any()
+    assert kept.max() == cut.max() == 1

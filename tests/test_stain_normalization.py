@@ -111,13 +111,49 @@ def test_reinhard_normalize_matches_target_lab_statistics():
     tile = render_tile(stain.RUIFROK_HE, background=0.05)
     target = data.immunohistochemistry()[:256, :256]
     target_mean, target_std = lab_statistics(target[None])
-    out = stain.reinhard_normalize(tile, target)
+    out = stain.reinhard_normalize(tile, target, space="cielab")
     assert out.dtype == np.uint8 and out.shape == tile.shape
     mean, std = lab_statistics(out[None])
     np.testing.assert_allclose(mean, target_mean, atol=1.5)
     np.testing.assert_allclose(std, target_std, rtol=0.1, atol=0.5)
-    from_stats = stain.reinhard_normalize(tile, (target_mean, target_std))
+    from_stats = stain.reinhard_normalize(tile, (target_mean, target_std), space="cielab")
     np.testing.assert_array_equal(from_stats, out)
+
+
+PAPER_LAB = ((8.98, 0.08, 0.02), (0.64, 0.11, 0.03))  # §IV-B, HistomicsTK's lαβ
+
+
+def test_lalphabeta_round_trips_and_white_is_where_histomicstk_puts_it():
+    rgb = np.random.default_rng(0).integers(1, 256, (16, 16, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(stain.lalphabeta_to_rgb(stain.rgb_to_lalphabeta(rgb)), rgb)
+    white = stain.rgb_to_lalphabeta(np.full((1, 1, 3), 255, np.uint8))[0, 0]
+    # l = (ln L + ln M + ln S) / sqrt(3) with LMS of 255 ≈ (255.0, 254.8, 254.3)
+    np.testing.assert_allclose(white, [9.594, 0.0008, 0.0004], atol=2e-3)
+
+
+def test_reinhard_normalize_reaches_the_papers_lalphabeta_statistics():
+    tile = render_tile(stain.RUIFROK_HE, background=0.05)
+    # A narrower l spread than the paper's 0.64 keeps every pixel under white (9.6), so no
+    # clipping moves the statistics; the paper's own target clips about a fifth of this tile.
+    target = (PAPER_LAB[0], (0.3, 0.05, 0.02))
+    lab = stain.rgb_to_lalphabeta(stain.reinhard_normalize(tile, target)).reshape(-1, 3)
+    np.testing.assert_allclose(lab.mean(axis=0), target[0], atol=0.01)
+    np.testing.assert_allclose(lab.std(axis=0), target[1], rtol=0.05, atol=0.002)
+    out = stain.reinhard_normalize(tile, PAPER_LAB)
+    assert not np.array_equal(out, stain.reinhard_normalize(tile, PAPER_LAB, space="cielab"))
+
+
+def test_papers_background_threshold_is_sda_magnitude_16():
+    # SDA = OD · 255 / ln 255: an OD norm of PAPER_BETA is an SDA magnitude of 16.
+    np.testing.assert_allclose(stain.PAPER_BETA * stain.SDA_PER_OD, 16.0)
+    np.testing.assert_allclose(stain.PAPER_BETA, 0.3477, atol=1e-4)
+    # A tile of faint stain (OD norm 0.25, under 16 SDA) has no tissue at the paper's value.
+    faint = stain.od_to_rgb(np.full((16, 16, 3), 0.25 / np.sqrt(3)))
+    with pytest.raises(stain.StainEstimationError):
+        stain.macenko_stain_matrix(faint, min_pixels=1)
+    faint[0, 0] = 0  # keeps the covariance non-singular at beta = 0.15
+    with pytest.raises(stain.StainEstimationError, match="degrees"):
+        stain.macenko_stain_matrix(faint, beta=0.15, min_pixels=1)
 
 
 @pytest.mark.parametrize(

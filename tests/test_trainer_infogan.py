@@ -99,6 +99,10 @@ def test_infogan_bad_keys_are_named(key, value, message):
         ("cells.splits", "train,holdout", "config key cells.splits"),
         ("cells.infogan_run", "/nonexistent", "config key cells.infogan_run"),
         ("cells.reinhard_target", "/nonexistent.png", "config key cells.reinhard_target"),
+        ("infogan_stage.infogan.k_sweep", (4, 4), "infogan_stage.infogan.k_sweep=(4, 4)"),
+        ("cells.reinhard_mean", (8.98,), "config key cells.reinhard_mean"),
+        ("cells.angle_percentile", 50.0, "config key cells.angle_percentile=50.0"),
+        ("cells.protrusion_width", -1, "config key cells.protrusion_width"),
         ("infogan_stage.infogan.channels", 0, "infogan_stage.infogan.channels=0"),
     ],
 )
@@ -263,3 +267,55 @@ def test_tritonserver_serves_q_like_keras(infogan_run, tmp_path):
             client.close()  # an open keep-alive connection delays the server's stop
     np.testing.assert_allclose(got, want, atol=1e-4)
     assert got.shape == (5, 5)
+
+
+def test_scored_crops_equal_the_training_crops_of_the_same_files(tmp_path):
+    """The crops `cells_job` scores (segmentation → `nuclei.fit_crop` → `cell_inputs`) and
+    the cells `infogan_job` trains on and scores (files → `cell_split`) are one path: the
+    same crops written as PNGs read back equal, value for value, and a file larger than 32
+    is shrunk with its aspect kept and centred on white, not stretched."""
+    from test_nuclei import synthetic_he_tile
+
+    from kerasg2c.data import pipeline
+    from kerasg2c.pathology import nuclei
+
+    found = nuclei.segment_tile(synthetic_he_tile())
+    assert len(found) == 6
+    folder = tmp_path / "labeled" / "train" / "cell"
+    folder.mkdir(parents=True)
+    for n, crop in enumerate(found.crops):
+        Image.fromarray(crop).save(folder / f"{n:03d}.png")
+    wide = np.random.default_rng(0).integers(0, 200, (20, 48, 3)).astype(np.uint8)
+    Image.fromarray(wide).save(folder / "wide.png")
+    split = infogan_job.cell_split(pipeline.load_labeled_split(str(tmp_path), "train"), 32)
+    order = np.argsort(split.paths)
+    read = pipeline.load_images(split, 32)[order]  # what evaluate() scores
+    scored = infogan_job.cell_inputs(found.crops)  # what cells_job scores
+    np.testing.assert_array_equal(read[:6], scored)
+    expected_wide = nuclei.fit_crop(wide, 32)
+    assert (expected_wide[:6] == 255).all()  # 48×20 → 32×13, white above and below
+    np.testing.assert_array_equal(read[6], infogan_job.cell_inputs(expected_wide[None])[0])
+    batches = split.dataset(batch_size=7, image_size=32, training=True, seed=3)
+    trained = np.concatenate([images.numpy() for images, _ in batches])
+    key = lambda images: sorted(x.tobytes() for x in images)  # noqa: E731
+    assert key(trained) == key(read)
+
+
+def test_k_sweep_trains_once_per_k_and_tabulates_purity_and_entropy(tmp_path):
+    flags = [f for f in TINY if "epochs" not in f and "n_test" not in f]
+    flags += ["--config.train.epochs=1", "--config.data.phantoms.n_test=10"]
+    proc = run_python(trainer_args("infogan", tmp_path, *flags, "--config.infogan.k_sweep=(2,3)"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    with open(tmp_path / "k_sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["k"]) for r in rows] == [2, 3]
+    for row in rows:
+        k = int(row["k"])
+        sub = json.loads((tmp_path / f"k{k}" / "report.json").read_text())
+        q = sub["clustering"]["infowgan_q"]
+        assert len(sub["classes"]) == k and q["n_clusters"] <= k
+        assert float(row["purity"]) == pytest.approx(q["purity"])
+        assert float(row["entropy"]) == pytest.approx(q["entropy"])
+    assert Image.open(tmp_path / "k_sweep.png").size[0] > 100
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [r["k"] for r in report["k_sweep"]] == [2, 3]

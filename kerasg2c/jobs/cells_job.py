@@ -9,9 +9,11 @@ cell proportions → image-level classification (Hu et al., §III and §IV-E).
 2. A trained InfoWGAN-GP: `cells.infogan_run` (an infogan run folder with `model.keras`),
    or, when empty, the `infogan_stage` (configs/infogan.py's keys) trained into
    `workdir/infogan/` first, on its own data (cell phantoms when its `data.root` is empty).
-3. Nuclei: `pathology.nuclei.segment_tile` per tile (Reinhard to `cells.reinhard_target`'s
-   colour statistics when set, Macenko, `cells.threshold`, `cells.min_area`), crops of the
-   model's image size; each crop's cluster is argmax Q(c | x).
+3. Nuclei: `pathology.nuclei.segment_tile` per tile (Reinhard in lαβ to
+   `cells.reinhard_mean/std`, or to `cells.reinhard_target`'s statistics, when set;
+   Macenko with `cells.min_magnitude`, `cells.angle_percentile`; `cells.threshold`,
+   `cells.min_area`, `cells.protrusion_width`, `cells.opening_size`), crops of the model's
+   image size; each crop's cluster is argmax Q(c | x).
 4. Per tile, the cell proportions P_i = X_i / Σ X_i over the k clusters (a tile without
    nuclei: all zeros); `image_level_report` (k-means and a linear SVM under
    `cells.cv_folds`-fold stratified cross-validation, Table IV) and `proportions_pca.png`
@@ -36,9 +38,9 @@ from PIL import Image
 
 from kerasg2c.data import cell_phantoms, layout
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import clustering, stain_transfer
+from kerasg2c.evaluation import clustering
 from kerasg2c.jobs import infogan_job, reporting, shared_config
-from kerasg2c.pathology import nuclei, segmentation_metrics
+from kerasg2c.pathology import nuclei, segmentation_metrics, stain
 
 SPLITS = ("train", "val", "test")
 _LOG_EVERY = 10  # tiles between progress lines
@@ -49,7 +51,24 @@ def check(config) -> None:
     here) the InfoWGAN-GP stage's, naming the key."""
     shared_config.check_shared(config)
     c = "cells."
-    shared_config.require_positive(config, c + "min_area", c + "svm_c", c + "threshold")
+    shared_config.require_positive(
+        config, c + "min_area", c + "svm_c", c + "threshold", c + "min_magnitude"
+    )
+    shared_config.require_positive(
+        config, c + "protrusion_width", c + "opening_size", c + "angle_percentile", allow_zero=True
+    )
+    if not config.cells.angle_percentile < 50:
+        raise UserError(
+            f"config key {c}angle_percentile={config.cells.angle_percentile!r}: expected [0, 50)"
+        )
+    mean, std = tuple(config.cells.reinhard_mean), tuple(config.cells.reinhard_std)
+    if len(mean) != len(std) or len(mean) not in (0, 3):
+        raise UserError(
+            f"config key {c}reinhard_mean / {c}reinhard_std: expected both empty or both "
+            f"3 lαβ values, got {mean!r} / {std!r}"
+        )
+    if mean and config.cells.reinhard_target:
+        raise UserError(f"config key {c}reinhard_target: give it or {c}reinhard_mean, not both")
     folds = config.cells.cv_folds
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise UserError(f"config key {c}cv_folds={folds!r}: expected an integer ≥ 2")
@@ -158,22 +177,26 @@ def segment_and_cluster(config, model, tiles) -> tuple[np.ndarray, dict | None]:
     k, size = model.categories, model.image_size
     counts = np.zeros((len(tiles), k), np.int64)
     scores = []
-    target = None
-    if config.cells.reinhard_target:
-        rgb = np.asarray(Image.open(config.cells.reinhard_target).convert("RGB"))
-        target = stain_transfer.lab_statistics(rgb[None])
+    c = config.cells
+    target = (tuple(c.reinhard_mean), tuple(c.reinhard_std)) if c.reinhard_mean else None
+    if c.reinhard_target:
+        target = np.asarray(Image.open(c.reinhard_target).convert("RGB"))
     started, n_cells = time.perf_counter(), 0
     for n, tile in enumerate(tiles):
         rgb = np.asarray(Image.open(tile["path"]).convert("RGB"))
         found = nuclei.segment_tile(
             rgb,
             reinhard_target=target,
-            threshold=config.cells.threshold,
-            min_area=config.cells.min_area,
+            beta=c.min_magnitude / stain.SDA_PER_OD,
+            alpha=c.angle_percentile,
+            threshold=c.threshold,
+            min_area=c.min_area,
+            protrusion_width=c.protrusion_width,
+            opening_size=c.opening_size,
             size=size,
         )
         if len(found):
-            clusters = infogan_job.assign(model, found.crops.astype(np.float32) / 255.0)
+            clusters = infogan_job.assign(model, infogan_job.cell_inputs(found.crops))
             counts[n] = np.bincount(clusters, minlength=k)
         n_cells += len(found)
         if tile["mask"]:

@@ -4,7 +4,10 @@ with generative adversarial networks", §III-A and §IV).
 
 1. Data: a DATA_ROOT of single-cell crops (`labeled/<split>/<type>/`), or with an empty
    `data.root` the cell phantoms of `kerasg2c.data.cell_phantoms` (`write_phantoms`,
-   sized by `data.phantoms.*`) written into `workdir/data`.
+   sized by `data.phantoms.*`) written into `workdir/data`. Every cell, for training and
+   for scoring, is read through `cell_split`: the paper's 32×32 rule
+   (`pathology.nuclei.fit_crop`: a longer box shrunk with its aspect kept, centred on
+   white), the same function that cuts the crops `kerasg2c.jobs.cells_job` scores.
 2. Training: `InfoWGANGP` on `labeled/train` with the one loop; a step reads `n_critic`
    sub-batches of `train.batch_size` cells (one per critic update); the labels are read
    but not used (training is unsupervised).
@@ -19,9 +22,12 @@ with generative adversarial networks", §III-A and §IV).
    `serving.export` serves), `generators/generator.keras` (G(c, z), exported with its
    declared inputs) and `report.json`.
 
+With `infogan.k_sweep` (e.g. `(4, 5, 6)`) the job runs once per k into `workdir/k<k>/`
+and tabulates Q's purity and entropy against k (`kerasg2c.jobs.infogan_k_sweep`).
 `kerasg2c.jobs.cells_job` runs this job as a stage when it is given no trained run.
 """
 
+import dataclasses
 import os
 
 import keras
@@ -35,6 +41,7 @@ from kerasg2c.evaluation import clustering
 from kerasg2c.jobs import reporting, shared_config, splits, train_settings
 from kerasg2c.models.infowgan import InfoWGANGP
 from kerasg2c.models.infowgan_networks import check_image_size
+from kerasg2c.pathology import nuclei
 from kerasg2c.training import loop, samples
 
 GRID = "generated_cells.png"
@@ -69,6 +76,11 @@ def check(config, prefix: str = "") -> None:
             f"config key {i}categories={shared_config.value(config, i + 'categories')!r}: "
             "expected at least 2 clusters"
         )
+    sweep = shared_config.value(config, i + "k_sweep")
+    if any(isinstance(k, bool) or not isinstance(k, int) or k < 2 for k in sweep) or len(
+        set(sweep)
+    ) != len(sweep):
+        raise UserError(f"config key {i}k_sweep={tuple(sweep)!r}: expected distinct integers ≥ 2")
     if not isinstance(shared_config.value(config, i + "rotate"), bool):
         raise UserError(f"config key {i}rotate: expected True or False")
     for key in ("beta_1", "beta_2"):
@@ -83,6 +95,30 @@ def write_phantoms(root, config) -> None:
     cell_phantoms.write_cells(
         root, n_train=p.n_train, n_val=p.n_val, n_test=p.n_test, seed=config.seed, size=p.size
     )
+
+
+def cell_split(split, size: int):
+    """`split` whose images are cell images of side `size` by `nuclei.fit_crop` (uint8
+    after decoding, longer edge shrunk to `size` with the aspect kept, centred on white),
+    then / 255: the one path of the cells this job trains on and scores, and of the crops
+    `kerasg2c.jobs.cells_job` scores (a crop written as a PNG reads back unchanged)."""
+    source = split.source
+
+    def decode(key):
+        image = source.decode_fn(key)
+        image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
+        cell = tf.numpy_function(lambda x: nuclei.fit_crop(x, size), [image], tf.uint8)
+        cell.set_shape([size, size, 3])
+        return tf.cast(cell, tf.float32) / 255.0
+
+    cells = pipeline.ImageSource(source.keys, decode, source.length)
+    return dataclasses.replace(split, source=cells)
+
+
+def cell_inputs(crops) -> np.ndarray:
+    """uint8 cell images ([N, S, S, 3], e.g. `nuclei.fit_crop`'s) as the model's input,
+    float32 in [0, 1]: what `cell_split`'s datasets yield for the same images."""
+    return np.asarray(crops, np.uint8).astype(np.float32) / 255.0
 
 
 def build_model(config) -> InfoWGANGP:
@@ -189,12 +225,17 @@ def evaluate(config, model, loaded) -> dict:
 
 
 def train_and_evaluate(config, context) -> dict:
-    """Steps 1–4, then `report.json`."""
+    """Steps 1–4, then `report.json`; with `infogan.k_sweep` set, once per k of it
+    (`infogan_k_sweep.run`)."""
+    if tuple(config.infogan.k_sweep):
+        from kerasg2c.jobs import infogan_k_sweep
+
+        return infogan_k_sweep.run(config, context)
     keras.utils.set_random_seed(config.seed)
     i = config.infogan
-    loaded = splits.load_splits(config, context)
-    train = loaded["train"]
     size = config.data.image_size
+    loaded = {name: cell_split(s, size) for name, s in splits.load_splits(config, context).items()}
+    train = loaded["train"]
     batch = i.n_critic * config.train.batch_size  # n_critic sub-batches per step
     available = pipeline.steps_per_epoch(len(train), batch)
     spe = train_settings.steps_per_epoch(

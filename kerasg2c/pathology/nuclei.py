@@ -1,8 +1,12 @@
 """Nucleus segmentation and 32×32 cell crops, the input of the InfoWGAN-GP model.
 
 The InfoWGAN-GP paper (§III.B.1 and its segmentation parameters) segments nuclei without
-supervision: Reinhard normalisation → Macenko colour deconvolution → global threshold 120
-on the haematoxylin image → objects under 200 pixels removed → 7×7 opening to separate
+supervision: Reinhard normalisation (lαβ) → Macenko colour deconvolution (1st/99th angle
+percentiles, SDA magnitude under 16 left out) → global threshold 120 on the haematoxylin
+image → objects under 200 pixels removed → thin protrusions removed (the paper cites
+Wienert et al.'s minimum-model method; we read "thin" as narrower than
+`protrusion_width` = 5 pixels, the minimum width of that method, and remove such parts by
+an opening with a disk of that diameter, `remove_protrusions`) → 7×7 opening to separate
 touching cells → one 32×32 cell image per nucleus, centred on white, with a bounding box
 whose longer edge exceeds 32 pixels rescaled so that edge becomes 32. Hole filling before
 the size filter and 4-connected labelling follow the authors' released code; that code's
@@ -54,26 +58,45 @@ class Nuclei:
         return len(self.crops)
 
 
+def remove_protrusions(mask, width=5) -> np.ndarray:
+    """`mask` without its parts narrower than `width` pixels: a binary opening with a disk
+    of diameter `width` (radius ``width // 2``), so a disk that fits nowhere in a thin
+    spur removes it while an object's body, wider than `width`, keeps its shape. Objects
+    left smaller than a disk vanish. `width` < 3 returns `mask` unchanged.
+
+    Args:
+      mask: bool [H, W] foreground.
+      width: narrowest part kept, in pixels (5).
+    """
+    mask = np.asarray(mask, bool)
+    if width < 3:
+        return mask
+    return ndimage.binary_opening(mask, structure=morphology.disk(width // 2))
+
+
 def segment_nuclei(
     haematoxylin,
     *,
     threshold=120,
     min_area=200,
+    protrusion_width=5,
     opening_size=7,
     fill_holes=True,
     connectivity=1,
 ) -> np.ndarray:
     """Label image of the nuclei in a haematoxylin intensity image.
 
-    Steps: foreground = ``haematoxylin < threshold`` → holes filled → objects smaller than
-    `min_area` removed → binary opening with an `opening_size` square → labelling. The
-    opening can split an object into fragments smaller than `min_area`; those are removed
+    Steps (§III-B.1 in order): foreground = ``haematoxylin < threshold`` → holes filled →
+    objects smaller than `min_area` removed → thin protrusions removed
+    (`remove_protrusions`) → binary opening with an `opening_size` square → labelling. The
+    openings can split an object into fragments smaller than `min_area`; those are removed
     too, so every returned nucleus has at least `min_area` pixels.
 
     Args:
       haematoxylin: uint8 [H, W] image, 255 = no haematoxylin (`stain.haematoxylin_image`).
       threshold: intensity below which a pixel is nucleus (120).
       min_area: smallest nucleus, in pixels (200).
+      protrusion_width: parts narrower than this are protrusions (5); < 3 skips the step.
       opening_size: side of the square opening footprint (7); 0 or 1 skips the opening.
       fill_holes: fill holes inside the thresholded objects (True).
       connectivity: 1 (4-neighbours) or 2 (8-neighbours), for size filter and labels.
@@ -97,18 +120,28 @@ def segment_nuclei(
         mask = morphology.remove_small_objects(
             mask, max_size=min_area - 1, connectivity=connectivity
         )
+    mask = remove_protrusions(mask, protrusion_width)
     if opening_size > 1:
         footprint = np.ones((opening_size, opening_size), bool)
         mask = ndimage.binary_opening(mask, structure=footprint)
-        if min_area > 1:
-            mask = morphology.remove_small_objects(
-                mask, max_size=min_area - 1, connectivity=connectivity
-            )
+    if min_area > 1 and (opening_size > 1 or protrusion_width >= 3):
+        mask = morphology.remove_small_objects(
+            mask, max_size=min_area - 1, connectivity=connectivity
+        )
     return measure.label(mask, connectivity=connectivity).astype(np.int32)
 
 
-def _fit_crop(cell, size):
-    """`cell` (white outside the nucleus) shrunk to fit `size` if needed, centred on white."""
+def fit_crop(cell, size=CROP_SIZE) -> np.ndarray:
+    """One cell image, the paper's rule (§IV-B): `cell` (uint8 [h, w, 3], white outside the
+    nucleus) shrunk so that its longer edge is `size` when it is longer (bilinear,
+    anti-aliased, aspect kept), centred in a `size`×`size` uint8 image filled with white.
+
+    The one path of every cell the InfoWGAN-GP sees: `extract_nuclei` cuts the crops it
+    scores with it and `kerasg2c.jobs.infogan_job` reads its training and test cells
+    through it (`infogan_job.cell_split`), so a crop written to a file and read back for
+    training equals the crop scored.
+    """
+    cell = np.asarray(cell, np.uint8)
     height, width = cell.shape[:2]
     longest = max(height, width)
     if longest > size:
@@ -154,7 +187,7 @@ def extract_nuclei(rgb, labels, *, size=CROP_SIZE) -> Nuclei:
     for region in measure.regionprops(labels):
         r0, c0, r1, c1 = region.bbox
         cell = np.where(region.image[..., None], rgb[r0:r1, c0:c1], np.uint8(255))
-        crops.append(_fit_crop(cell, size))
+        crops.append(fit_crop(cell, size))
         centroids.append(region.centroid)
         areas.append(region.area)
         bboxes.append(region.bbox)
@@ -171,11 +204,13 @@ def segment_tile(
     rgb,
     *,
     reinhard_target=None,
+    reinhard_space="lalphabeta",
     fallback_stains=stain.RUIFROK_HE,
-    beta=0.15,
+    beta=stain.PAPER_BETA,
     alpha=1.0,
     threshold=120,
     min_area=200,
+    protrusion_width=5,
     opening_size=7,
     fill_holes=True,
     connectivity=1,
@@ -191,12 +226,14 @@ def segment_tile(
 
     Args:
       rgb: uint8 [H, W, 3] tile.
-      reinhard_target: None, a uint8 reference RGB image, or a (mean, std) pair of CIELAB
-        statistics (`stain.reinhard_normalize`).
+      reinhard_target: None, a uint8 reference RGB image, or a (mean, std) pair of
+        statistics in `reinhard_space` (`stain.reinhard_normalize`).
+      reinhard_space: "lalphabeta" (the paper's) or "cielab".
       fallback_stains: [2, 3] stain matrix, haematoxylin first (Ruifrok H&E; use
         `stain.RUIFROK_HDAB` for H-DAB immunohistochemistry).
       beta, alpha: Macenko background OD threshold and angle percentile.
-      threshold, min_area, opening_size, fill_holes, connectivity: `segment_nuclei`.
+      threshold, min_area, protrusion_width, opening_size, fill_holes, connectivity:
+        `segment_nuclei`.
       size: crop side.
       crop_normalized: cut the crops from the normalised tile (True, as the authors' code
         does, so every cell shares the target's colours) or from `rgb` as given.
@@ -205,7 +242,11 @@ def segment_tile(
       `Nuclei` with `haematoxylin`, `stains` and `stains_estimated` filled in.
     """
     rgb = stain.check_rgb(rgb)
-    normalized = rgb if reinhard_target is None else stain.reinhard_normalize(rgb, reinhard_target)
+    normalized = (
+        rgb
+        if reinhard_target is None
+        else stain.reinhard_normalize(rgb, reinhard_target, space=reinhard_space)
+    )
     try:
         stains = stain.macenko_stain_matrix(normalized, beta=beta, alpha=alpha)
         estimated = True
@@ -217,6 +258,7 @@ def segment_tile(
         haematoxylin,
         threshold=threshold,
         min_area=min_area,
+        protrusion_width=protrusion_width,
         opening_size=opening_size,
         fill_holes=fill_holes,
         connectivity=connectivity,

@@ -25,8 +25,14 @@ Conventions (all arrays are numpy; RGB tiles are uint8 [H, W, 3]):
   makes `macenko_stain_matrix` raise `StainEstimationError`, a `ValueError` subclass;
   `kerasg2c.pathology.nuclei.segment_tile` catches it and uses `RUIFROK_HE` instead.
 
-Reinhard normalisation is `kerasg2c.evaluation.stain_transfer.reinhard_transfer` (already
-numpy, CIELAB statistics); `reinhard_normalize` only adapts it to one uint8 tile.
+- The paper's background threshold is HistomicsTK's: a pixel whose stain-darkness vector
+  (SDA, ``OD · 255 / ln 255``) is shorter than 16 is left out of the Macenko estimate, an
+  OD-norm threshold of ``16 · ln 255 / 255 ≈ 0.348`` (`PAPER_BETA`).
+
+Reinhard normalisation (`reinhard_normalize`) works by default in Ruderman's lαβ space as
+HistomicsTK computes it (natural log of LMS; `rgb_to_lalphabeta`), the space of the paper's
+target statistics (mean 8.98, 0.08, 0.02; sd 0.64, 0.11, 0.03). ``space="cielab"`` uses
+`kerasg2c.evaluation.stain_transfer.reinhard_transfer` (CIELAB statistics) instead.
 """
 
 import numpy as np
@@ -34,6 +40,9 @@ import numpy as np
 from kerasg2c.evaluation.stain_transfer import lab_statistics, reinhard_transfer
 
 I0 = 255.0
+SDA_PER_OD = 255.0 / np.log(255.0)  # HistomicsTK's stain darkness: SDA = OD · 255 / ln 255
+PAPER_MIN_MAGNITUDE = 16.0  # §IV-B: "the magnitude below 16 is excluded" (SDA units)
+PAPER_BETA = PAPER_MIN_MAGNITUDE / SDA_PER_OD  # the same threshold on the OD norm, ≈ 0.348
 
 
 def _unit_rows(matrix):
@@ -94,7 +103,7 @@ def order_stains(stains) -> np.ndarray:
 
 
 def macenko_stain_matrix(
-    rgb, *, beta=0.15, alpha=1.0, min_pixels=100, min_angle_deg=2.0
+    rgb, *, beta=PAPER_BETA, alpha=1.0, min_pixels=100, min_angle_deg=2.0
 ) -> np.ndarray:
     """Estimates the tile's two stain vectors with Macenko et al.'s method.
 
@@ -110,7 +119,8 @@ def macenko_stain_matrix(
 
     Args:
       rgb: uint8 [H, W, 3] tile.
-      beta: OD-norm threshold below which a pixel is background (0.15).
+      beta: OD-norm threshold below which a pixel is background (`PAPER_BETA`, the
+        paper's SDA magnitude 16; faint pure-eosin pixels fall under it).
       alpha: percentile, in percent, of the angle distribution (1, i.e. 1st and 99th).
       min_pixels: fewest tissue pixels needed for an estimate.
       min_angle_deg: smallest angle between the two vectors; below it the tile holds one
@@ -174,25 +184,65 @@ def haematoxylin_image(rgb, stains) -> np.ndarray:
     return od_to_rgb(stain_concentrations(rgb, stains)[..., 0])
 
 
-def reinhard_normalize(rgb, target) -> np.ndarray:
-    """Reinhard colour normalisation of one uint8 tile to a target's CIELAB mean and std.
+_RGB_TO_LMS = np.array(
+    [[0.3811, 0.5783, 0.0402], [0.1967, 0.7244, 0.0782], [0.0241, 0.1288, 0.8444]]
+)
+_LMS_TO_LAB = np.diag([3**-0.5, 6**-0.5, 2**-0.5]) @ np.array(
+    [[1.0, 1.0, 1.0], [1.0, 1.0, -2.0], [1.0, -1.0, 0.0]]
+)
 
-    Args:
-      rgb: uint8 [H, W, 3] tile.
-      target: a uint8 [H', W', 3] reference image, or a ``(mean, std)`` pair of [3] CIELAB
-        statistics (as `kerasg2c.evaluation.stain_transfer.lab_statistics` returns).
 
-    Returns:
-      uint8 [H, W, 3], the output of `reinhard_transfer` rounded back to 0–255.
-    """
-    rgb = check_rgb(rgb)
+def rgb_to_lalphabeta(rgb) -> np.ndarray:
+    """Ruderman's lαβ of a uint8 RGB image as HistomicsTK computes it (RGB 0–255 → LMS →
+    natural log → lαβ), float64 [..., 3]; white is about (9.60, 0, 0)."""
+    lms = check_rgb(rgb).astype(np.float64) @ _RGB_TO_LMS.T
+    return np.log(np.maximum(lms, np.finfo(np.float64).eps)) @ _LMS_TO_LAB.T
+
+
+def lalphabeta_to_rgb(lab) -> np.ndarray:
+    """Inverse of `rgb_to_lalphabeta`, rounded and clipped to uint8."""
+    lms = np.exp(np.asarray(lab, np.float64) @ np.linalg.inv(_LMS_TO_LAB).T)
+    rgb = lms @ np.linalg.inv(_RGB_TO_LMS).T
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _target_statistics(target, space):
     if isinstance(target, tuple):
         if len(target) != 2:
             raise ValueError("target must be an RGB image or a (mean, std) pair")
         mean, std = (np.asarray(t, np.float64) for t in target)
         if mean.shape != (3,) or std.shape != (3,):
             raise ValueError(f"target mean and std must have shape [3], got {mean.shape}")
-    else:
-        mean, std = lab_statistics(check_rgb(target, "target")[None])
-    out = reinhard_transfer(rgb, mean, std)
-    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        return mean, std
+    target = check_rgb(target, "target")
+    if space == "cielab":
+        return lab_statistics(target[None])
+    lab = rgb_to_lalphabeta(target).reshape(-1, 3)
+    return lab.mean(axis=0), lab.std(axis=0)
+
+
+def reinhard_normalize(rgb, target, space="lalphabeta") -> np.ndarray:
+    """Reinhard colour normalisation of one uint8 tile to a target's mean and std.
+
+    Args:
+      rgb: uint8 [H, W, 3] tile.
+      target: a uint8 [H', W', 3] reference image, or a ``(mean, std)`` pair of [3]
+        statistics in `space` (the paper's: ``((8.98, 0.08, 0.02), (0.64, 0.11, 0.03))``).
+      space: "lalphabeta" (the paper's, HistomicsTK's lαβ: `rgb_to_lalphabeta`) or
+        "cielab" (`kerasg2c.evaluation.stain_transfer.reinhard_transfer`).
+
+    Returns:
+      uint8 [H, W, 3]: every channel of the tile shifted and scaled to the target's mean
+      and std in `space`, converted back and rounded to 0–255.
+    """
+    rgb = check_rgb(rgb)
+    if space not in ("lalphabeta", "cielab"):
+        raise ValueError(f"space must be 'lalphabeta' or 'cielab', got {space!r}")
+    mean, std = _target_statistics(target, space)
+    if space == "cielab":
+        out = reinhard_transfer(rgb, mean, std)
+        return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    lab = rgb_to_lalphabeta(rgb)
+    flat = lab.reshape(-1, 3)
+    scaled = (lab - flat.mean(axis=0)) / np.maximum(flat.std(axis=0), 1e-12) * std + mean
+    return lalphabeta_to_rgb(scaled)
