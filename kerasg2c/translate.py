@@ -56,6 +56,7 @@ def run() -> dict:
             model = keras.saving.load_model(_GENERATOR.value, compile=False)
         except Exception as e:  # Keras raises many kinds on a bad archive
             raise UserError(f"--generator={_GENERATOR.value}: cannot load it: {e}") from e
+    check_generator(model, _GENERATOR.value)
     logging.info("%d replica(s)", strategy.num_replicas_in_sync)
     return translation.translate_slide(
         model,
@@ -70,6 +71,33 @@ def run() -> dict:
         tile_size=_TILE_SIZE.value,
         strategy=strategy,
     )
+
+
+def check_generator(model, path) -> None:
+    """Refuses a loaded model that is not an image-to-image generator: one of this
+    package's other models (a classifier, a GAN or its critic, a noise-to-image generator)
+    or a class-conditional generator (its input has class channels after the RGB ones).
+    A model from elsewhere is taken as it is (the window check tries it).
+
+    Raises:
+      UserError: naming the file and what the model is.
+    """
+    from kerasg2c.models import ResnetGenerator
+
+    kind = type(model).__name__
+    if not isinstance(model, ResnetGenerator):
+        if type(model).__module__.startswith("kerasg2c."):
+            raise UserError(
+                f"--generator={path}: a {kind}, not an image-to-image generator "
+                "(a CycleGAN run's generators/<stain>.keras is one)"
+            )
+        return
+    first = next(layer for layer in model._flatten_layers() if hasattr(layer, "kernel"))
+    if first.kernel.shape[2] != 3:
+        raise UserError(
+            f"--generator={path}: a class-conditional generator ({first.kernel.shape[2] - 3} "
+            "class channels after RGB); a slide is translated by an unconditional one"
+        )
 
 
 def main(argv):

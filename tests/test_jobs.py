@@ -168,20 +168,6 @@ USER_ERROR_CASES = [
     ("classifier", ["--config.data.root={bad_json}"], "dataset.json: not valid JSON"),
     (
         "classifier",
-        ["--config.data.root={data}", "--config.train.batch_size=64"],
-        "the training split (6 images) holds fewer images than config key train.batch_size=64",
-    ),
-    (
-        "cyclegan",
-        [
-            "--config.data.root={data}",
-            "--config.train.batch_size=1",
-            "--config.train.steps_per_epoch=9",
-        ],
-        "config key train.steps_per_epoch=9: one pass over the training sides of PAS_to_HE",
-    ),
-    (
-        "classifier",
         ["--config.train.num_cpu_replicas=3", "--config.train.batch_size=8"],
         "config key train.batch_size=8: the global batch must divide evenly over the 3",
     ),

@@ -1,7 +1,8 @@
 """tf.data input pipelines of labeled splits (unpaired stain sets: `stain_pairs`).
 
 Every epoch's dataset is a pure function of (seed, epoch): the training order is a
-tf.data shuffle seeded from (seed, epoch) with reshuffle_each_iteration=False, and the
+tf.data shuffle seeded from (seed, epoch) (a split smaller than an epoch needs is repeated,
+each pass reshuffled from that seed: `repeat_to`), and the
 augmentation of the element at position i of the epoch is seeded from (seed, epoch, i). A
 run that stops after batch k resumes with `skip_batches=k` and sees exactly the batches an
 uninterrupted run would have seen; the skipped elements are neither decoded nor augmented.
@@ -174,6 +175,7 @@ class LabeledSplit:
         augment=False,
         cache=True,
         drop_remainder=None,
+        repeat_to=0,
     ) -> tf.data.Dataset:
         """One epoch of (images float32 [B, H, W, 3], labels int32 [B]) batches.
 
@@ -188,6 +190,8 @@ class LabeledSplit:
           augment: random flips, brightness and saturation jitter (training only).
           cache: keep decoded, resized images in memory across epochs.
           drop_remainder: drop the last partial batch; default `training`.
+          repeat_to: an epoch of at least this many examples: a smaller split is repeated,
+            reshuffled per pass when training (`train_settings.steps_per_epoch`).
         """
         _check_value_range(value_range)
         ds = epoch_elements(
@@ -196,6 +200,7 @@ class LabeledSplit:
             cache=cache,
             value_range=value_range,
             shuffle_seed=shuffle_seed(seed, epoch) if training else None,
+            length=repeat_to if repeat_to > len(self) else None,
             skip=skip_batches * batch_size,
             augment_seed=[seed, epoch] if training and augment else None,
         )
@@ -317,14 +322,17 @@ def epoch_elements(
       source: an ImageSource.
       image_size, cache, value_range: as in `LabeledSplit.dataset`.
       shuffle_seed: seed of the epoch's permutation; None keeps source order.
-      length: cycle through the (shuffled) order up to this many elements; None: one pass.
+      length: repeat the source up to this many elements, each pass in a new order (a
+        function of `shuffle_seed` and the pass) when shuffled; None: one pass.
       skip: elements to skip, before any decoding or augmentation.
       augment_seed: [2] ints; element i is augmented with this seed folded with i. None:
         no augmentation.
     """
     ds = source.base(image_size, cache)
     if shuffle_seed is not None:
-        ds = ds.shuffle(source.length, seed=shuffle_seed, reshuffle_each_iteration=False)
+        # Repeated, each pass draws its own order: tf.data derives pass p's from the seed.
+        again = length is not None and length > source.length
+        ds = ds.shuffle(source.length, seed=shuffle_seed, reshuffle_each_iteration=again)
     if length is not None:
         ds = ds.repeat().take(length)
     load = None if cache else source.loader(image_size)

@@ -84,16 +84,16 @@ class StainPair:
                 x, truth = aligned(x, truth)
             self.eval[split] = (x, truth)
 
-    def steps_per_epoch(self, batch_size: int) -> int:
-        """Batches per epoch: the shorter labeled side, or the longer unpaired one."""
+    def examples(self) -> int:
+        """Training pairs of one epoch: the shorter labeled side, or the longer unpaired one
+        (the shorter cycles)."""
         n_a, n_b = len(self.train_a), len(self.train_b)
-        return pipeline.steps_per_epoch(
-            min(n_a, n_b) if self.conditional else max(n_a, n_b), batch_size
-        )
+        return min(n_a, n_b) if self.conditional else max(n_a, n_b)
 
-    def dataset(self, *, batch_size, image_size, seed, epoch, skip_batches, augment):
+    def dataset(self, *, batch_size, image_size, seed, epoch, skip_batches, augment, repeat_to=0):
         """One epoch of training batches in [-1, 1]: (a, b), or ((a, one-hot class of a),
-        (b, one-hot class of b)) when conditional."""
+        (b, one-hot class of b)) when conditional; `repeat_to`: at least this many pairs,
+        sides smaller than that repeated (as `LabeledSplit.dataset`)."""
         if not self.conditional:
             return unpaired_dataset(
                 *self._sources,
@@ -103,6 +103,7 @@ class StainPair:
                 epoch=epoch,
                 skip_batches=skip_batches,
                 augment=augment,
+                repeat_to=repeat_to,
             )
         sides = _zip_labeled(
             (self.train_a, self.train_b),
@@ -112,6 +113,7 @@ class StainPair:
             epoch=epoch,
             skip_batches=skip_batches,
             augment=augment,
+            repeat_to=repeat_to,
         )
         n = len(self.classes)
         return sides.map(lambda a, b: ((a[0], tf.one_hot(a[1], n)), (b[0], tf.one_hot(b[1], n))))
@@ -162,9 +164,11 @@ def paired_dataset(
     epoch=0,
     skip_batches=0,
     augment=False,
+    repeat_to=0,
 ) -> tf.data.Dataset:
     """One epoch of aligned (a, b) image batches in [-1, 1]: element i of b is the patch
-    of element i of a in the other stain (splits as `aligned` returns them).
+    of element i of a in the other stain (splits as `aligned` returns them); `repeat_to`:
+    at least this many pairs, fewer repeated (as `LabeledSplit.dataset`).
 
     Both sides are read with the same seeds: equal lengths give the same permutation, and
     `pipeline.augment_image` draws the same flips, brightness and saturation for both.
@@ -183,11 +187,12 @@ def paired_dataset(
         epoch=epoch,
         skip_batches=skip_batches,
         augment=augment,
+        repeat_to=repeat_to,
     )
     return sides.map(lambda a, b: (a[0], b[0]))
 
 
-def _zip_labeled(splits, seeds, *, batch_size, image_size, epoch, skip_batches, augment):
+def _zip_labeled(splits, seeds, *, batch_size, image_size, epoch, skip_batches, augment, repeat_to):
     """One training epoch of each labeled split, in [-1, 1], side by side: ((x, label),
     (x, label)) batches, split i read with `seeds[i]`."""
     return tf.data.Dataset.zip(
@@ -201,6 +206,7 @@ def _zip_labeled(splits, seeds, *, batch_size, image_size, epoch, skip_batches, 
                 epoch=epoch,
                 skip_batches=skip_batches,
                 augment=augment,
+                repeat_to=repeat_to,
             )
             for split, side_seed in zip(splits, seeds)
         )
@@ -223,18 +229,22 @@ def unpaired_dataset(
     skip_batches=0,
     augment=False,
     cache=True,
+    repeat_to=0,
 ) -> tf.data.Dataset:
     """One epoch of unpaired (a, b) image batches in [-1, 1] (CycleGAN: stain A, stain B).
 
     An epoch has max(len(a), len(b)) // batch_size batches; each side is shuffled on its
-    own (seeded from (seed, epoch, side)) and the shorter one cycles through its order.
+    own (seeded from (seed, epoch, side)) and the shorter one cycles, reshuffled per pass;
+    with `repeat_to`, an epoch has at least that many pairs (both sides repeated).
     Order and augmentation are functions of (seed, epoch), as in `LabeledSplit.dataset`.
     With `cache`, each source keeps its images in memory for as long as it lives.
     """
     length = max(source_a.length, source_b.length) // batch_size * batch_size
+    length = max(length, -(-repeat_to // batch_size) * batch_size)
     if length == 0:
         raise UserError(
-            f"fewer images than one batch of {batch_size}: {source_a.length} and {source_b.length}"
+            f"{source_a.length} and {source_b.length} images, fewer than one batch of "
+            f"{batch_size}: lower config key train.batch_size"
         )
     sides = []
     for side, source in enumerate((source_a, source_b)):

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kerasg2c.data import pipeline, tasks
+from kerasg2c.data import tasks
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import classification, plots, predict, prediction_table
 from kerasg2c.jobs import hierarchy_job, reporting, shared_config, splits, train_settings
@@ -147,10 +147,8 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
         groups = tasks.task_groups(splits.dataset_tasks(context), config.data.task)
         run_splits = {name: tasks.task_split(s, groups) for name, s in full_splits.items()}
     train, val = run_splits["train"], run_splits["val"]
-    available = pipeline.steps_per_epoch(len(train), config.train.batch_size)
-    spe = train_settings.steps_per_epoch(
-        config, available, f"the training split ({len(train)} images)"
-    )
+    # A split smaller than a batch is repeated: an epoch is then one batch.
+    spe = train_settings.steps_per_epoch(config, len(train), "the training split")
     with strategy.scope():
         model = build(config, len(train.classes), spe)
     if next_epoch:
@@ -168,6 +166,7 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
             skip_batches=skip,
             augment=config.data.augment,
             cache=splits.use_cache(config, train),
+            repeat_to=spe * config.train.batch_size,
         )
 
     calibration = BatchNormCalibration(model, train, val, config, strategy)
@@ -228,6 +227,7 @@ class BatchNormCalibration:
             seed=self.config.seed,
             augment=False,
             cache=splits.use_cache(self.config, split),
+            repeat_to=self.config.train.batch_size,  # a split smaller than one batch
         ).take(n)
 
     def __call__(self) -> dict:

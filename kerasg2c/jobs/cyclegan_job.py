@@ -128,7 +128,7 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
     size, batch = config.data.image_size, config.train.batch_size
     num_classes = len(pair.classes) if pair.conditional else 0
     sides = f"the training sides of {pair.name} ({len(pair.train_a)} + {len(pair.train_b)})"
-    spe = train_settings.steps_per_epoch(config, pair.steps_per_epoch(batch), sides)
+    spe = train_settings.steps_per_epoch(config, pair.examples(), sides)  # fewer: repeated
     with context.strategy.scope():
         model = build_model(config, num_classes)
         model.compile(*make_optimizers(config.optimizer, spe))
@@ -141,6 +141,7 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
             epoch=epoch,
             skip_batches=skip,
             augment=config.data.augment,
+            repeat_to=spe * batch,
         )
 
     workdir = os.path.join(context.workdir, pair.name)

@@ -536,10 +536,8 @@ def train_and_evaluate(config, context) -> dict:
             f"{replicas} replicas"
         )
     batch = h.n_critic * config.train.batch_size  # n_critic sub-batches per step
-    available = pipeline.steps_per_epoch(len(train), batch)
-    spe = train_settings.steps_per_epoch(
-        config, available, f"the training split ({len(train)} images, {batch} per step)"
-    )
+    keys = ("train.batch_size", "histogan.n_critic")  # a smaller split is repeated
+    spe = train_settings.steps_per_epoch(config, len(train), "the training split", keys)
     # Whether the extractor was trained above or loaded, HistoGAN starts from the same weights.
     keras.utils.set_random_seed(config.seed)
     with context.strategy.scope():
@@ -556,6 +554,7 @@ def train_and_evaluate(config, context) -> dict:
             epoch=epoch,
             skip_batches=skip,
             augment=config.data.augment,
+            repeat_to=spe * batch,
         )
 
     def on_epoch_end(epoch):

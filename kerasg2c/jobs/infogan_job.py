@@ -237,10 +237,8 @@ def train_and_evaluate(config, context) -> dict:
     loaded = {name: cell_split(s, size) for name, s in splits.load_splits(config, context).items()}
     train = loaded["train"]
     batch = i.n_critic * config.train.batch_size  # n_critic sub-batches per step
-    available = pipeline.steps_per_epoch(len(train), batch)
-    spe = train_settings.steps_per_epoch(
-        config, available, f"the training split ({len(train)} cells, {batch} per step)"
-    )
+    keys = ("train.batch_size", "infogan.n_critic")  # a smaller split is repeated
+    spe = train_settings.steps_per_epoch(config, len(train), "the training split", keys)
     with context.strategy.scope():
         model = build_model(config)
 
@@ -253,6 +251,7 @@ def train_and_evaluate(config, context) -> dict:
             epoch=epoch,
             skip_batches=skip,
             augment=config.data.augment,
+            repeat_to=spe * batch,
         )
 
     columns = i.grid_columns

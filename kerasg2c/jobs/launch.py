@@ -10,6 +10,7 @@ import sys
 from absl import app, flags, logging
 
 from kerasg2c.errors import UserError
+from kerasg2c.jobs import config_files
 from kerasg2c.jobs.context import RunContext
 from kerasg2c.training import loop
 
@@ -26,15 +27,53 @@ def run_job(job, config) -> dict:
     return job.train_and_evaluate(config, context)
 
 
+def config_argument(name: str, argv) -> str | None:
+    """The value of `--<name>=V` or `--<name> V` in `argv` (the last one), or None."""
+    value = None
+    for i, arg in enumerate(argv[1:], 1):
+        if arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1]
+        elif arg == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+    return value
+
+
+def check_config_file(path: str) -> None:
+    """Loads the config file `path` (`FILE` or `FILE:ARG`, as ml_collections' config flag
+    takes it) and calls its `get_config`, so that a missing or broken file is one line
+    before the flag parser meets it.
+
+    Raises:
+      UserError: no such file, a syntax error (file and line), or `get_config` fails.
+    """
+    file, *arg = path.split(":", 1)
+    module = config_files.load_module(file)
+    try:
+        module.get_config(*arg)
+    except UserError:
+        raise
+    except Exception as e:  # whatever the file's own code raises
+        raise UserError(f"{file}: get_config() fails: {type(e).__name__}: {e}") from e
+
+
 def main(job, config_flag) -> None:
     """Parses flags, runs `job` on the config, maps failures to messages and exit codes.
 
     Exit codes: 0 done; 1 the command line cannot be parsed (an override names no key or
     has the wrong type; the message names it); 2 a config value, file or folder cannot be
-    used (one line naming the key or file; `--traceback` shows where); 3 a loss became
-    NaN/Inf; 128+signal after SIGTERM/SIGINT (a checkpoint was saved: rerun the same
-    command to resume).
+    used (one line naming the key or file, a missing or broken `--config` file too;
+    `--traceback` shows where); 3 a loss became NaN/Inf; 128+signal after SIGTERM/SIGINT
+    (a checkpoint was saved: rerun the same command to resume).
     """
+    path = config_argument(config_flag.name, sys.argv)
+    if path is not None:
+        try:
+            check_config_file(path)
+        except UserError as e:
+            if "--traceback" in sys.argv:
+                raise
+            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+            sys.exit(2)
     started = False
 
     def run(argv):

@@ -192,8 +192,9 @@ def train_and_evaluate(config, context) -> dict:
     batch, score_batch = config.train.batch_size, config.mil.score_batch_size
     spe = train_settings.steps_per_epoch(
         config,
-        pipeline.steps_per_epoch(len(train), batch),
-        f"the training split ({len(train)} tiles, one instance each per epoch)",
+        len(train),
+        "the training split (tiles; one instance each per epoch)",
+        repeat=False,  # an epoch is one selection round over the tiles: not repeated
     )
     with strategy.scope():
         model = build_model(config)

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kerasg2c.data import pipeline, stain_pairs
+from kerasg2c.data import stain_pairs
 from kerasg2c.jobs import cyclegan_job, train_settings
 from kerasg2c.models.paired_translator import PairedTranslator
 
@@ -42,9 +42,8 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
     train_a, train_b = stain_pairs.aligned(pair.train_a, pair.train_b)
     logging.info("training %s (%d aligned training pairs)", pair.name, len(train_a))
     size, batch = config.data.image_size, config.train.batch_size
-    available = pipeline.steps_per_epoch(len(train_a), batch)
-    pairs = f"the training pairs of {pair.name} ({len(train_a)})"
-    spe = train_settings.steps_per_epoch(config, available, pairs)
+    pairs = f"the training pairs of {pair.name}"
+    spe = train_settings.steps_per_epoch(config, len(train_a), pairs)  # fewer: repeated
     with context.strategy.scope():
         model = build_model(config)
         model.compile(cyclegan_job.make_optimizers(config.optimizer, spe)[0])
@@ -59,6 +58,7 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
             epoch=epoch,
             skip_batches=skip,
             augment=config.data.augment,
+            repeat_to=spe * batch,
         )
 
     return cyclegan_job.fit_translator(config, context, pair, extract, model, make_dataset, spe)

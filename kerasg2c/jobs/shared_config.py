@@ -17,7 +17,7 @@ Users and scripts rely on these names across trainers:
                           decoded but skipped like unreadable ones (decompression bombs)
   train.epochs            number of epochs
   train.batch_size        GLOBAL batch size (split across replicas and workers)
-  train.steps_per_epoch   0 = one pass over the training split
+  train.steps_per_epoch   0 = one pass over the training split (a smaller one is repeated)
   train.strategy          auto | default | mirrored | multi_worker
   train.jit_compile       XLA-compile the replica step
   train.mixed_precision   '' | mixed_float16 | mixed_bfloat16

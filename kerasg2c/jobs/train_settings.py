@@ -2,6 +2,7 @@
 loop's settings, and the classifier's optimizer."""
 
 import keras
+from absl import logging
 
 from kerasg2c.errors import UserError
 from kerasg2c.training import loop, runtime
@@ -9,21 +10,53 @@ from kerasg2c.training import loop, runtime
 OPTIMIZERS = ("sgd", "adam")
 
 
-def steps_per_epoch(config, available: int, data: str) -> int:
-    """`train.steps_per_epoch`, or `available` (the batches of one pass over the training
-    data, described by `data`) when it is 0; at most `available`."""
-    t = config.train
-    if available == 0:
-        raise UserError(
-            f"{data} holds fewer images than config key train.batch_size={t.batch_size}: "
-            "lower the batch size"
-        )
-    if t.steps_per_epoch > available:
-        raise UserError(
-            f"config key train.steps_per_epoch={t.steps_per_epoch}: one pass over {data} "
-            f"has {available} batches of {t.batch_size}; use at most that (0 = one pass)"
-        )
-    return t.steps_per_epoch or available
+def steps_per_epoch(
+    config, examples: int, data: str, keys=("train.batch_size",), repeat=True
+) -> int:
+    """Steps of one epoch: `train.steps_per_epoch`, or when it is 0 the whole steps of one
+    pass over the `examples` training examples, and at least one.
+
+    A step reads the product of the config values of `keys` (e.g. `train.batch_size` ×
+    `histogan.n_critic`). When an epoch needs more examples than the set holds (a set
+    smaller than one step, or a `train.steps_per_epoch` beyond one pass), the job's dataset
+    repeats the set, reshuffled per pass (the job passes `repeat_to=steps × per step` to
+    it), and one line says so; with `repeat=False` (a job whose data cannot repeat) that is
+    refused instead, naming the true limit and the keys.
+
+    Args:
+      config: the run's config.
+      examples: training examples of one pass (CycleGAN: the longer unpaired side).
+      data: what they are, for the messages ("the training split (48 images)").
+      keys: the config keys whose values multiply to the examples one step reads.
+      repeat: whether the job's dataset can repeat the set.
+
+    Examples:
+      >>> keys = ("train.batch_size", "histogan.n_critic")  # 16 × 5 = 80 per step
+      >>> steps_per_epoch(config, 48, "the training split (48 images)", keys)
+      1  # logs: 48 images < 80 per step (train.batch_size=16, ...): the set is repeated
+    """
+    per_step, named = 1, []
+    for key in keys:
+        value = config
+        for part in key.split("."):
+            value = value[part]
+        per_step *= int(value)
+        named.append(f"{key}={value}")
+    named = ", ".join(named)
+    one_pass = examples // per_step
+    steps = config.train.steps_per_epoch or max(1, one_pass)
+    if steps * per_step <= examples:
+        return steps
+    if one_pass == 0:
+        why = f"{per_step} per step ({named})"
+        limit = f"lower {' or '.join(keys)} so that a step reads at most {examples}"
+    else:
+        why = f"{steps * per_step} per epoch (train.steps_per_epoch={steps} × {named})"
+        limit = f"use train.steps_per_epoch at most {one_pass} (0 = one pass)"
+    if not repeat:
+        raise UserError(f"{data}: {examples} examples < {why}; {limit}")
+    logging.info("%d images < %s: the set is repeated", examples, why)
+    return steps
 
 
 def loop_settings(config, steps_per_epoch: int) -> loop.LoopSettings:
