@@ -71,6 +71,7 @@ def test_cli_refuses_bad_config_files_and_non_generators_in_one_line(broken_conf
         "missing": ["-m", "trainers.classifier", f"--config={tmp_path}/nowhere.py"],
         "syntax": ["-m", "trainers.histogan", f"--config={broken_configs}/broken.py"],
         "raises": ["-m", "trainers.cyclegan", f"--config={broken_configs}/raises.py"],
+        "augment_eval": ["-m", "trainers.augment_eval", f"--config={broken_configs}/broken.py"],
         "classifier": [*translate, f"--generator={tmp_path}/model.keras"],
         "conditional": [*translate, f"--generator={tmp_path}/conditional.keras"],
     }
@@ -79,5 +80,6 @@ def test_cli_refuses_bad_config_files_and_non_generators_in_one_line(broken_conf
     _one_error_line(procs["missing"], f"{tmp_path}/nowhere.py", "no such config file")
     _one_error_line(procs["syntax"], f"{broken_configs}/broken.py:4", "not a valid config")
     _one_error_line(procs["raises"], "raises.py", "ZeroDivisionError")
+    _one_error_line(procs["augment_eval"], "broken.py:4", "not a valid config")
     _one_error_line(procs["classifier"], f"--generator={tmp_path}/model.keras", "a Classifier")
     _one_error_line(procs["conditional"], "conditional.keras", "class-conditional")

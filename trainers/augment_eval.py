@@ -22,6 +22,7 @@ from ml_collections import config_flags
 
 from kerasg2c import sweep
 from kerasg2c.augment import evaluation
+from kerasg2c.jobs import launch
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/augment_eval.py", lock_config=True)
 
@@ -44,4 +45,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    launch.refuse_broken_config_file()
     app.run(main)

@@ -56,6 +56,22 @@ def check_config_file(path: str) -> None:
         raise UserError(f"{file}: get_config() fails: {type(e).__name__}: {e}") from e
 
 
+def refuse_broken_config_file(name: str = "config") -> None:
+    """Exits 2 with one line when the `--<name>=` file of the command line is missing or
+    broken (`check_config_file`), before ml_collections' flag parser meets it with a
+    traceback; `--traceback` shows where. Every launcher with a config flag calls it."""
+    path = config_argument(name, sys.argv)
+    if path is None:
+        return
+    try:
+        check_config_file(path)
+    except UserError as e:
+        if "--traceback" in sys.argv:
+            raise
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(job, config_flag) -> None:
     """Parses flags, runs `job` on the config, maps failures to messages and exit codes.
 
@@ -65,15 +81,7 @@ def main(job, config_flag) -> None:
     `--traceback` shows where); 3 a loss became NaN/Inf; 128+signal after SIGTERM/SIGINT
     (a checkpoint was saved: rerun the same command to resume).
     """
-    path = config_argument(config_flag.name, sys.argv)
-    if path is not None:
-        try:
-            check_config_file(path)
-        except UserError as e:
-            if "--traceback" in sys.argv:
-                raise
-            print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-            sys.exit(2)
+    refuse_broken_config_file(config_flag.name)
     started = False
 
     def run(argv):
