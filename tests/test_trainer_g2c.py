@@ -58,6 +58,12 @@ def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
     assert params["generators"] > 0 and params["attention"] > 0
     assert [row["epoch"] for row in report["history"]] == [1, 2, 3]
     assert report["metrics"]["test"]["n"] == 8
+    # Table 4's gap is of category-averaged accuracy; plain accuracy's has its own key.
+    train, test = report["metrics"]["train"], report["metrics"]["test"]
+    gap = train["balanced_accuracy"] - test["balanced_accuracy"]
+    assert report["train_test_gap"] == pytest.approx(gap)
+    accuracy_gap = train["accuracy"] - test["accuracy"]
+    assert report["train_test_accuracy_gap"] == pytest.approx(accuracy_gap)
     assert (tmp_path / "model.weights.h5").exists()
     # model.keras is the whole end-to-end model: it reproduces the run's test predictions.
     model = keras.saving.load_model(tmp_path / "model.keras", compile=False)
