@@ -21,7 +21,7 @@ from conftest import (
 )
 
 from kerasg2c.evaluation import prediction_table
-from kerasg2c.jobs import config_files, cyclegan_job, g2c_job
+from kerasg2c.jobs import classifier_job, config_files, cyclegan_job, g2c_job
 
 TINY = [
     *tiny_flags(),
@@ -67,6 +67,10 @@ def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
     assert report["train_test_gap"] == pytest.approx(gap)
     accuracy_gap = train["accuracy"] - test["accuracy"]
     assert report["train_test_accuracy_gap"] == pytest.approx(accuracy_gap)
+    # A PAS_ALL+ run ends with its stain attention per class (kerasg2c.stain_attention).
+    assert [row["class"] for row in report["stain_attention"]["rows"]] == report["classes"]
+    assert "stain_attention.png" in report["figures"]
+    assert (tmp_path / "stain_attention.png").exists()
     assert (tmp_path / "model.weights.h5").exists()
     # model.keras is the whole end-to-end model: it reproduces the run's test predictions.
     model = keras.saving.load_model(tmp_path / "model.keras", compile=False)
@@ -281,4 +285,25 @@ def test_paper_config_checks_and_builds_at_a_tiny_size(name, variant, blocks, up
     assert [g.n_blocks for g in model.generators] == [blocks] * 3
     assert {g.upsampling for g in model.generators} == {upsampling}
     assert bool(model.attention) == (variant == "PAS_ALL_PLUS")
+    assert model(tf.zeros((2, 32, 32, 3)), training=False).shape == (2, 2)
+
+
+def test_classifier_paper_config_is_the_pas_only_baseline_of_the_g2c_paper_configs():
+    baseline = config_files.load(os.path.join(REPO, "configs", "classifier_paper.py"))
+    g2c = config_files.load(os.path.join(REPO, "configs", "g2c_paper_aaai.py"))
+    shared = ["data.image_size", "model.widths", "model.stem_width", "model.blocks_per_unit"]
+    shared += ["model.loss", "optimizer.learning_rate", "optimizer.decay_every_epochs"]
+    shared += ["optimizer.momentum", "train.epochs", "train.batch_size", "hierarchy"]
+    shared += ["train.precise_bn_batches"]
+
+    def value(config, key):
+        for part in key.split("."):
+            config = config[part]
+        return config
+
+    assert {k: value(baseline, k) for k in shared} == {k: value(g2c, k) for k in shared}
+    assert baseline.data.augment  # the AAAI paper augments PAS_ONLY only
+    classifier_job.check(baseline)
+    baseline.data.image_size, baseline.model.widths, baseline.model.stem_width = 32, (8, 16), 8
+    model = classifier_job.build_model(baseline, num_classes=2, steps_per_epoch=1)
     assert model(tf.zeros((2, 32, 32, 3)), training=False).shape == (2, 2)
