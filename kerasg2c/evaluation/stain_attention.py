@@ -24,7 +24,9 @@ def per_patch_attention(model, split, image_size, batch_size=32) -> np.ndarray:
 
 
 def class_table(gates, labels, classes, stains) -> dict:
-    """Per class: the mean gate and the mean share of each stain (see the module doc).
+    """Per class (one row each, in `classes` order): its patch count, the mean gate of each
+    stain over its patches (each a sigmoid, in (0, 1); not normalised across stains) and the
+    mean share (a patch's gate over the sum of its N gates: sums to 1 per patch, so per row).
 
     Args:
       gates: [P, N] per-patch mean gates; labels: [P] class indices into `classes`;
