@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 
 import keras
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import (
+    REPO,
     export_tiny_generators,
     export_tiny_generators_apart,
     prefetched,
@@ -19,6 +21,7 @@ from conftest import (
 )
 
 from kerasg2c.evaluation import prediction_table
+from kerasg2c.jobs import classifier_job, config_files, cyclegan_job, g2c_job
 
 TINY = [
     *tiny_flags(),
@@ -58,6 +61,16 @@ def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
     assert params["generators"] > 0 and params["attention"] > 0
     assert [row["epoch"] for row in report["history"]] == [1, 2, 3]
     assert report["metrics"]["test"]["n"] == 8
+    # Table 4's gap is of category-averaged accuracy; plain accuracy's has its own key.
+    train, test = report["metrics"]["train"], report["metrics"]["test"]
+    gap = train["balanced_accuracy"] - test["balanced_accuracy"]
+    assert report["train_test_gap"] == pytest.approx(gap)
+    accuracy_gap = train["accuracy"] - test["accuracy"]
+    assert report["train_test_accuracy_gap"] == pytest.approx(accuracy_gap)
+    # A PAS_ALL+ run ends with its stain attention per class (kerasg2c.stain_attention).
+    assert [row["class"] for row in report["stain_attention"]["rows"]] == report["classes"]
+    assert "stain_attention.png" in report["figures"]
+    assert (tmp_path / "stain_attention.png").exists()
     assert (tmp_path / "model.weights.h5").exists()
     # model.keras is the whole end-to-end model: it reproduces the run's test predictions.
     model = keras.saving.load_model(tmp_path / "model.keras", compile=False)
@@ -67,6 +80,40 @@ def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
     probabilities = keras.ops.softmax(model(images, training=False)).numpy()
     expected = [[float(rows[p][c]) for c in report["classes"]] for p in first]
     np.testing.assert_allclose(probabilities, expected, atol=1e-4)
+
+
+def test_stain_attention_tool_tables_each_class_of_the_run(pas_all_plus_run):
+    run = pas_all_plus_run
+    proc = run_python(["-m", "kerasg2c.stain_attention", f"--workdir={run}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run / "report.json").read_text())
+    table = json.loads((run / "stain_attention.json").read_text())
+    assert table["stains"] == ["PAS", "HE", "MASSON", "PASM"]
+    assert [row["class"] for row in table["rows"]] == report["classes"]
+    with open(run / "predictions_test.csv", newline="") as f:
+        labels = [row["label"] for row in csv.DictReader(f)]
+    assert [row["patches"] for row in table["rows"]] == [labels.count(c) for c in report["classes"]]
+    for row in table["rows"]:
+        if row["patches"]:
+            assert sum(row["mean_share"]) == pytest.approx(1.0)
+            assert all(0 < g < 1 for g in row["mean_gate"])
+    assert plt.imread(run / "stain_attention.png").shape[-1] in (3, 4)
+    # The per-class means are those of the model's own gates on the class's patches.
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    rows = prediction_table.read_predictions(run / "predictions_test.csv")
+    first = next(c for c in report["classes"] if labels.count(c))
+    mine = [p for p in sorted(rows) if rows[p]["label"] == first]
+    gates = model.stain_attention(np.stack([_image(p) for p in mine])).numpy()
+    row = table["rows"][report["classes"].index(first)]
+    np.testing.assert_allclose(gates.mean(axis=(0, 2)), row["mean_gate"], rtol=1e-4)
+
+
+def test_stain_attention_tool_refuses_a_run_without_attention(tmp_path):
+    (tmp_path / "report.json").write_text(
+        json.dumps({"trainer": "g2c", "variant": "PAS_ALL", "metrics": {}})
+    )
+    proc = run_python(["-m", "kerasg2c.stain_attention", f"--workdir={tmp_path}"])
+    assert proc.returncode == 2 and "PAS_ALL_PLUS" in proc.stderr
 
 
 def _image(path, size=32):
@@ -194,3 +241,69 @@ def test_transfer_config_fine_tunes_reused_generators_with_an_alexnet_branch(tra
         for a, b in zip(model.generators[0].get_weights(), exported.get_weights())
     ]
     assert max(moved) > 1e-6
+
+
+@pytest.mark.parametrize(
+    "name, variant, blocks, upsampling",
+    [
+        ("g2c_paper_arxiv", "PAS_ALL", 9, "deconv3"),
+        ("g2c_paper_aaai", "PAS_ALL_PLUS", 6, "deconv4"),
+        ("g2c_paper_breast", "PAS_ALL_PLUS", 6, "deconv4"),
+    ],
+)
+def test_paper_config_checks_and_builds_at_a_tiny_size(name, variant, blocks, upsampling, tmp_path):
+    config = config_files.load(os.path.join(REPO, "configs", f"{name}.py"))
+    assert (config.variant, config.optimizer.learning_rate, config.train.epochs) == (
+        variant,
+        0.01,
+        30,
+    )
+    assert config.g2c.generator_learning_rate == 0.01
+    stage = config.cyclegan_stage
+    assert (stage.model.n_blocks, stage.model.upsampling, stage.model.ngf) == (
+        blocks,
+        upsampling,
+        64,
+    )
+    if config.g2c.generators_dir:  # the transfer reuses generators trained before
+        config.g2c.generators_dir = str(export_tiny_generators(tmp_path))
+    g2c_job.check(config)
+    # Built at 32 px with the paper's generator architecture at width 4 and a tiny branch.
+    stage.model.ngf = 4
+    folder = tmp_path / "paper_generators"
+    folder.mkdir()
+    for stain in g2c_job.variant_stains(config):
+        generator = cyclegan_job.make_generator(stage.model, "generator_ab")
+        generator(tf.zeros((1, 32, 32, 3)))
+        generator.save(folder / f"{stain}.keras")
+    config.g2c.generators_dir = str(folder)
+    config.data.image_size = 32
+    alexnet = config.model.branch == "alexnet"
+    config.model.widths = (8, 8, 8, 8) if alexnet else (8, 16)
+    config.model.stem_width, config.model.blocks_per_unit = 8, 1
+    model = g2c_job.build_model(config, num_classes=2, steps_per_epoch=1)
+    assert [g.n_blocks for g in model.generators] == [blocks] * 3
+    assert {g.upsampling for g in model.generators} == {upsampling}
+    assert bool(model.attention) == (variant == "PAS_ALL_PLUS")
+    assert model(tf.zeros((2, 32, 32, 3)), training=False).shape == (2, 2)
+
+
+def test_classifier_paper_config_is_the_pas_only_baseline_of_the_g2c_paper_configs():
+    baseline = config_files.load(os.path.join(REPO, "configs", "classifier_paper.py"))
+    g2c = config_files.load(os.path.join(REPO, "configs", "g2c_paper_aaai.py"))
+    shared = ["data.image_size", "model.widths", "model.stem_width", "model.blocks_per_unit"]
+    shared += ["model.loss", "optimizer.learning_rate", "optimizer.decay_every_epochs"]
+    shared += ["optimizer.momentum", "train.epochs", "train.batch_size", "hierarchy"]
+    shared += ["train.precise_bn_batches"]
+
+    def value(config, key):
+        for part in key.split("."):
+            config = config[part]
+        return config
+
+    assert {k: value(baseline, k) for k in shared} == {k: value(g2c, k) for k in shared}
+    assert baseline.data.augment  # the AAAI paper augments PAS_ONLY only
+    classifier_job.check(baseline)
+    baseline.data.image_size, baseline.model.widths, baseline.model.stem_width = 32, (8, 16), 8
+    model = classifier_job.build_model(baseline, num_classes=2, steps_per_epoch=1)
+    assert model(tf.zeros((2, 32, 32, 3)), training=False).shape == (2, 2)

@@ -9,11 +9,13 @@ import tensorflow as tf
 
 from kerasg2c.data import stain_views
 from kerasg2c.errors import MissingPathError, UserError
+from kerasg2c.evaluation import stain_attention
 from kerasg2c.jobs import (
     classifier_job,
     cyclegan_job,
     hierarchy_job,
     paired_translator_job,
+    reporting,
     shared_config,
     train_settings,
 )
@@ -185,6 +187,22 @@ def train_and_evaluate(config, context) -> dict:
             "parameters": model.parameter_counts(),
         }
 
-    return classifier_job.run(
+    report = classifier_job.run(
         config, context, "g2c", build_model, next_epoch, describe, prepare=prepare
     )
+    if report and VARIANTS[config.variant][1] and config.g2c.stain_source != "paired":
+        report = add_stain_attention(context.workdir, report)
+    return report
+
+
+def add_stain_attention(workdir: str, report: dict) -> dict:
+    """A PAS_ALL+ run's per-class stain attention on the test split (`kerasg2c.stain_attention`:
+    stain_attention.json and .png) added to its report.json; returns the new report."""
+    table = stain_attention.run(workdir, "test")
+    report = {
+        **report,
+        "stain_attention": table,
+        "figures": [*report.get("figures", []), "stain_attention.png"],
+    }
+    reporting.write_report(workdir, report)
+    return report
