@@ -57,7 +57,9 @@ def test_onnx_variant_resizes_like_the_savedmodel(tmp_path, g2c_run):
     session = onnxruntime.InferenceSession(str(repo / "g2c_onnx" / "1" / "model.onnx"))
     names = [o.name for o in session.get_outputs()]
     got = dict(zip(names, session.run(None, {session.get_inputs()[0].name: images})))
-    np.testing.assert_allclose(got["probabilities"], want["probabilities"].numpy(), atol=1e-4)
+    # float32 resize and convolutions in two runtimes: 1.2e-4 apart was seen on one trained
+    # run, within 1e-4 on others.
+    np.testing.assert_allclose(got["probabilities"], want["probabilities"].numpy(), atol=3e-4)
 
 
 def test_savedmodel_refuses_images_above_max_pixels(tmp_path, g2c_run):
