@@ -1,12 +1,15 @@
 """Classification metrics against hand computations, and the report figures."""
 
 import json
+import types
 
 import numpy as np
 import pytest
 from sklearn import metrics
 
+from kerasg2c.errors import UserError
 from kerasg2c.evaluation import classification, plots
+from kerasg2c.jobs import splits
 
 
 def test_metrics_match_hand_computation():
@@ -43,7 +46,32 @@ def test_binary_auc_sensitivity_specificity_match_hand_computation():
     assert m["specificity"] == pytest.approx(3 / 4)  # TN / (TN + FP)
     # Pairs (positive, negative) ranked right: 0.8 and 0.7 beat all 4, 0.3 beats 0.1.
     assert m["auc"] == pytest.approx(9 / 12)
+    assert m["positive_class"] == "tumor"
     json.dumps(m, allow_nan=False)
+    # The same patches with the folders the other way round ("cancer" sorts first): the
+    # declared positive class, not the order, decides sensitivity and AUC.
+    flipped = classification.classification_metrics(
+        [1 - y for y in labels],
+        1 - preds,
+        ("cancer", "normal"),
+        probabilities=np.stack([p1, 1 - p1], 1),
+        positive_class="cancer",
+    )
+    for key in ("sensitivity", "specificity", "auc"):
+        assert flipped[key] == pytest.approx(m[key]), key
+    assert flipped["positive_class"] == "cancer"
+    with pytest.raises(ValueError, match="'tumour': not one of two classes"):
+        classification.classification_metrics(labels, preds, ("a", "b"), positive_class="tumour")
+
+
+def test_declared_positive_class_is_read_from_dataset_json(tmp_path):
+    context = types.SimpleNamespace(data_root=str(tmp_path))
+    assert splits.declared_positive_class(context, ("cancer", "normal")) is None
+    (tmp_path / "dataset.json").write_text(json.dumps({"positive_class": "cancer"}))
+    assert splits.declared_positive_class(context, ("cancer", "normal")) == "cancer"
+    assert splits.declared_positive_class(context, ("a", "b", "cancer")) is None
+    with pytest.raises(UserError, match="dataset.json: \"positive_class\" 'cancer' is not"):
+        splits.declared_positive_class(context, ("benign", "malignant"))
 
 
 def test_three_class_macro_auc_sensitivity_specificity_match_hand_computation():

@@ -53,8 +53,9 @@ def _logits(predictor, split, config) -> tuple[np.ndarray, np.ndarray]:
     return predictor.logits(ds)
 
 
-def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
-    """(metrics with the mean loss, logits [N, C]) on a split."""
+def evaluate(model, predictor, split, config, positive_class=None) -> tuple[dict, np.ndarray]:
+    """(metrics with the mean loss, logits [N, C]) on a split; `positive_class`: the
+    positive class's name for two-class sensitivity and AUC (None = the second class)."""
     logits, labels = _logits(predictor, split, config)
     result = classification.classification_metrics(
         labels,
@@ -62,6 +63,7 @@ def evaluate(model, predictor, split, config) -> tuple[dict, np.ndarray]:
         split.classes,
         split.patients,
         probabilities=tf.nn.softmax(logits).numpy(),
+        positive_class=positive_class,
     )
     result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
     return result, logits
@@ -147,6 +149,7 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
         groups = tasks.task_groups(splits.dataset_tasks(context), config.data.task)
         run_splits = {name: tasks.task_split(s, groups) for name, s in full_splits.items()}
     train, val = run_splits["train"], run_splits["val"]
+    positive = None if config.data.task else splits.declared_positive_class(context, train.classes)
     # A split smaller than a batch is repeated: an epoch is then one batch.
     spe = train_settings.steps_per_epoch(config, len(train), "the training split")
     with strategy.scope():
@@ -203,7 +206,9 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
     if config.data.task:
         extra["task"] = config.data.task
         _write_task_predictions(config, workdir, predictor, full_splits, train.classes)
-    return _write_results(config, trainer, workdir, model, predictor, run_splits, history, extra)
+    return _write_results(
+        config, trainer, workdir, model, predictor, run_splits, history, extra, positive
+    )
 
 
 class BatchNormCalibration:
@@ -257,11 +262,13 @@ def _write_task_predictions(config, workdir, predictor, full_splits, task_classe
         prediction_table.write_predictions(path, full_splits[name], logits, task_classes)
 
 
-def _write_results(config, trainer, workdir, model, predictor, splits, history, extra) -> dict:
+def _write_results(
+    config, trainer, workdir, model, predictor, splits, history, extra, positive_class
+) -> dict:
     """Final evaluation on every split, weights, figures and report.json."""
     results = {}
     for name, split in splits.items():
-        results[name], logits = evaluate(model, predictor, split, config)
+        results[name], logits = evaluate(model, predictor, split, config, positive_class)
         if name != "train":
             path = os.path.join(workdir, f"predictions_{name}.csv")
             prediction_table.write_predictions(path, split, logits)

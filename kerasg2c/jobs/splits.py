@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from kerasg2c import json_files
 from kerasg2c.data import layout, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import shared_config
@@ -74,6 +75,23 @@ def dataset_tasks(context) -> dict:
     if context.data_root is None:
         return {}
     return layout.read_dataset_info(context.data_root).tasks
+
+
+def declared_positive_class(context, classes) -> str | None:
+    """The positive class that the DATA_ROOT's dataset.json declares ("positive_class", as
+    for MIL) when the run has two classes; None when it declares none (then the second
+    class is positive, and reports name it) or the data are not a DATA_ROOT.
+
+    Raises:
+      UserError: the declared name is not one of the two classes.
+    """
+    if context.data_root is None or len(classes) != 2:
+        return None
+    meta = os.path.join(context.data_root, "dataset.json")
+    positive = json_files.read_object(meta).get("positive_class")
+    if positive is not None and positive not in classes:
+        raise UserError(f'{meta}: "positive_class" {positive!r} is not one of {list(classes)}')
+    return positive
 
 
 def use_cache(config, split) -> bool:
