@@ -111,6 +111,7 @@ def test_every_arm_is_a_data_root_with_r_times_n_synthetic_images(finished_run):
         ("data.image_height", -1, "config key data.image_height=-1"),
         ("data.image_height", 48, "config key data.image_height=48"),
         ("histogan.critic_norm", "group", "histogan.critic_norm"),
+        ("histogan.penalty_batch", "all", "histogan.penalty_batch"),
         ("histogan.ema_alpha", 1.5, "histogan.ema_alpha"),
         ("feature_extractor.model.loss", "l2", "feature_extractor.model.loss"),
     ],
