@@ -121,6 +121,7 @@ def test_a_library_class_names_its_argument_and_the_cli_the_config_key(tmp_path)
     [
         ("classifier", classifier_job),
         ("classifier_paper", classifier_job),
+        ("histogan_paper_classifier", classifier_job),
         ("cyclegan", cyclegan_job),
         ("cyclegan_paper", cyclegan_job),
         ("cyclegan_ihc", cyclegan_job),
