@@ -13,8 +13,9 @@ EMA-smoothed FID, then generates 4·r·N_i images per class, selects r·N_i (MC 
 then distance to the class centroid) and writes one DATA_ROOT per arm in
 `workdir/augmented/` for `python -m trainers.augment_eval`. Writes samples/ (class ×
 sample grids per stage and epoch), fid_curve.png, tsne.png, report.json.
-`configs/histogan_pcam.py` has the paper's PatchCamelyon sizes, `configs/histogan_cervical.py`
-its cervical ones (256 × 128 patches of a DATA_ROOT of your own).
+`configs/histogan_paper_pcam.py` has the paper's PatchCamelyon sizes,
+`configs/histogan_paper_cervical.py` its cervical ones (256 × 128 patches of a DATA_ROOT of
+your own). Where these defaults differ from the paper: docs/METHODS.md §3, "Departures".
 """
 
 import ml_collections
@@ -43,9 +44,13 @@ def get_config() -> ml_collections.ConfigDict:
     config.histogan.res_blocks = 1
     config.histogan.minibatch_kernels = 16
     # batch: the paper's critic (conditional BN, BN, minibatch discrimination; couples the
-    # batch) | layer | none (projection conditioning; minibatch features left out of the
-    # gradient-penalty pass).
+    # batch) | layer | none (projection conditioning).
     config.histogan.critic_norm = "batch"
+    # Which batch a critic sees when penalised (the paper says only "WGAN-GP"):
+    # interpolates (WGAN-GP's own: the interpolates as a batch of their own, full critic)
+    # | joint (in one pass with the update's real and generated images) | per_example
+    # (minibatch features zeroed; with critic_norm layer or none, a per-example penalty).
+    config.histogan.penalty_batch = "interpolates"
     # --- WGAN-GP (Gulrajani et al. 2017; HistoGAN's penalty weight 50) -----------
     config.histogan.n_critic = 5
     config.histogan.gp_weight = 50.0
@@ -70,4 +75,12 @@ def get_config() -> ml_collections.ConfigDict:
 
     # The feature extractor stage (a classifier on the same labeled data).
     config.feature_extractor = classifier.get_config()
+    # Cross-entropy, as the paper's ResNet34 (§4.3.3: the baseline classifier): the
+    # selection ranks by predictive entropy, which focal loss flattens.
+    config.feature_extractor.model.loss = "cross_entropy"
+    # An int (every unit) or one count per unit (the paper configs: ResNet34's (3, 4, 6, 3)).
+    del config.feature_extractor.model["blocks_per_unit"]
+    config.feature_extractor.model.blocks_per_unit = ml_collections.FieldReference(
+        3, field_type=object
+    )
     return config

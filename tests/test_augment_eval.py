@@ -185,3 +185,27 @@ def test_the_command_line_runs_summarises_and_resumes(tmp_path):
         bad.stderr == f"error: config key histogan_run: no report.json in {tmp_path} (run "
         "python -m trainers.histogan into it first)\n"
     )
+
+
+def test_the_paper_comparison_trains_a_resnet34_with_cross_entropy_on_every_arm(tmp_path):
+    from kerasg2c.jobs import classifier_job  # TensorFlow: only this test needs it
+
+    paper = config_files.load(os.path.join(REPO, "configs", "augment_eval_paper.py"))
+    run = fake_histogan_run(tmp_path / "histogan")
+    paper.histogan_run = run
+    paper.classifier_config = os.path.join(REPO, paper.classifier_config)
+    grid = evaluation.make_grid(paper, evaluation.arms(run))
+    assert grid.trainer == "trainers.classifier" and len(grid.cells()) == 6 * 5
+    classifier = config_files.load(paper.classifier_config)
+    classifier.data.root = str(tmp_path)
+    classifier_job.check(classifier)
+    m = classifier.model
+    assert (m.loss, m.widths, m.blocks_per_unit) == (
+        "cross_entropy",
+        (64, 128, 256, 512),
+        (3, 4, 6, 3),
+    )
+    assert (classifier.data.image_height, classifier.data.image_size) == (256, 128)
+    m.widths, m.stem_width = (4, 4, 4, 4), 4  # narrow, to build it here
+    model = classifier_job.build_model(classifier, num_classes=4, steps_per_epoch=1)
+    assert len(model.backbone.blocks) == 16 and model.loss_name == "cross_entropy"

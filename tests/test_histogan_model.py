@@ -292,3 +292,42 @@ def test_config_and_keras_round_trips():
     noise = np.random.default_rng(0).normal(size=(4, NOISE_DIM)).astype("float32")
     for mine, theirs in zip(model.generator((noise, labels)), loaded.generator((noise, labels))):
         np.testing.assert_array_equal(mine, theirs)
+
+
+# --- Which batch the gradient penalty sees -----------------------------------
+
+
+def test_the_penalty_sees_the_interpolates_alone_by_default_and_each_choice_differs():
+    # One fixed batch, critic and ε: the penalty (and its gradient) depends on which batch
+    # the critic sees when penalised. The default scores the interpolates as a batch of
+    # their own through the full critic (WGAN-GP's Algorithm 1).
+    model = tiny_histogan(critic_norm="batch", n_stages=1)
+    assert model.penalty_batch == "interpolates"
+    critic = model.critics[0]
+    real, labels = batch(4, size=16)
+    labels = tf.constant(labels, tf.int32)
+    fake = tf.constant(np.random.default_rng(1).uniform(0, 1, real.shape), tf.float32)
+    seed = tf.constant([3, 4], tf.int64)
+
+    def penalty(choice):
+        model.penalty_batch = choice
+        with tf.GradientTape() as tape:
+            fn = model.penalised_critic(critic, real, fake, labels)
+            value = tf.reduce_mean(wasserstein.wasserstein_penalty(fn, real, fake, seed))
+        variables = critic.trainable_variables
+        grads = [
+            np.zeros(v.shape) if g is None else np.ravel(tf.convert_to_tensor(g))
+            for v, g in zip(variables, tape.gradient(value, variables))
+        ]
+        return float(value), np.concatenate([np.ravel(g) for g in grads])
+
+    alone = wasserstein.wasserstein_penalty(
+        lambda x: critic(x, labels, training=True), real, fake, seed
+    )
+    values = {choice: penalty(choice) for choice in ("interpolates", "joint", "per_example")}
+    np.testing.assert_allclose(values["interpolates"][0], float(tf.reduce_mean(alone)), rtol=1e-5)
+    for a, b in [("interpolates", "joint"), ("interpolates", "per_example")]:
+        assert abs(values[a][0] - values[b][0]) > 1e-6 * max(1.0, abs(values[a][0])), (a, b)
+        assert not np.allclose(values[a][1], values[b][1]), (a, b)
+    with pytest.raises(ValueError, match="penalty_batch"):
+        tiny_histogan(penalty_batch="all")

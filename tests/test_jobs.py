@@ -121,6 +121,7 @@ def test_a_library_class_names_its_argument_and_the_cli_the_config_key(tmp_path)
     [
         ("classifier", classifier_job),
         ("classifier_paper", classifier_job),
+        ("histogan_paper_classifier", classifier_job),
         ("cyclegan", cyclegan_job),
         ("cyclegan_paper", cyclegan_job),
         ("cyclegan_paper_ihc", cyclegan_job),
@@ -128,8 +129,8 @@ def test_a_library_class_names_its_argument_and_the_cli_the_config_key(tmp_path)
         ("g2c_transfer", g2c_job),
         ("paired_translator", paired_translator_job),
         ("histogan", histogan_job),
-        ("histogan_pcam", histogan_job),
-        ("histogan_cervical", histogan_job),
+        ("histogan_paper_pcam", histogan_job),
+        ("histogan_paper_cervical", histogan_job),
     ],
 )
 def test_every_shipped_config_passes_its_check(name, job, tmp_path):

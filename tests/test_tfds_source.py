@@ -172,7 +172,7 @@ def test_augmented_roots_write_the_tfds_examples_as_pngs(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_histogan_pcam_config_runs_end_to_end_on_a_tiny_tfds_dataset(data_dir, tmp_path):
-    # configs/histogan_pcam.py with the tiny dataset in place of patch_camelyon and tiny
+    # configs/histogan_paper_pcam.py with the tiny dataset in place of patch_camelyon and tiny
     # sizes: the feature extractor and HistoGAN train on the TFDS subset, and the augmented
     # DATA_ROOTs load. (The subprocess finds the dataset by its files in data_dir.)
     import json
@@ -200,7 +200,7 @@ def test_histogan_pcam_config_runs_end_to_end_on_a_tiny_tfds_dataset(data_dir, t
         "feature_extractor.model.blocks_per_unit": 1,
         "feature_extractor.model.stem_width": 4,
     }
-    args = ["-m", "trainers.histogan", "--config=configs/histogan_pcam.py"]
+    args = ["-m", "trainers.histogan", "--config=configs/histogan_paper_pcam.py"]
     proc = run_python(args + [f"--config.{k}={v}" for k, v in flags.items()])
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads((workdir / "report.json").read_text())

@@ -18,9 +18,10 @@ from conftest import (
 )
 from PIL import Image
 
+from kerasg2c.augment.feature_extractor import MCDropoutExtractor
 from kerasg2c.data import layout, pipeline
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import config_files, histogan_job, shared_config
+from kerasg2c.jobs import classifier_job, config_files, histogan_job, shared_config
 
 TINY = [
     "--config.data.phantoms.n_train=48",
@@ -111,6 +112,7 @@ def test_every_arm_is_a_data_root_with_r_times_n_synthetic_images(finished_run):
         ("data.image_height", -1, "config key data.image_height=-1"),
         ("data.image_height", 48, "config key data.image_height=48"),
         ("histogan.critic_norm", "group", "histogan.critic_norm"),
+        ("histogan.penalty_batch", "all", "histogan.penalty_batch"),
         ("histogan.ema_alpha", 1.5, "histogan.ema_alpha"),
         ("feature_extractor.model.loss", "l2", "feature_extractor.model.loss"),
     ],
@@ -123,12 +125,44 @@ def test_bad_keys_are_named(key, value, message):
         histogan_job.check(config)
 
 
-def test_the_cervical_config_makes_256_by_128_images_in_3_stages(tmp_path):
-    config = config_files.load(os.path.join(REPO, "configs", "histogan_cervical.py"))
-    config.data.root = str(tmp_path)
+@pytest.mark.parametrize(
+    "name, shape, n_stages, base",
+    [
+        ("histogan_paper_cervical", (256, 128), 3, (4, 2)),
+        ("histogan_paper_pcam", (96, 96), 2, (3, 3)),
+    ],
+)
+def test_each_paper_config_passes_its_check_and_builds_at_a_tiny_width(
+    name, shape, n_stages, base, tmp_path
+):
+    config = config_files.load(os.path.join(REPO, "configs", f"{name}.py"))
+    if not config.data.tfds:
+        config.data.root = str(tmp_path)
     histogan_job.check(config)
-    assert shared_config.image_shape(config) == (256, 128)
-    assert histogan_job.base_shape(config) == (4, 2) and config.histogan.n_stages == 3
+    assert shared_config.image_shape(config) == shape
+    assert histogan_job.base_shape(config) == base and config.histogan.n_stages == n_stages
+    # The paper's choices: WGAN-GP λ = 50, the interpolates' own batch, K = 5, dropout 0.5.
+    h = config.histogan
+    assert (h.gp_weight, h.penalty_batch, h.mc_passes, h.mc_dropout) == (
+        50.0,
+        "interpolates",
+        5,
+        0.5,
+    )
+    # The GAN at the paper's image sizes and stages, narrow.
+    h.channels, h.noise_dim, h.minibatch_kernels = 4, 4, 2
+    model = histogan_job.build_model(config, num_classes=2)
+    assert model.penalty_batch == "interpolates" and len(model.critics) == n_stages
+    assert tuple(model(np.zeros(1, "int32")).shape[1:3]) == shape
+    # The feature extractor: ResNet34's 16 residual blocks (narrow), cross-entropy, the
+    # MC dropout before the last block.
+    fe = config.feature_extractor
+    assert fe.model.loss == "cross_entropy" and fe.model.blocks_per_unit == (3, 4, 6, 3)
+    fe.model.widths, fe.model.stem_width, fe.data.image_size = (4, 4, 4, 4), 4, 32
+    classifier = classifier_job.build_model(fe, num_classes=2, steps_per_epoch=1)
+    extractor = MCDropoutExtractor(classifier, rate=h.mc_dropout)
+    assert len(classifier.backbone.blocks) == 16 and extractor._drop_after == 14
+    assert classifier.loss_name == "cross_entropy"
 
 
 # --- Resume -------------------------------------------------------------------

@@ -46,7 +46,7 @@ from kerasg2c.data import decode, layout, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import frechet, model_selection, plots
 from kerasg2c.jobs import classifier_job, reporting, shared_config, splits, train_settings
-from kerasg2c.models.histogan import HistoGAN
+from kerasg2c.models.histogan import PENALTY_BATCHES, HistoGAN
 from kerasg2c.models.histogan_networks import CRITIC_NORMS, HistoGANCritic, HistoGANGenerator
 from kerasg2c.training import loop, samples
 
@@ -75,6 +75,7 @@ def check(config) -> None:
         allow_zero=True,
     )
     shared_config.require_choice(config, h + "critic_norm", CRITIC_NORMS)
+    shared_config.require_choice(config, h + "penalty_batch", PENALTY_BATCHES)
     for key in ("ema_alpha", "mc_dropout"):
         shared_config.require_fraction(config, h + key)
     for key in ("beta_1", "beta_2"):
@@ -147,6 +148,7 @@ def build_model(config, num_classes: int) -> HistoGAN:
         h.noise_dim,
         n_critic=h.n_critic,
         gp_weight=h.gp_weight,
+        penalty_batch=h.penalty_batch,
         seed=config.seed,
     )
     model(tf.zeros((1,), tf.int32))

@@ -14,7 +14,11 @@ from kerasg2c.models.histogan_networks import HistoGANCritic, HistoGANGenerator
 from kerasg2c.models.multi_optimizer import MultiOptimizerModel
 from kerasg2c.training import runtime
 
-__all__ = ["HistoGAN", "HistoGANCritic", "HistoGANGenerator"]
+__all__ = ["PENALTY_BATCHES", "HistoGAN", "HistoGANCritic", "HistoGANGenerator"]
+
+# What a critic sees when penalised: the interpolates alone, the interpolates with the
+# update's real and generated images in one pass, or without minibatch features.
+PENALTY_BATCHES = ("interpolates", "joint", "per_example")
 
 # First value folded into every stateless seed: which draw it is.
 _NOISE, _PENALTY, _SAMPLE = 1, 2, 3
@@ -45,9 +49,17 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
     (XLA, tf.distribute), so tracing grows with n_critic × stages.
     Noise and penalty interpolation weights are drawn statelessly from (seed,
     step counter, sub-step, stage, replica); the step counter is a variable, so a
-    restored checkpoint repeats the draws. The gradient penalty uses the full critic
-    in "batch" mode (as the paper trains it), and minibatch=False otherwise, so each
-    example's penalty sees a function of that example only.
+    restored checkpoint repeats the draws.
+
+    Which batch a critic sees when penalised (`penalty_batch`; the paper says only
+    "WGAN-GP loss", §4.2.1): "interpolates" (default) scores the interpolates x̂ as a
+    batch of their own through the full critic, so batch statistics and minibatch
+    discrimination are the interpolates' (as WGAN-GP's Algorithm 1 and its reference
+    code, whose batch-norm critics are called on the interpolates alone); "joint" scores
+    them in one pass with that update's real and generated images (the scoring batch's
+    statistics, a third of the pass); "per_example" zeroes the minibatch features
+    (minibatch=False), so with `critic_norm` layer or none each example's penalty is a
+    function of that example only.
 
     `train_step` follows `kerasg2c.training.loop`: losses are scaled by the global
     batch and every returned value is this replica's share of a global mean. The
@@ -66,6 +78,7 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
       num_classes, noise_dim: must match the generator's.
       n_critic: critic updates per generator update (5 in WGAN-GP).
       gp_weight: λ of the gradient penalty (50 in HistoGAN §4.2.1).
+      penalty_batch: "interpolates", "joint" or "per_example" (see above).
       seed: integer seed of the stateless draws.
     """
 
@@ -82,6 +95,7 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         noise_dim,
         n_critic=5,
         gp_weight=50.0,
+        penalty_batch="interpolates",
         seed=0,
         **kwargs,
     ):
@@ -98,6 +112,9 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
             )
         if n_critic < 1:
             raise ValueError(f"n_critic={n_critic}: need at least 1")
+        if penalty_batch not in PENALTY_BATCHES:
+            raise ValueError(f"penalty_batch={penalty_batch!r}: expected one of {PENALTY_BATCHES}")
+        self.penalty_batch = penalty_batch
         self.generator, self.critics = generator, critics
         self.num_classes, self.noise_dim = num_classes, noise_dim
         self.n_critic, self.gp_weight, self.seed = n_critic, gp_weight, seed
@@ -194,6 +211,19 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         )
         return tf.split(scores, 2)
 
+    def penalised_critic(self, critic, real, fake, labels):
+        """images → scores: the critic as the gradient penalty sees it (`penalty_batch`)."""
+        if self.penalty_batch == "joint":
+
+            def joint(interpolated):
+                images = tf.concat([real, fake, interpolated], axis=0)
+                scores = critic(images, tf.concat([labels] * 3, axis=0), training=True)
+                return tf.split(scores, 3)[2]
+
+            return joint
+        minibatch = self.penalty_batch == "interpolates"
+        return functools.partial(critic, labels=labels, training=True, minibatch=minibatch)
+
     def _critic_update(self, real, labels, step, sub_step):
         for critic in self.critics:
             critic.power_iterate()  # once per update, before the scoring and penalty passes
@@ -209,9 +239,7 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
             for k, (critic, fake) in enumerate(zip(self.critics, fakes)):
                 real_k = _downsample(real, _factor(fakes, k))
                 real_scores, fake_scores = self._scores(critic, real_k, fake, labels)
-                critic_fn = functools.partial(
-                    critic, labels=labels, training=True, minibatch=critic.critic_norm == "batch"
-                )
+                critic_fn = self.penalised_critic(critic, real_k, fake, labels)
                 seed = self._seed(_PENALTY, step, sub_step, k)
                 gp = wasserstein.wasserstein_penalty(critic_fn, real_k, fake, seed)
                 wgan = wasserstein.wasserstein_critic_loss(real_scores, fake_scores)
@@ -240,6 +268,7 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
             "noise_dim": self.noise_dim,
             "n_critic": self.n_critic,
             "gp_weight": self.gp_weight,
+            "penalty_batch": self.penalty_batch,
             "seed": self.seed,
         }
 
