@@ -38,6 +38,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.stem_width = 16
     config.model.loss = "focal"  # focal | cross_entropy
     config.model.focal_gamma = 2.0
+    # Dropout on the input of the branch's last block while training (0 = none, as the G2C
+    # papers' classifier); HistoGAN's feature extractor stage sets its paper's 0.5.
+    config.model.dropout_before_last_block = 0.0
 
     # --- Optimiser: SGD momentum 0.5, lr ÷10 in steps (G2C: 0.01, every 5 epochs;
     # the phantom set has ~10 steps per epoch, so it starts higher and decays later).

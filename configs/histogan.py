@@ -78,6 +78,9 @@ def get_config() -> ml_collections.ConfigDict:
     # Cross-entropy, as the paper's ResNet34 (§4.3.3: the baseline classifier): the
     # selection ranks by predictive entropy, which focal loss flattens.
     config.feature_extractor.model.loss = "cross_entropy"
+    # "Pre-trained with MC dropout" (§1): trained with the dropout 0.5 before its last
+    # residual block that the selection's K passes sample (histogan.mc_dropout).
+    config.feature_extractor.model.dropout_before_last_block = 0.5
     # An int (every unit) or one count per unit (the paper configs: ResNet34's (3, 4, 6, 3)).
     del config.feature_extractor.model["blocks_per_unit"]
     config.feature_extractor.model.blocks_per_unit = ml_collections.FieldReference(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kerasg2c.augment.feature_extractor import MCDropoutExtractor
+from kerasg2c.errors import UserError
 from kerasg2c.models.classifier import Classifier
 
 
@@ -51,3 +52,40 @@ def test_bad_arguments_are_refused(classifier):
     tiny(np.zeros((1, 16, 16, 3), np.float32))
     with pytest.raises(ValueError, match="1 residual block"):
         MCDropoutExtractor(tiny)
+
+
+def test_classifier_trains_with_dropout_before_its_last_block_when_asked():
+    x = _images()
+    plain = Classifier(3, widths=(8, 16), blocks_per_unit=2, stem_width=8)
+    dropped = Classifier(
+        3, widths=(8, 16), blocks_per_unit=2, stem_width=8, dropout_before_last_block=0.5
+    )
+    plain(x), dropped(x)
+    dropped.set_weights(plain.get_weights())
+    np.testing.assert_allclose(dropped(x, training=False), plain(x, training=False), atol=1e-6)
+    # Without dropout a training-mode forward pass repeats (batch statistics only).
+    np.testing.assert_allclose(plain(x, training=True), plain(x, training=True), atol=1e-6)
+    first, second = dropped(x, training=True), dropped(x, training=True)
+    assert np.abs(np.asarray(first) - np.asarray(second)).max() > 1e-3
+    # Where: the dropout's input is the second-to-last block's output, as MCDropoutExtractor.
+    seen = []
+    dropped.backbone(x, training=True, after_block=lambda i, h: seen.append(i) or h)
+    assert seen == [0, 1, 2, 3]
+    assert Classifier.from_config(dropped.get_config()).dropout_before_last_block == 0.5
+    with pytest.raises(ValueError, match="dropout_before_last_block must be in"):
+        Classifier(3, dropout_before_last_block=1.0)
+
+
+def test_histogan_extractor_is_pretrained_with_the_papers_dropout():
+    from conftest import REPO
+
+    from kerasg2c.jobs import config_files, g2c_job
+
+    histogan = config_files.load(f"{REPO}/configs/histogan.py")
+    assert histogan.feature_extractor.model.dropout_before_last_block == 0.5
+    assert histogan.histogan.mc_dropout == 0.5  # the rate the K passes sample
+    assert config_files.load(f"{REPO}/configs/classifier.py").model.dropout_before_last_block == 0
+    g2c = config_files.load(f"{REPO}/configs/g2c.py")
+    g2c.model.dropout_before_last_block = 0.5
+    with pytest.raises(UserError, match="config key model.dropout_before_last_block"):
+        g2c_job.check(g2c)

@@ -36,7 +36,11 @@ def branch_kwargs(model_config) -> dict:
 def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
     """The classifier, called once on a dummy batch so every variable exists,
     with its optimizer."""
-    model = Classifier(num_classes, **branch_kwargs(config.model))
+    model = Classifier(
+        num_classes,
+        dropout_before_last_block=config.model.dropout_before_last_block,
+        **branch_kwargs(config.model),
+    )
     height, width = shared_config.image_shape(config)
     model(tf.zeros((1, height, width, 3)), training=False)
     model.optimizer = train_settings.make_optimizer(config.optimizer, steps_per_epoch)
@@ -99,6 +103,8 @@ def check(config, prefix: str = "") -> None:
         config, *(p + k for k in ("model.widths", "model.blocks_per_unit", "model.stem_width"))
     )
     shared_config.require_positive(config, p + "model.focal_gamma", allow_zero=True)
+    if not 0.0 <= shared_config.value(config, p + "model.dropout_before_last_block") < 1.0:
+        raise UserError(f"config key {p}model.dropout_before_last_block: must be in [0, 1)")
     shared_config.require_positive(config, p + "train.precise_bn_batches", allow_zero=True)
     shared_config.require_positive(config, p + "data.max_train_patients", allow_zero=True)
     shared_config.require_choice(config, p + "optimizer.name", train_settings.OPTIMIZERS)

@@ -84,6 +84,8 @@ def check(config) -> None:
     shared_config.require_square(config, "G2C")
     shared_config.require_choice(config, "variant", VARIANTS)
     shared_config.require_positive(config, "model.attention_reduction")
+    if config.model.dropout_before_last_block:  # G2C's own forward pass has no dropout
+        raise UserError("config key model.dropout_before_last_block: G2C trains without it (0)")
     shared_config.require_positive(config, "g2c.generator_learning_rate")
     shared_config.require_positive(config, "g2c.freeze_generators_epochs", allow_zero=True)
     shared_config.require_choice(config, "g2c.stain_source", STAIN_SOURCES)

@@ -26,6 +26,9 @@ class Classifier(keras.Model):
       loss: "focal" or "cross_entropy".
       focal_gamma: focusing parameter of the focal loss.
       branch: "stem_resnet" or "alexnet" (see `kerasg2c.models.branch.make_branch`).
+      dropout_before_last_block: dropout rate on the input of the branch's last block
+        while training (0 = none); HistoGAN's feature extractor is "pre-trained with MC
+        dropout" of 0.5 there (HistoGAN paper §1, §4.2.2), the G2C classifier has none.
     """
 
     num_branches = 1  # the stains the head sees (G2C: M + 1)
@@ -41,11 +44,17 @@ class Classifier(keras.Model):
         loss="focal",
         focal_gamma=2.0,
         branch="stem_resnet",
+        dropout_before_last_block=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         owner = type(self).__name__
         classification.check_loss_name(loss, owner)
+        if not 0.0 <= dropout_before_last_block < 1.0:
+            raise ValueError(
+                f"{owner}: dropout_before_last_block must be in [0, 1), "
+                f"got {dropout_before_last_block}"
+            )
         self.num_classes, self.loss_name, self.focal_gamma = num_classes, loss, focal_gamma
         self.branch, self.blocks_per_unit = branch, blocks_per_unit
         self.backbone = make_branch(
@@ -53,6 +62,8 @@ class Classifier(keras.Model):
         )
         self.pool = keras.layers.GlobalAveragePooling2D(name="pool")
         self.head = keras.layers.Dense(num_classes, dtype="float32", name="logits")
+        self.dropout_before_last_block = dropout_before_last_block
+        self.dropout = keras.layers.Dropout(dropout_before_last_block, name="dropout")
 
     def build(self, input_shape):
         """input_shape: (B, H, W, 3) images in [0, 1]."""
@@ -62,7 +73,15 @@ class Classifier(keras.Model):
         self.head.build((None, self.num_branches * channels))
 
     def call(self, images, training=None):
-        return self.head(self.pool(self.backbone(images, training=training)))
+        after_block = None
+        if training and self.dropout_before_last_block:
+            last = len(self.backbone.blocks) - 1
+
+            def after_block(i, x):  # on the input of the last block, as MCDropoutExtractor
+                return self.dropout(x, training=True) if i == last - 1 else x
+
+        features = self.backbone(images, training=training, after_block=after_block)
+        return self.head(self.pool(features))
 
     def serving_outputs(self, images):
         """What a server returns for images [B, S, S, 3] in [0, 1] (`serving.export`)."""
@@ -113,4 +132,5 @@ class Classifier(keras.Model):
             "sync_batchnorm": backbone.sync_batchnorm,
             "loss": self.loss_name,
             "focal_gamma": self.focal_gamma,
+            "dropout_before_last_block": self.dropout_before_last_block,
         }
