@@ -375,3 +375,42 @@ def test_untyped_crops_are_trained_on_but_not_scored(tmp_path):
     q = report["clustering"]["infowgan_q"]
     assert q["n"] == summary["typed"]["train"]
     assert report["clustering"]["n_unknown"] == summary["crops"]["train"] - q["n"]
+
+
+@pytest.mark.parametrize("stage_cells", ["own", "tiles"])
+def test_cells_stage_data_follows_stage_cells(tmp_path, monkeypatch, stage_cells):
+    """`cells.stage_cells` picks the stage's DATA_ROOT: "own" writes the stage's cell
+    phantoms (five types), "tiles" the crops segmented from the job's tiles (every
+    training crop, typed or `unknown`)."""
+    import contextlib
+
+    from kerasg2c.data import layout
+
+    root = tmp_path / "tiles"
+    cell_phantoms.write_tiles(root, n_train=2, n_val=1, n_test=1, seed=5, size=128)
+    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
+    config.cells.stage_cells = stage_cells
+    phantoms = config.infogan_stage.data.phantoms
+    phantoms.n_train, phantoms.n_val, phantoms.n_test = 6, 5, 5
+
+    class Context:
+        chief, workdir, data_root = False, str(tmp_path / "run"), str(root)
+
+        @contextlib.contextmanager
+        def stage(self, stage, write_phantoms):
+            data = os.path.join(stage.workdir, "data")
+            write_phantoms(data, stage)
+            yield data
+
+    seen = {}
+    monkeypatch.setattr(infogan_job, "train_and_evaluate", lambda _, data: seen.update(root=data))
+    cells_job.infogan_model(config, Context())
+    classes = layout.read_dataset_info(seen["root"]).classes
+    train = list((tmp_path / "run" / "infogan" / "data" / "labeled" / "train").glob("*/*.png"))
+    if stage_cells == "own":
+        assert classes == cell_phantoms.TYPES and len(train) == 6
+        return
+    assert classes == (*cell_phantoms.TYPES, "unknown")
+    tiles = sorted((root / "labeled" / "train").glob("*/*.png"))
+    rgb = [np.asarray(Image.open(t).convert("RGB")) for t in tiles]
+    assert len(train) == sum(len(tile_crops.segment(config, x, 32)) for x in rgb) > 2
