@@ -8,11 +8,12 @@ With an empty `data.root` it writes H&E tile phantoms (normal / abnormal by blas
 with instance masks and true type counts; `kerasg2c.data.cell_phantoms.write_tiles`,
 sized by `data.phantoms.*`) into `workdir/data`. With no `cells.infogan_run` it first
 trains the InfoWGAN-GP stage (`infogan_stage.*`: configs/infogan.py's keys) into
-`workdir/infogan/`. Then every tile is segmented (`pathology.nuclei.segment_tile`), each
-nucleus crop clustered by argmax Q, each tile described by its cluster proportions, and
-normal vs abnormal classified from them by k-means and a linear SVM under 4-fold
-cross-validation; the segmentation is scored against the masks. Writes proportions.csv,
-proportions_pca.png and report.json.
+`workdir/infogan/`, by default on the nucleus crops of the training tiles
+(`cells.stage_cells`, the paper's §IV-E). Then every tile is segmented
+(`pathology.nuclei.segment_tile`), each nucleus crop clustered by argmax Q, each tile
+described by its cluster proportions, and normal vs abnormal classified from them by
+k-means and a linear SVM under 4-fold cross-validation; the segmentation is scored
+against the masks. Writes proportions.csv, proportions_pca.png and report.json.
 """
 
 import ml_collections
@@ -37,6 +38,13 @@ def get_config() -> ml_collections.ConfigDict:
     # An infogan run folder (with model.keras); '' = train `infogan_stage` into
     # workdir/infogan/ first.
     config.cells.infogan_run = ""
+    # What that stage trains on: "tiles" (the paper's, §IV-E: "the segmentation output of
+    # the training set"): the nucleus crops this job segments from the tiles, written to
+    # workdir/infogan/data as labeled/<split>/<type>/ (train = the training tiles' crops;
+    # a crop's type from the masks where known, else 'unknown', trained on but not
+    # scored; a user's tiles without types: the stage's clustering is not scored), or
+    # "own": the stage's own data (infogan_stage.data.root, cell phantoms when empty).
+    config.cells.stage_cells = "tiles"
     config.cells.splits = "train,val,test"  # the tiles' splits to use, pooled
     # Reinhard colour normalisation (§III-B.1) of every tile, in HistomicsTK's lαβ space,
     # to these statistics (the paper's: mean (8.98, 0.08, 0.02), sd (0.64, 0.11, 0.03);
@@ -60,6 +68,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.cells.cv_folds = 4
     config.cells.svm_c = 1.0
 
-    # The InfoWGAN-GP stage (on its own data: cell phantoms when its data.root is empty).
+    # The InfoWGAN-GP stage (its data.* keys apply with cells.stage_cells = "own").
     config.infogan_stage = infogan.get_config()
     return config

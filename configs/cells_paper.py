@@ -2,8 +2,8 @@
 the paper's lαβ statistics, Macenko (SDA magnitude under 16 left out, 1st/99th angle
 percentiles), threshold 120, objects under 200 px removed, thin protrusions removed, a 7×7
 opening, 32×32 crops; an InfoWGAN-GP trained as on Dataset C (`infogan_paper_c.py`:
-5 categories, 64 noise variables); 4-fold cross-validation of k-means and a linear SVM on
-the cell proportions (Table IV).
+5 categories, 64 noise variables) on the segmentation output of the training tiles;
+4-fold cross-validation of k-means and a linear SVM on the cell proportions (Table IV).
 
     python -m trainers.cells --config=configs/cells_paper.py --config.data.root=TILES
 """
@@ -30,5 +30,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.cells.protrusion_width = 5
     config.cells.opening_size = 7
     config.cells.cv_folds = 4
+    config.cells.stage_cells = "tiles"  # §IV-E: the GAN trains on the tiles' crops
     config.infogan_stage = paper_c.get_config()
     return config

@@ -19,6 +19,7 @@ report.json. Sized for a CPU: width 64 (the paper's code's 128), batch 32 (the p
 configs/infogan_paper_a.py (b, c: its other datasets), every difference in
 docs/METHODS.md §4. `--config.infogan.k_sweep="(4,5,6)"` trains once per k and writes
 k_sweep.csv / k_sweep.png (§IV-D, Table II).
+Cells in a type folder named `unknown` (no known type) are trained on but never scored.
 
 On the cell phantoms, `--config.infogan.n_critic=1` let Q learn the types far better than
 the paper's 5 at the same epochs (docs/METHODS.md §4); the default stays the paper's.

@@ -374,6 +374,7 @@ def test_cells_paper_config_checks_builds_and_segments():
     c = config.cells
     assert (c.reinhard_mean, c.reinhard_std) == ((8.98, 0.08, 0.02), (0.64, 0.11, 0.03))
     assert config.infogan_stage.infogan.noise_dim == 64
+    assert c.stage_cells == "tiles"  # §IV-E: the GAN trains on the training tiles' crops
     config.infogan_stage.infogan.channels = 8
     assert infogan_job.build_model(config.infogan_stage).categories == 5
     sys.path.insert(0, os.path.join(REPO, "tests"))

@@ -23,7 +23,7 @@ from PIL import Image
 
 from kerasg2c.data import cell_phantoms
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import cells_job, config_files, infogan_job, shared_config
+from kerasg2c.jobs import cells_job, config_files, infogan_job, shared_config, tile_crops
 
 TINY = [
     "--config.data.phantoms.n_train=40",
@@ -104,6 +104,8 @@ def test_infogan_bad_keys_are_named(key, value, message):
         ("cells.angle_percentile", 50.0, "config key cells.angle_percentile=50.0"),
         ("cells.protrusion_width", -1, "config key cells.protrusion_width"),
         ("infogan_stage.infogan.channels", 0, "infogan_stage.infogan.channels=0"),
+        ("cells.stage_cells", "crops", "config key cells.stage_cells='crops'"),
+        ("infogan_stage.data.root", "/data/cells", "config key infogan_stage.data.root"),
     ],
 )
 def test_cells_bad_keys_are_named(key, value, message):
@@ -116,7 +118,8 @@ def test_cells_bad_keys_are_named(key, value, message):
 
 @prefetched()
 def cells_run(tmp_path_factory):
-    """(workdir, process) of the cells job on 16 tiles, its InfoWGAN-GP stage for 1 epoch."""
+    """(workdir, process) of the cells job on 16 tiles, its InfoWGAN-GP stage trained for 1
+    epoch on the training tiles' crops."""
     tmp_path = tmp_path_factory.mktemp("cells")
     workdir = tmp_path / "cells"
     stage = [f"--config.infogan_stage.{flag[len('--config.') :]}" for flag in TINY]
@@ -141,10 +144,30 @@ def test_cells_job_trains_its_infogan_stage_and_classifies_tiles(cells_run):
     workdir, proc = cells_run
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "segmented 16/16 tiles" in proc.stderr
-    # The stage trained on its own cell phantoms in workdir/infogan/data.
-    assert (workdir / "infogan" / "report.json").exists()
-    assert (workdir / "infogan" / "data" / "labeled" / "test" / "neutrophil").is_dir()
     report = json.loads((workdir / "report.json").read_text())
+    # The stage (cells.stage_cells = "tiles", the default) trained on the crops segmented
+    # from the 8 training tiles, written as PNGs equal to the crops segment_tile cuts.
+    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
+    config.cells.reinhard_target = str(workdir.parent / "target.png")
+    target = tile_crops.reinhard_target(config)
+    crops = workdir / "infogan" / "data" / "labeled"
+    n_train = 0
+    for tile in sorted((workdir / "data" / "labeled" / "train").glob("*/*.png")):
+        found = tile_crops.segment(config, np.asarray(Image.open(tile).convert("RGB")), 32, target)
+        written = sorted(crops.glob(f"train/*/*_{tile.parent.name}_{tile.stem}_*.png"))
+        assert len(written) == len(found)
+        for path in written:
+            crop = found.crops[int(path.stem.rsplit("_", 1)[1])]
+            np.testing.assert_array_equal(np.asarray(Image.open(path)), crop)
+        n_train += len(found)
+    stage_report = json.loads((workdir / "infogan" / "report.json").read_text())
+    assert stage_report["data"]["train"]["n"] == n_train > 8
+    stage = report["stage"]
+    assert stage["cells"] == "tiles" and stage["crops"]["train"] == n_train
+    assert 0 < stage["typed"]["test"] <= stage["crops"]["test"]  # matched to mask instances
+    scored = stage_report["clustering"]
+    assert scored["scored"] and scored["infowgan_q"]["n"] == stage["typed"]["test"]
+    assert stage["clustering"] == scored["infowgan_q"]
     assert report["trainer"] == "cells" and report["classes"] == ["normal", "abnormal"]
     assert report["tiles"] == {"train": 8, "val": 4, "test": 4}
     assert report["infogan_run"] == str(workdir / "infogan")
@@ -319,3 +342,75 @@ def test_k_sweep_trains_once_per_k_and_tabulates_purity_and_entropy(tmp_path):
     assert Image.open(tmp_path / "k_sweep.png").size[0] > 100
     report = json.loads((tmp_path / "report.json").read_text())
     assert [r["k"] for r in report["k_sweep"]] == [2, 3]
+
+
+def test_untyped_crops_are_trained_on_but_not_scored(tmp_path):
+    """Tiles without instance types (a user's own) give only `unknown` crops: the stage's
+    data loads, and its evaluation says the clustering is not scored; with some typed
+    test cells only those are scored."""
+    from kerasg2c.data import pipeline
+
+    root = tmp_path / "tiles"
+    cell_phantoms.write_tiles(root, n_train=1, n_val=1, n_test=2, seed=3, size=128)
+    (root / "counts" / "test.csv").unlink()  # the test tiles' types unknown
+    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
+    tiles, classes = cells_job.list_tiles(str(root), cells_job.SPLITS)
+    out = tmp_path / "crops"
+    summary = tile_crops.write_stage_data(str(out), config, str(root), tiles, classes, 32)
+    assert summary["typed"]["test"] == 0 < summary["typed"]["train"] <= summary["crops"]["train"]
+    assert not (out / "labeled" / "test" / "myeloblast").exists()
+    stage = config.infogan_stage
+    stage.infogan.channels, stage.infogan.noise_dim = 8, 8
+    model = infogan_job.build_model(stage)
+    loaded = {
+        s: infogan_job.cell_split(pipeline.load_labeled_split(str(out), s), 32)
+        for s in ("train", "test")
+    }
+    report = infogan_job.evaluate(stage, model, loaded)
+    assert not report["clustering"]["scored"] and "not scored" in report["clustering"]["note"]
+    assert not report["svm"]["scored"]
+    # The training split's typed crops are scored when they are the test split.
+    loaded["test"] = loaded["train"]
+    report = infogan_job.evaluate(stage, model, loaded)
+    q = report["clustering"]["infowgan_q"]
+    assert q["n"] == summary["typed"]["train"]
+    assert report["clustering"]["n_unknown"] == summary["crops"]["train"] - q["n"]
+
+
+@pytest.mark.parametrize("stage_cells", ["own", "tiles"])
+def test_cells_stage_data_follows_stage_cells(tmp_path, monkeypatch, stage_cells):
+    """`cells.stage_cells` picks the stage's DATA_ROOT: "own" writes the stage's cell
+    phantoms (five types), "tiles" the crops segmented from the job's tiles (every
+    training crop, typed or `unknown`)."""
+    import contextlib
+
+    from kerasg2c.data import layout
+
+    root = tmp_path / "tiles"
+    cell_phantoms.write_tiles(root, n_train=2, n_val=1, n_test=1, seed=5, size=128)
+    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
+    config.cells.stage_cells = stage_cells
+    phantoms = config.infogan_stage.data.phantoms
+    phantoms.n_train, phantoms.n_val, phantoms.n_test = 6, 5, 5
+
+    class Context:
+        chief, workdir, data_root = False, str(tmp_path / "run"), str(root)
+
+        @contextlib.contextmanager
+        def stage(self, stage, write_phantoms):
+            data = os.path.join(stage.workdir, "data")
+            write_phantoms(data, stage)
+            yield data
+
+    seen = {}
+    monkeypatch.setattr(infogan_job, "train_and_evaluate", lambda _, data: seen.update(root=data))
+    cells_job.infogan_model(config, Context())
+    classes = layout.read_dataset_info(seen["root"]).classes
+    train = list((tmp_path / "run" / "infogan" / "data" / "labeled" / "train").glob("*/*.png"))
+    if stage_cells == "own":
+        assert classes == cell_phantoms.TYPES and len(train) == 6
+        return
+    assert classes == (*cell_phantoms.TYPES, "unknown")
+    tiles = sorted((root / "labeled" / "train").glob("*/*.png"))
+    rgb = [np.asarray(Image.open(t).convert("RGB")) for t in tiles]
+    assert len(train) == sum(len(tile_crops.segment(config, x, 32)) for x in rgb) > 2

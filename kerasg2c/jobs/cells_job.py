@@ -8,7 +8,11 @@ cell proportions → image-level classification (Hu et al., §III and §IV-E).
    counts (`counts/<split>.csv`). Every tile of the splits in `cells.splits` is used.
 2. A trained InfoWGAN-GP: `cells.infogan_run` (an infogan run folder with `model.keras`),
    or, when empty, the `infogan_stage` (configs/infogan.py's keys) trained into
-   `workdir/infogan/` first, on its own data (cell phantoms when its `data.root` is empty).
+   `workdir/infogan/` first: with `cells.stage_cells = "tiles"` (the paper's, §IV-E) on
+   the nucleus crops of the tiles (`tile_crops.write_stage_data`, step 3's segmentation,
+   written to `workdir/infogan/data`; it trains on the training tiles' crops and scores
+   its clustering on the test tiles' crops whose type the masks give), with "own" on its
+   own data (its `data.root`, or cell phantoms when empty).
 3. Nuclei: `pathology.nuclei.segment_tile` per tile (Reinhard in lαβ to
    `cells.reinhard_mean/std`, or to `cells.reinhard_target`'s statistics, when set;
    Macenko with `cells.min_magnitude`, `cells.angle_percentile`; `cells.threshold`,
@@ -23,8 +27,9 @@ cell proportions → image-level classification (Hu et al., §III and §IV-E).
    precision, recall and F-score (50 % overlap), averaged over tiles.
 
 Writes `proportions.csv` (tile, split, label, n_cells, one proportion per cluster),
-`proportions_pca.png` and `report.json`. Runs on the chief; other workers only train the
-stage with it.
+`proportions_pca.png` and `report.json` (its "stage": what the stage trained on, its crop
+counts, its clustering score or why it is not scored). Runs on the chief; other workers
+only train the stage with it.
 """
 
 import csv
@@ -39,10 +44,11 @@ from PIL import Image
 from kerasg2c.data import cell_phantoms, layout
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import clustering
-from kerasg2c.jobs import infogan_job, reporting, shared_config
-from kerasg2c.pathology import nuclei, segmentation_metrics, stain
+from kerasg2c.jobs import infogan_job, reporting, shared_config, tile_crops
+from kerasg2c.pathology import segmentation_metrics
 
 SPLITS = ("train", "val", "test")
+STAGE_CELLS = ("tiles", "own")  # what the InfoWGAN-GP stage trains on (cells.stage_cells)
 _LOG_EVERY = 10  # tiles between progress lines
 
 
@@ -85,8 +91,17 @@ def check(config) -> None:
     run = config.cells.infogan_run
     if run and not os.path.isfile(os.path.join(run, "model.keras")):
         raise UserError(f"config key {c}infogan_run: no model.keras in {run!r}")
+    if config.cells.stage_cells not in STAGE_CELLS:
+        raise UserError(
+            f"config key {c}stage_cells={config.cells.stage_cells!r}: expected one of {STAGE_CELLS}"
+        )
     if not run:
         infogan_job.check(config, prefix="infogan_stage.")
+        if config.cells.stage_cells == "tiles" and config.infogan_stage.data.root:
+            raise UserError(
+                f"config key infogan_stage.data.root: the stage trains on the tiles' crops "
+                f"({c}stage_cells='tiles'); set {c}stage_cells='own' to use it"
+            )
 
 
 def split_names(config) -> list[str]:
@@ -103,7 +118,7 @@ def write_phantoms(root, config) -> None:
 
 
 def infogan_model(config, context):
-    """The trained InfoWGAN-GP of step 2 (trained here first when needed)."""
+    """The trained InfoWGAN-GP of step 2 (trained here first when needed) and its folder."""
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
 
     given = config.cells.infogan_run
@@ -112,7 +127,15 @@ def infogan_model(config, context):
     if not given and not os.path.exists(path):
         stage = config.infogan_stage
         stage.workdir, stage.seed = folder, config.seed
-        with context.stage(stage, write_phantoms=infogan_job.write_phantoms) as stage_context:
+        write = infogan_job.write_phantoms  # "own": its data.root, or cell phantoms
+        if config.cells.stage_cells == "tiles":  # the paper's (§IV-E): the tiles' crops
+            tiles, classes = list_tiles(context.data_root, SPLITS, "cells.stage_cells")
+
+            def write(root, _):
+                size = stage.data.image_size
+                tile_crops.write_stage_data(root, config, context.data_root, tiles, classes, size)
+
+        with context.stage(stage, write_phantoms=write) as stage_context:
             infogan_job.train_and_evaluate(stage, stage_context)
     if not context.chief:
         return None, folder
@@ -121,14 +144,15 @@ def infogan_model(config, context):
     return keras.saving.load_model(path, compile=False), folder
 
 
-def list_tiles(root, wanted) -> tuple[list[dict], tuple]:
+def list_tiles(root, wanted, key="cells.splits") -> tuple[list[dict], tuple]:
     """(every tile of the `wanted` splits as {"path", "split", "label", "name", "mask"
-    (its instance mask path or None)}, the DATA_ROOT's classes)."""
+    (its instance mask path or None)}, the DATA_ROOT's classes); a missing split names
+    `key`."""
     classes = layout.read_dataset_info(root).classes
     tiles = []
     for split in wanted:
         if not os.path.isdir(os.path.join(root, "labeled", split)):
-            raise UserError(f"{root}: no labeled/{split} folder of tiles (config key cells.splits)")
+            raise UserError(f"{root}: no labeled/{split} folder of tiles (config key {key})")
         paths, labels, _ = layout.list_labeled(root, split, classes)
         for path, label in zip(paths, labels):
             rel = os.path.relpath(path, os.path.join(root, "labeled"))
@@ -177,24 +201,11 @@ def segment_and_cluster(config, model, tiles) -> tuple[np.ndarray, dict | None]:
     k, size = model.categories, model.image_size
     counts = np.zeros((len(tiles), k), np.int64)
     scores = []
-    c = config.cells
-    target = (tuple(c.reinhard_mean), tuple(c.reinhard_std)) if c.reinhard_mean else None
-    if c.reinhard_target:
-        target = np.asarray(Image.open(c.reinhard_target).convert("RGB"))
+    target = tile_crops.reinhard_target(config)
     started, n_cells = time.perf_counter(), 0
     for n, tile in enumerate(tiles):
         rgb = np.asarray(Image.open(tile["path"]).convert("RGB"))
-        found = nuclei.segment_tile(
-            rgb,
-            reinhard_target=target,
-            beta=c.min_magnitude / stain.SDA_PER_OD,
-            alpha=c.angle_percentile,
-            threshold=c.threshold,
-            min_area=c.min_area,
-            protrusion_width=c.protrusion_width,
-            opening_size=c.opening_size,
-            size=size,
-        )
+        found = tile_crops.segment(config, rgb, size, target)
         if len(found):
             clusters = infogan_job.assign(model, infogan_job.cell_inputs(found.crops))
             counts[n] = np.bincount(clusters, minlength=k)
@@ -274,6 +285,7 @@ def train_and_evaluate(config, context) -> dict:
         "tiles_without_cells": int(np.sum(counts.sum(axis=1) == 0)),
         "image_level": image_level,
         "segmentation": segmentation,
+        "stage": tile_crops.stage_summary(config, run),
         "figures": ["proportions_pca.png"],
     }
     reporting.write_report(workdir, report)

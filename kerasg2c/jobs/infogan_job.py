@@ -15,7 +15,8 @@ with generative adversarial networks", §III-A and §IV).
    purity, entropy and average F-score against the true types (`cluster_report`, Table
    III) next to k-means on raw pixels and on HOG features with k = `infogan.categories`;
    a linear SVM on the critic's block features trained on the training split and scored
-   on the test split (`svm_report`, Table I).
+   on the test split (`svm_report`, Table I). Cells of the class folder `unknown` (no
+   known type, e.g. the cells job's unmatched tile crops) are trained on, never scored.
 4. Outputs: `samples/` (per epoch: one row per category c, the same noise along each
    column), `generated_cells.png` (the same for the final generator, no titles),
    `model.keras` (the whole model; its `serving_outputs` are Q's probabilities, what
@@ -46,6 +47,7 @@ from kerasg2c.training import loop, samples
 
 GRID = "generated_cells.png"
 GENERATOR = os.path.join("generators", "generator.keras")
+UNKNOWN = "unknown"  # class folder of cells of no known type: trained on, never scored
 
 
 def check(config, prefix: str = "") -> None:
@@ -191,33 +193,50 @@ def cluster_table(labels, clusters, k: int, classes) -> dict:
     }  # fmt: skip
 
 
+def typed(split) -> np.ndarray:
+    """bool [N]: the cells of `split` whose type is known (not in the `UNKNOWN` folder)."""
+    unknown = list(split.classes).index(UNKNOWN) if UNKNOWN in split.classes else -1
+    return np.asarray(split.labels) != unknown
+
+
 def evaluate(config, model, loaded) -> dict:
-    """Step 3: the report's "clustering" and "svm" entries."""
+    """Step 3: the report's "clustering" and "svm" entries. Cells in a class folder named
+    `UNKNOWN` are clustered (in "q_clusters") but not scored; with no typed test cell
+    (or no typed training cell, for the SVM) that entry says it is not scored."""
     size = config.data.image_size
     k = config.infogan.categories
     train, test = loaded["train"], loaded["test"]
-    if len(test) < k:
-        raise UserError(f"the test split has {len(test)} cells, fewer than infogan.categories={k}")
     test_images = pipeline.load_images(test, size)
     clusters = assign(model, test_images)
-    clustering_report = {
-        "split": "test",
-        "infowgan_q": clustering.cluster_report(test.labels, clusters),
-        "kmeans_pixels": clustering.cluster_report(
-            test.labels, clustering.kmeans_pixels(test_images, k, seed=config.seed)
-        ),
-        "kmeans_hog": clustering.cluster_report(
-            test.labels, clustering.kmeans_hog(test_images, k, seed=config.seed)
-        ),
-        "q_clusters": cluster_table(test.labels, clusters, k, test.classes),
+    table = cluster_table(test.labels, clusters, k, test.classes)
+    known = typed(test)
+    if not known.any():
+        note = f"not scored: no test cell has a known type (all in {UNKNOWN!r})"
+        return {"clustering": {"split": "test", "scored": False, "note": note, "q_clusters": table},
+                "svm": {"scored": False, "note": note}}  # fmt: skip
+    if known.sum() < k:
+        raise UserError(
+            f"the test split has {known.sum()} typed cells, fewer than infogan.categories={k}"
+        )
+    labels, test_images, clusters = test.labels[known], test_images[known], clusters[known]
+    arms = {
+        "infowgan_q": clusters,
+        "kmeans_pixels": clustering.kmeans_pixels(test_images, k, seed=config.seed),
+        "kmeans_hog": clustering.kmeans_hog(test_images, k, seed=config.seed),
     }
-    train_images = pipeline.load_images(train, size)
-    batch = 128
+    clustering_report = {"split": "test", "scored": True, "n_unknown": int((~known).sum())}
+    clustering_report |= {a: clustering.cluster_report(labels, c) for a, c in arms.items()}
+    clustering_report["q_clusters"] = table
+    train_known = typed(train)
+    if len(np.unique(train.labels[train_known])) < 2:
+        svm = {"scored": False, "note": "not scored: fewer than 2 types among the training cells"}
+        return {"clustering": clustering_report, "svm": svm}
+    train_images = pipeline.load_images(train, size)[train_known]
     svm = clustering.svm_report(
-        predict(model.critic_features, train_images, batch),
-        train.labels,
-        predict(model.critic_features, test_images, batch),
-        test.labels,
+        predict(model.critic_features, train_images, 128),
+        train.labels[train_known],
+        predict(model.critic_features, test_images, 128),
+        labels,
         C=config.infogan.svm_c,
         seed=config.seed,
     )

@@ -13,6 +13,7 @@ and a `report.json` holding the rows.
 import csv
 import os
 
+from kerasg2c.errors import UserError
 from kerasg2c.evaluation.plots import plt  # Agg backend, set once there
 from kerasg2c.jobs import reporting
 
@@ -58,7 +59,9 @@ def run(config, context) -> dict:
         with context.stage(sub) as stage_context:
             report = infogan_job.train_and_evaluate(sub, stage_context)
         if context.chief:
-            q = report["clustering"]["infowgan_q"]
+            q = report["clustering"].get("infowgan_q")
+            if q is None:  # no test cell of a known type
+                raise UserError(f"config key infogan.k_sweep: {report['clustering']['note']}")
             rows.append(
                 {
                     "k": int(k),
