@@ -366,8 +366,7 @@ def test_cells_paper_config_checks_builds_and_segments():
 
     from conftest import REPO
 
-    from kerasg2c.jobs import cells_job, config_files, infogan_job
-    from kerasg2c.pathology import nuclei, stain
+    from kerasg2c.jobs import cells_job, config_files, infogan_job, tile_crops
 
     config = config_files.load(os.path.join(REPO, "configs", "cells_paper.py"))
     cells_job.check(config)
@@ -380,14 +379,6 @@ def test_cells_paper_config_checks_builds_and_segments():
     sys.path.insert(0, os.path.join(REPO, "tests"))
     from test_nuclei import NUCLEI, synthetic_he_tile
 
-    found = nuclei.segment_tile(
-        synthetic_he_tile(),
-        reinhard_target=(c.reinhard_mean, c.reinhard_std),
-        beta=c.min_magnitude / stain.SDA_PER_OD,
-        alpha=c.angle_percentile,
-        threshold=c.threshold,
-        min_area=c.min_area,
-        protrusion_width=c.protrusion_width,
-        opening_size=c.opening_size,
-    )
+    target = tile_crops.reinhard_target(config)  # the paper's lαβ statistics, as above
+    found = tile_crops.segment(config, synthetic_he_tile(), size=32, target=target)
     assert found.stains_estimated and len(found) == len(NUCLEI)
