@@ -31,7 +31,8 @@ def _config(name, **train):
 def test_steps_per_epoch_repeats_a_small_set_and_logs_one_line(caplog):
     config = _config("histogan")  # defaults: 16 per critic update, 5 critic updates
     keys = ("train.batch_size", "histogan.n_critic")
-    with caplog.at_level("INFO"):
+    # absl's logger: an earlier test in the session may have set its verbosity to WARNING.
+    with caplog.at_level("INFO", logger="absl"):
         assert train_settings.steps_per_epoch(config, 48, "the training split", keys) == 1
         assert train_settings.steps_per_epoch(config, 160, "the training split", keys) == 2
     lines = [r.getMessage() for r in caplog.records if "repeated" in r.getMessage()]
