@@ -10,14 +10,12 @@ import re
 
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import REPO, run_python, tiny_flags, trainer_args
+from conftest import REPO, prefetched, run_python, tiny_flags, trainer_args
 from PIL import Image
 
 from kerasg2c.data import pipeline, stain_pairs
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import config_files, train_settings
-from kerasg2c.models import Classifier
 
 N, B, S = 5, 4, 8  # 5 images, batches of 4, 8 px
 
@@ -207,14 +205,26 @@ RUNS = {  # trainer, flags, exit code, what stderr says
 }
 
 
-@pytest.fixture(scope="module")
+# A ready feature extractor for the HistoGAN run, saved by a subprocess (no TensorFlow may
+# run in a @prefetched body).
+EXTRACTOR_SCRIPT = """
+import sys
+import tensorflow as tf
+from kerasg2c.models.classifier import Classifier
+extractor = Classifier(3, widths=(8, 16), blocks_per_unit=1, stem_width=8)
+extractor(tf.zeros((1, 16, 16, 3)))
+extractor.save(sys.argv[1])
+"""
+
+
+@prefetched()
 def runs(tmp_path_factory):
-    """Every RUNS command (HistoGAN with a ready feature extractor), three at a time."""
+    """Every RUNS command (HistoGAN with a ready feature extractor), three at a time, on
+    the background thread while other tests run."""
     tmp = tmp_path_factory.mktemp("small")
-    extractor = Classifier(3, widths=(8, 16), blocks_per_unit=1, stem_width=8)
-    extractor(tf.zeros((1, 16, 16, 3)))
     os.makedirs(tmp / "extractor")
-    extractor.save(tmp / "extractor" / "model.keras")
+    proc = run_python(["-c", EXTRACTOR_SCRIPT, str(tmp / "extractor" / "model.keras")])
+    assert proc.returncode == 0, proc.stderr[-4000:]
     commands = []
     for name, (trainer, flags, _, _) in RUNS.items():
         if trainer == "histogan":
