@@ -54,6 +54,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.infogan.lambda_gp = 10.0
     config.infogan.lambda_info = 1.0
     config.infogan.rotate = True  # 0/90/180/270° rotation of the real cells (§IV-A)
+    # Which weights are evaluated and saved (kerasg2c/jobs/infogan_monitor.py): "last" (the
+    # paper's), or the evaluation point (an epoch's end) with the highest label-free
+    # "q_recovery" (Q recovers c from generated cells) or "q_confidence".
+    config.infogan.select = "last"
+    config.infogan.recovery_cells = 500  # generated cells behind q_recovery, each point
     config.infogan.svm_c = 1.0  # C of the linear SVM on critic features
     config.infogan.grid_columns = 8  # noise vectors (columns) of generated_cells.png
 
@@ -61,6 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.learning_rate = 1e-4
     config.optimizer.beta_1 = 0.5
     config.optimizer.beta_2 = 0.9
+    # Q's Adam (L_Q: generator, trunk, Q head); 0 = optimizer.learning_rate (the paper's).
+    config.optimizer.info_learning_rate = 0.0
 
     config.train.epochs = 30
     # Per critic update; a step reads n_critic × this. The paper's 64 (infogan_paper_*.py):

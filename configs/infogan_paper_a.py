@@ -36,6 +36,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.learning_rate = 1e-4
     config.optimizer.beta_1 = 0.5
     config.optimizer.beta_2 = 0.9
+    config.optimizer.info_learning_rate = 0.0  # the same Adam settings for Q
+    config.infogan.select = "last"  # the weights at the end of training
     config.train.batch_size = 64
     config.train.epochs = 40  # 10 epochs of the set and its three rotations
     return config

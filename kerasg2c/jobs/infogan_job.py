@@ -39,7 +39,7 @@ from PIL import Image
 from kerasg2c.data import cell_phantoms, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import clustering
-from kerasg2c.jobs import reporting, shared_config, splits, train_settings
+from kerasg2c.jobs import infogan_monitor, reporting, shared_config, splits, train_settings
 from kerasg2c.models.infowgan import InfoWGANGP
 from kerasg2c.models.infowgan_networks import check_image_size
 from kerasg2c.pathology import nuclei
@@ -68,6 +68,7 @@ def check(config, prefix: str = "") -> None:
         i + "grid_columns",
         p + "optimizer.learning_rate",
     )
+    shared_config.require_positive(config, p + "optimizer.info_learning_rate", allow_zero=True)
     shared_config.require_positive(config, i + "lambda_gp", i + "lambda_info", allow_zero=True)
     for key in ("categories", "noise_dim", "channels", "n_critic", "grid_columns"):
         value = shared_config.value(config, i + key)
@@ -83,6 +84,14 @@ def check(config, prefix: str = "") -> None:
         set(sweep)
     ) != len(sweep):
         raise UserError(f"config key {i}k_sweep={tuple(sweep)!r}: expected distinct integers ≥ 2")
+    select = shared_config.value(config, i + "select")
+    if select not in infogan_monitor.CRITERIA:
+        raise UserError(
+            f"config key {i}select={select!r}: expected one of {infogan_monitor.CRITERIA}"
+        )
+    cells = shared_config.value(config, i + "recovery_cells")
+    if isinstance(cells, bool) or not isinstance(cells, int) or cells < 1:
+        raise UserError(f"config key {i}recovery_cells={cells!r}: expected a positive integer")
     if not isinstance(shared_config.value(config, i + "rotate"), bool):
         raise UserError(f"config key {i}rotate: expected True or False")
     for key in ("beta_1", "beta_2"):
@@ -142,10 +151,11 @@ def build_model(config) -> InfoWGANGP:
     model(tf.zeros((1, size, size, 3)))
     o = config.optimizer
 
-    def adam():
-        return keras.optimizers.Adam(o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
+    def adam(learning_rate=o.learning_rate):
+        return keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
 
-    model.compile(critic_optimizer=adam(), generator_optimizer=adam(), info_optimizer=adam())
+    info = adam(o.get("info_learning_rate") or o.learning_rate)
+    model.compile(critic_optimizer=adam(), generator_optimizer=adam(), info_optimizer=info)
     return model
 
 
@@ -274,16 +284,25 @@ def train_and_evaluate(config, context) -> dict:
         )
 
     columns = i.grid_columns
+    test = loaded["test"]
+    known = typed(test)
+    watched = pipeline.load_images(test, size)[known if known.any() else slice(None)]
+    watched_labels = np.asarray(test.labels)[known] if known.any() else None
+    codes = infogan_monitor.generated_codes(model, i.recovery_cells, config.seed)
+    selector = infogan_monitor.Selector(model, i.select, context.workdir, context.chief)
 
     def on_epoch_end(epoch):
-        if context.chief:
-            images = grid_images(model, columns, config.seed)
-            titles = [f"c={n // columns}" if n % columns == 0 else "" for n in range(len(images))]
-            name = f"cells_epoch{epoch + 1:03d}"
-            samples.write_image_grid(
-                context.workdir, name, images, (epoch + 1) * spe, titles, columns=columns
-            )
-        return {}
+        if not context.chief:
+            return {}
+        step = (epoch + 1) * spe
+        images = grid_images(model, columns, config.seed)
+        titles = [f"c={n // columns}" if n % columns == 0 else "" for n in range(len(images))]
+        name = f"cells_epoch{epoch + 1:03d}"
+        samples.write_image_grid(context.workdir, name, images, step, titles, columns=columns)
+        row = infogan_monitor.diagnose(model, watched, watched_labels, codes=codes)
+        infogan_monitor.log_point(row, step, i.categories)
+        selector.offer(row, step)
+        return row
 
     history = loop.fit(
         model,
@@ -295,6 +314,7 @@ def train_and_evaluate(config, context) -> dict:
     )
     if not context.chief:
         return {}
+    selection = selector.restore(config.train.epochs * spe)
     save_mosaic(
         grid_images(model, columns, config.seed), columns, os.path.join(context.workdir, GRID)
     )
@@ -307,8 +327,15 @@ def train_and_evaluate(config, context) -> dict:
         "cell_types": list(train.classes),
         "data": reporting.data_summary(loaded),
         "history": history,
+        "selection": selection,
+        "diagnostic": infogan_monitor.diagnose(model, watched, watched_labels, codes=codes),
         **evaluate(config, model, loaded),
         "grid": GRID,
     }
+    scored = report["clustering"].get("scored")
+    q = report["clustering"].get("infowgan_q", {})
+    report["metrics"] = (
+        {"test": {m: q[m] for m in ("purity", "entropy", "f_score")}} if scored else {}
+    )
     reporting.write_report(context.workdir, report)
     return report

@@ -1,0 +1,157 @@
+"""The InfoWGAN-GP job's collapse diagnostic and its label-free choice of weights.
+
+At the end of every epoch (an evaluation point) `diagnose` measures, on the test split's
+real cells and on a fixed set of generated ones:
+
+- `categories_in_use`: categories c that argmax Q(c | x) gives to at least `IN_USE_SHARE`
+  / k of the real cells (a category below that has collapsed);
+- `q_recovery`: how well Q recovers the code from generated cells, the accuracy of
+  argmax Q(G(z, c)) = c over `recovery_cells` cells with c cycling over the k values and z
+  fixed for the whole run (chance is 1 / k). It needs no labels;
+- `q_confidence`: the mean of max_c Q(c | x) over the real cells (no labels either);
+- with typed cells: `q_purity`, `q_entropy`, `q_f_score` of argmax Q against the true
+  types (the numbers of Table III, here per evaluation point).
+
+A run whose categories collapse says so in its log at that point. Because Q's clustering
+swings between evaluation points, `Selector` keeps the weights of the point that is best by
+a label-free criterion (`infogan.select`): "last" (the paper's: the weights at the end),
+"q_recovery" (the highest `q_recovery`, the latest among equals) or "q_confidence". The
+chosen weights are saved in `workdir/selected/` when they are chosen, so a resumed run
+keeps its choice, and restored before the final evaluation.
+"""
+
+import json
+import os
+
+import numpy as np
+from absl import logging
+
+from kerasg2c.evaluation import clustering
+
+IN_USE_SHARE = 0.25  # a category is in use when it holds ≥ 0.25 / k of the real cells
+CRITERIA = ("last", "q_recovery", "q_confidence")
+SELECTED = "selected"  # workdir/selected/: model.weights.h5 and point.json
+
+
+def _predict(fn, images, batch_size=256) -> np.ndarray:
+    return np.concatenate(
+        [np.asarray(fn(images[s : s + batch_size])) for s in range(0, len(images), batch_size)]
+    )
+
+
+def generated_codes(model, n: int, seed: int):
+    """(class ids [n] cycling over the k values, noise [n, noise_dim] drawn from `seed`): the
+    fixed generated cells `q_recovery` is measured on."""
+    class_id = (np.arange(n) % model.categories).astype(np.int32)
+    noise = np.random.default_rng([seed, 7919]).standard_normal((n, model.noise_dim))
+    return class_id, noise.astype(np.float32)
+
+
+def q_recovery(model, class_id, noise, batch_size=256) -> float:
+    """Accuracy of argmax Q(G(z, c)) = c (the generator in inference mode)."""
+    found = []
+    for s in range(0, len(class_id), batch_size):
+        fakes = model.generate(class_id[s : s + batch_size], noise[s : s + batch_size])
+        found.append(np.asarray(model.predict_on_batch(np.asarray(fakes))).argmax(axis=1))
+    return float(np.mean(np.concatenate(found) == class_id))
+
+
+def diagnose(model, images, labels=None, *, codes) -> dict:
+    """One evaluation point's diagnostic (see the module docstring).
+
+    Args:
+      model: an `InfoWGANGP`.
+      images: real cells [N, S, S, 3] in [0, 1].
+      labels: their true types [N] (ints), or None (then no purity, entropy or F).
+      codes: `generated_codes(model, n, seed)`, the same at every point of a run.
+
+    Returns:
+      {"categories_in_use", "category_shares" (list of k), "q_recovery", "q_confidence"}
+      and with labels "q_purity", "q_entropy", "q_f_score".
+
+    Examples:
+      >>> row = diagnose(model, test_images, test_labels, codes=generated_codes(model, 500, 0))
+      >>> row["categories_in_use"], row["q_recovery"]
+      (5, 0.93)
+    """
+    k = model.categories
+    probabilities = _predict(model.predict_on_batch, np.asarray(images, np.float32))
+    clusters = probabilities.argmax(axis=1)
+    shares = np.bincount(clusters, minlength=k) / len(clusters)
+    row = {
+        "categories_in_use": int(np.sum(shares >= IN_USE_SHARE / k)),
+        "category_shares": [round(float(s), 4) for s in shares],
+        "q_recovery": q_recovery(model, *codes),
+        "q_confidence": float(probabilities.max(axis=1).mean()),
+    }
+    if labels is not None:
+        report = clustering.cluster_report(labels, clusters)
+        row |= {f"q_{m}": report[m] for m in ("purity", "entropy", "f_score")}
+    return row
+
+
+def log_point(row: dict, step: int, k: int) -> None:
+    """One line per evaluation point; a warning when categories have collapsed."""
+    scored = f", purity {row['q_purity']:.3f}" if "q_purity" in row else ""
+    logging.info(
+        "InfoWGAN-GP at %d generator updates: %d of %d categories in use on real cells, "
+        "Q recovers c from generated cells %.3f (chance %.3f)%s",
+        step, row["categories_in_use"], k, row["q_recovery"], 1 / k, scored,
+    )  # fmt: skip
+    if row["categories_in_use"] < k:
+        logging.warning(
+            "InfoWGAN-GP categories collapsed at %d generator updates: Q gives %d of its %d "
+            "categories to real cells (shares %s); a longer run or infogan.n_critic=1 may help",
+            step, row["categories_in_use"], k, row["category_shares"],
+        )  # fmt: skip
+
+
+class Selector:
+    """Keeps the model's weights at the best evaluation point by `criterion` (one of
+    `CRITERIA`), saved under `workdir/selected/` on the chief, so a resumed run keeps its
+    choice.
+
+    Args:
+      model: the trained model.
+      criterion: "last", "q_recovery" or "q_confidence".
+      workdir: the run's folder.
+      chief: whether this worker writes files.
+    """
+
+    def __init__(self, model, criterion: str, workdir: str, chief: bool = True):
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion={criterion!r}: expected one of {CRITERIA}")
+        self.model, self.criterion, self.chief = model, criterion, chief
+        self.folder = os.path.join(workdir, SELECTED)
+        self.point = None
+        path = os.path.join(self.folder, "point.json")
+        if criterion != "last" and os.path.exists(path):
+            with open(path) as f:
+                self.point = json.load(f)
+
+    def offer(self, row: dict, step: int) -> bool:
+        """Records the point `row` at `step`; True when it is the new choice."""
+        if self.criterion == "last":
+            return False
+        value = row[self.criterion]
+        if self.point is not None and value < self.point["value"]:
+            return False
+        self.point = {"step": int(step), "value": float(value), "criterion": self.criterion}
+        if self.chief:
+            os.makedirs(self.folder, exist_ok=True)
+            self.model.save_weights(os.path.join(self.folder, "model.weights.h5"))
+            with open(os.path.join(self.folder, "point.json"), "w") as f:
+                json.dump(self.point, f)
+        return True
+
+    def restore(self, last_step: int) -> dict:
+        """Loads the chosen weights (nothing for "last") and returns {"criterion", "step",
+        "value"} of the chosen point."""
+        if self.criterion == "last" or self.point is None:
+            return {"criterion": self.criterion, "step": int(last_step)}
+        self.model.load_weights(os.path.join(self.folder, "model.weights.h5"))
+        logging.info(
+            "InfoWGAN-GP: the weights at %d generator updates (%s %.3f, the best point) "
+            "are evaluated and saved", self.point["step"], self.criterion, self.point["value"],
+        )  # fmt: skip
+        return dict(self.point)
