@@ -314,3 +314,24 @@ def test_bad_nuisance_is_refused(tmp_path, bad):
     with pytest.raises(ValueError, match="nuisance"):
         cp.write_cells(tmp_path, n_train=1, n_val=1, n_test=1, nuisance=bad)
     assert not (tmp_path / "dataset.json").exists()
+
+
+def test_infogan_job_writes_phantoms_at_the_config_nuisance(tmp_path):
+    from conftest import REPO
+
+    from kerasg2c.errors import UserError
+    from kerasg2c.jobs import config_files, infogan_job
+
+    config = config_files.load(f"{REPO}/configs/infogan.py")
+    assert config.data.phantoms.nuisance == 0.0  # the control
+    config.data.phantoms.update(n_train=5, n_val=5, n_test=5)
+    config.data.phantoms.nuisance = 1.5
+    infogan_job.write_phantoms(tmp_path / "a", config)
+    meta = json.loads((tmp_path / "a" / "dataset.json").read_text())
+    assert meta["generator"]["nuisance"] == 1.5
+    config.data.phantoms.nuisance = -1.0
+    with pytest.raises(UserError, match=r"data\.phantoms\.nuisance=-1\.0"):
+        infogan_job.write_phantoms(tmp_path / "b", config)
+    del config.data.phantoms.nuisance  # configs that share write_phantoms lack the key
+    infogan_job.write_phantoms(tmp_path / "c", config)
+    assert "nuisance" not in json.loads((tmp_path / "c" / "dataset.json").read_text())
