@@ -42,6 +42,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.phantoms.n_test = 500
     config.data.phantoms.n_reference = 0  # unused by cell phantoms
     config.data.phantoms.size = 32  # crop side
+    # Nuisance level of the cells (kerasg2c.data.cell_nuisance): 0 = none, the control
+    # (centred single cells on white). Level L shifts the centre up to 3·L px, adds a
+    # neighbour's fragment at the border with probability 0.4·L, and scales stain
+    # intensity by exp(N(0, 0.15·L)) and cell size by exp(N(0, 0.08·L)): 1 looks like
+    # imperfect segmented crops, 2 clearly harder (a fragment in 80 % of crops).
+    config.data.phantoms.nuisance = 0.0
 
     config.infogan = ml_collections.ConfigDict()
     config.infogan.categories = 5  # k: values of the categorical code c (the clusters)

@@ -24,7 +24,9 @@ jitter (a haematoxylin image 255·exp(−c_H) <= 115) and everything else c_H <=
 nucleus covers about 220–950 px.
 
 Single cells (`make_cell`) are 32×32 crops, one cell centred on white, drawn at 0.6× tile
-scale (±10 %), randomly rotated, with stain-intensity, hue, blur and noise jitter. Tiles
+scale (±10 %), randomly rotated, with stain-intensity, hue, blur and noise jitter; a
+`nuisance` level > 0 adds the variation of real segmented crops (`cell_nuisance`: off-centre,
+neighbour fragments, stain and size), level 0 being these crops exactly. Tiles
 (`make_tile`) put 25–40 touching or nearby cells (scaled with the area) on a textured eosin
 background with a few fat spaces; the instance mask and each instance's type are known.
 
@@ -48,6 +50,8 @@ from PIL import Image
 from scipy import ndimage
 from skimage import segmentation
 
+from kerasg2c.data import cell_nuisance
+
 TYPES = ("myeloblast", "lymphocyte", "neutrophil", "monocyte", "megakaryocyte")
 LABELS = ("normal", "abnormal")
 ABNORMAL_TYPES = ("myeloblast",)
@@ -66,7 +70,7 @@ _CODES = {
         (*(f"cells/{s}" for s in _SPLITS), *(f"tiles/{s}" for s in _SPLITS), "preview")
     )
 }
-_PLAN, _IMAGE = 0, 1  # stream ids
+_PLAN, _IMAGE, _NUISANCE = 0, 1, 2  # stream ids
 _LOG_EVERY = 1000
 
 
@@ -264,17 +268,21 @@ def _render(rng, conc, blur):
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def make_cell(rng, cell_type, size=CROP_SIZE):
+def make_cell(rng, cell_type, size=CROP_SIZE, nuisance=None):
     """Draws one cell of `cell_type` centred on white.
 
     Args:
-      rng: a `np.random.Generator`; the crop depends on it alone.
+      rng: a `np.random.Generator`; the crop depends on it (and `nuisance`) alone.
       cell_type: one of `TYPES`.
       size: side of the square crop in pixels (>= 16); the cell is drawn at
         `CROP_SCALE` × size/32 of tile scale, ±10 %.
+      nuisance: None (the control), or a `cell_nuisance.Nuisance` drawn from a generator
+        other than `rng`: the cell off-centre, resized and restained, maybe a neighbour's
+        fragment beside it (painted second, so it never covers the cell's nucleus).
 
     Returns:
-      (uint8 RGB image of shape (size, size, 3), bool nucleus mask of shape (size, size)).
+      (uint8 RGB image of shape (size, size, 3), bool nucleus mask of shape (size, size);
+      the mask is the main cell's alone).
     """
     _check_type(cell_type)
     if int(size) != size or size < 16:
@@ -282,6 +290,8 @@ def make_cell(rng, cell_type, size=CROP_SIZE):
     size = int(size)
     geo = _geometry(rng, cell_type)
     scale = CROP_SCALE * size / CROP_SIZE * rng.uniform(0.9, 1.1)
+    if nuisance is not None:  # the knob's paths run only with a nuisance
+        scale *= nuisance.size
     # Too large a cell is scaled down to fit (keeping a rim), then its cytoplasm is cut back.
     keep = geo["extent"] + min(geo["rim"], 0.25 * geo["extent"])
     scale = min(scale, (size / 2 - 1) / 1.08 / keep)
@@ -290,9 +300,19 @@ def make_cell(rng, cell_type, size=CROP_SIZE):
     conc = [np.zeros((size, size)), np.zeros((size, size))]
     labels = np.zeros((size, size), np.uint16)
     centre = size / 2 + rng.uniform(-0.5, 0.5, 2)
+    if nuisance is not None:
+        centre += nuisance.shift
     _paint(geo, rng, conc, labels, centre, scale, 1)
+    if nuisance is not None:
+        if nuisance.fragment is not None:  # painted second, label 2: never over the nucleus
+            frng = np.random.default_rng(nuisance.fragment_seed)
+            fscale = CROP_SCALE * size / CROP_SIZE
+            fgeo = _geometry(frng, nuisance.fragment)
+            at = nuisance.fragment_centre(fgeo["extent"] * fscale, size)
+            _paint(fgeo, frng, conc, labels, at, fscale, 2)
+        conc = nuisance.stained(conc)
     image = _render(rng, conc, rng.uniform(0.3, 0.6))
-    return image, labels > 0
+    return image, labels == 1
 
 
 def _proportions(rng, label):
@@ -426,12 +446,15 @@ def _write_meta(out, classes, generator, **extra):
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def write_cells(out, *, n_train, n_val, n_test, seed=0, size=CROP_SIZE):
+def write_cells(out, *, n_train, n_val, n_test, seed=0, size=CROP_SIZE, nuisance=0.0):
     """Writes a single-cell DATA_ROOT: `labeled/<split>/<type>/<patient>__c<index>.png`.
 
     Types are balanced and shuffled per split; patients (20–60 cells each) are disjoint
     across splits. Each crop depends only on (seed, split, index), so equal arguments give
-    byte-identical files. dataset.json lists the types as classes and records the generator.
+    byte-identical files. dataset.json lists the types as classes and records the generator
+    (with `nuisance` when > 0). `nuisance` (>= 0) is the level of `cell_nuisance`'s
+    perturbations, drawn per crop from a stream of their own; 0 (the control) writes the
+    very files it always did.
 
     Returns:
       {"path", "counts": {split: {type: n}}, "patients": {split: n}}.
@@ -439,13 +462,18 @@ def write_cells(out, *, n_train, n_val, n_test, seed=0, size=CROP_SIZE):
     _check_counts(n_train=n_train, n_val=n_val, n_test=n_test, seed=seed)
     if int(size) != size or size < 16:
         raise ValueError(f"size must be an integer >= 16, got {size!r}")
+    level = cell_nuisance.check_level(nuisance)
     out, sizes = pathlib.Path(out), {"train": n_train, "val": n_val, "test": n_test}
     counts, patients, first, written = {}, {}, 0, 0
     for split in _SPLITS:
         code = _CODES[f"cells/{split}"]
         plan = _plan(seed, code, int(sizes[split]), first, TYPES, (20, 61), False)
         for index, (cell_type, patient) in enumerate(plan):
-            image, _ = make_cell(_rng(seed, code, index, _IMAGE), cell_type, size)
+            drawn = None
+            if level > 0:
+                nuisance_rng = _rng(seed, code, index, _NUISANCE)
+                drawn = cell_nuisance.Nuisance.draw(nuisance_rng, level, size, TYPES)
+            image, _ = make_cell(_rng(seed, code, index, _IMAGE), cell_type, size, drawn)
             _save(out / "labeled" / split / cell_type / f"{patient}__c{index:06d}.png", image)
             written += 1
             if written % _LOG_EVERY == 0:
@@ -454,6 +482,7 @@ def write_cells(out, *, n_train, n_val, n_test, seed=0, size=CROP_SIZE):
         patients[split] = len({p for _, p in plan})
         first += patients[split]
     generator = {"name": "kerasg2c.data.cell_phantoms.cells", "seed": seed, "size": size}
+    generator |= {"nuisance": level} if level > 0 else {}
     _write_meta(out, TYPES, generator, stain_matrix=STAIN_MATRIX.tolist())
     return {"path": str(out), "counts": counts, "patients": patients}
 
@@ -549,6 +578,7 @@ def _define_flags():
     flags.DEFINE_integer("tile_size", TILE_SIZE, "Tile side in pixels (>= 64).")
     flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical output.")
     flags.DEFINE_string("preview", None, "Optional PNG: crops per type (rows), then tiles.")
+    flags.DEFINE_float("nuisance", 0.0, "Cells only: nuisance level (cell_nuisance), 0 = none.")
 
 
 def main(argv):
@@ -562,8 +592,9 @@ def main(argv):
     if f.out and "cells" in f.kinds:
         counts = {k: getattr(f, f"n_cells_{k}") for k in _SPLITS}
         summary = write_cells(
-            pathlib.Path(f.out, "cells"), **{f"n_{k}": v for k, v in counts.items()}, seed=f.seed
-        )
+            pathlib.Path(f.out, "cells"), **{f"n_{k}": v for k, v in counts.items()},
+            seed=f.seed, nuisance=f.nuisance,
+        )  # fmt: skip
         logging.info("cell phantoms: %s", json.dumps(summary))
     if f.out and "tiles" in f.kinds:
         counts = {k: getattr(f, f"n_tiles_{k}") for k in _SPLITS}

@@ -101,11 +101,20 @@ def check(config, prefix: str = "") -> None:
 def write_phantoms(root, config) -> None:
     """Cell phantoms (`cell_phantoms.write_cells`) as this job's DATA_ROOT when
     `data.root` is empty: `data.phantoms.n_train/n_val/n_test` cells of side
-    `data.phantoms.size`."""
+    `data.phantoms.size` at nuisance level `data.phantoms.nuisance` (0 when absent: none,
+    the control; `kerasg2c.data.cell_nuisance`)."""
+    from kerasg2c.data import cell_nuisance
+
     p = config.data.phantoms
+    nuisance = p.get("nuisance", 0.0)
+    try:
+        cell_nuisance.check_level(nuisance)  # what write_cells refuses, named as a key
+    except ValueError as e:
+        raise UserError(f"config key data.phantoms.nuisance={nuisance!r}: {e}") from e
     cell_phantoms.write_cells(
-        root, n_train=p.n_train, n_val=p.n_val, n_test=p.n_test, seed=config.seed, size=p.size
-    )
+        root, n_train=p.n_train, n_val=p.n_val, n_test=p.n_test, seed=config.seed,
+        size=p.size, nuisance=nuisance,
+    )  # fmt: skip
 
 
 def cell_split(split, size: int):
