@@ -71,6 +71,15 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
     assert (infogan_run / "data" / "labeled" / "train" / "myeloblast").is_dir()
     for name in ("model.keras", infogan_job.GENERATOR):
         assert (infogan_run / name).stat().st_size > 0, name
+    # The collapse diagnostic at every evaluation point (epoch end) and at the end.
+    for row in report["history"]:
+        assert 1 <= row["categories_in_use"] <= 5 and len(row["category_shares"]) == 5
+        assert 0 <= row["q_recovery"] <= 1 and 0.2 <= row["q_confidence"] <= 1
+        assert 0.2 <= row["q_purity"] <= 1
+    assert report["selection"] == {"criterion": "last", "step": report["history"][-1]["step"]}
+    final = report["diagnostic"]
+    assert final["q_purity"] == pytest.approx(scores["infowgan_q"]["purity"])
+    assert report["metrics"]["test"]["purity"] == scores["infowgan_q"]["purity"]
 
 
 @pytest.mark.parametrize(
@@ -82,6 +91,9 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
         ("data.image_size", 24, "config key data.image_size=24"),
         ("data.image_height", 16, "config key data.image_height=16"),
         ("optimizer.beta_2", 1.5, "config key optimizer.beta_2=1.5"),
+        ("optimizer.info_learning_rate", -1e-4, "config key optimizer.info_learning_rate"),
+        ("infogan.select", "best", "config key infogan.select='best'"),
+        ("infogan.recovery_cells", 0, "config key infogan.recovery_cells=0"),
     ],
 )
 def test_infogan_bad_keys_are_named(key, value, message):

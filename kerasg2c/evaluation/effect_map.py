@@ -7,8 +7,6 @@ effect is the mean of method − control with a 95 % t interval and the paired t
 (`statistics.paired_t_test`).
 """
 
-import math
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -93,7 +91,11 @@ def save_heat_map(panels, rows, columns, path, *, row_name, column_name, title) 
             text = f"{s['effect']:+.3f}"
             if s["ci_low"] is not None:
                 text += f"\n[{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]"
-            ax.text(columns.index(c), rows.index(r), text, ha="center", va="center", fontsize=8)
+            colour = "white" if abs(s["effect"]) > 0.6 * scale else "black"
+            ax.text(
+                columns.index(c), rows.index(r), text, ha="center", va="center", fontsize=8,
+                color=colour,
+            )  # fmt: skip
         ax.set_xticks(range(len(columns)), [str(c) for c in columns])
         ax.set_yticks(range(len(rows)), [str(r) for r in rows])
         ax.set_xlabel(column_name)
@@ -103,8 +105,3 @@ def save_heat_map(panels, rows, columns, path, *, row_name, column_name, title) 
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def finite_or_none(x):
-    """`x` as a float, or None when it is missing or not finite."""
-    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None

@@ -113,6 +113,8 @@ class RunContext:
         root = os.path.join(self.workdir, name)
         done = os.path.join(root, ".phantoms_complete")  # holds the settings it was written with
         settings = {**config.data.phantoms.to_dict(), "seed": config.seed}
+        if not settings.get("nuisance", 1):  # level 0 writes what folders before the key hold
+            del settings["nuisance"]
         if os.path.exists(done):
             with open(done) as f:
                 written = json.load(f)

@@ -25,9 +25,12 @@ k-means on HOG in purity).
 import csv
 import os
 
+import numpy as np
+
 from kerasg2c import json_files, sweep
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import effect_map
+from kerasg2c.jobs import infogan_monitor
 
 ARMS = ("q", "q_last", "q_best", "kmeans_pixels", "kmeans_hog")
 METRICS = ("purity", "f_score", "entropy")
@@ -65,12 +68,11 @@ def readout(report: dict, budget: int) -> dict:
     if not points or points[-1]["step"] != budget:
         raise UserError(f"the run has no evaluation point at {budget} generator updates")
     last = points[-1]
-    criterion = report["selection"]["criterion"]
-    chosen = last
-    if criterion != "last":  # the latest among equals, as the selector does
-        chosen = max(reversed(points), key=lambda r: r[criterion])
+    chosen = infogan_monitor.choose(points, report["selection"]["criterion"])
     clustering = report["clustering"]
+    choices = {c: _clusters(infogan_monitor.choose(points, c)) for c in infogan_monitor.CRITERIA}
     return {
+        "choices": choices,
         "q": _clusters(chosen),
         "q_last": _clusters(last),
         "q_best": _clusters(max(points, key=lambda r: r["q_purity"])),
@@ -165,6 +167,20 @@ def format_markdown(cells, variants, budgets, command) -> str:
         texts = [effect_map.effect_text(cell[f"vs_{b}"][m]) for b in ("pixels", "hog")
                  for m in ("purity", "f_score")]  # fmt: skip
         lines.append(f"| {label} | {budget} | " + " | ".join(texts) + " |")
+    criteria = infogan_monitor.CRITERIA
+    lines += [
+        "",
+        "Q's purity at each label-free choice of weights among the points up to the budget, "
+        "against the best point (labels):",
+        "",
+        "| variant | budget | " + " | ".join(criteria) + " | best |",
+        "| --- | --- | " + " | ".join("---" for _ in criteria) + " | --- |",
+    ]
+    for (label, budget), cell in cells.items():
+        rows = cell["records"]
+        means = [np.mean([r["choices"][c]["purity"] for r in rows]) for c in criteria]
+        means.append(np.mean([r["q_best"]["purity"] for r in rows]))
+        lines.append(f"| {label} | {budget} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
     base = _label(variants[0])
     others = [_label(v) for v in variants[1:]]
     if others:

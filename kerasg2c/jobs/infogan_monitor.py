@@ -14,8 +14,10 @@ real cells and on a fixed set of generated ones:
 
 A run whose categories collapse says so in its log at that point. Because Q's clustering
 swings between evaluation points, `Selector` keeps the weights of the point that is best by
-a label-free criterion (`infogan.select`): "last" (the paper's: the weights at the end),
-"q_recovery" (the highest `q_recovery`, the latest among equals) or "q_confidence". The
+a label-free criterion (`infogan.select`, the latest point among equals): "last" (the
+paper's: the weights at the end), "q_recovery" (the highest `q_recovery`), "q_confidence",
+or "in_use_recovery" (the most categories in use, then the highest `q_recovery`: Q can
+recover c from generated cells while it puts every real cell in one category). The
 chosen weights are saved in `workdir/selected/` when they are chosen, so a resumed run
 keeps its choice, and restored before the final evaluation.
 """
@@ -29,7 +31,7 @@ from absl import logging
 from kerasg2c.evaluation import clustering
 
 IN_USE_SHARE = 0.25  # a category is in use when it holds ≥ 0.25 / k of the real cells
-CRITERIA = ("last", "q_recovery", "q_confidence")
+CRITERIA = ("last", "q_recovery", "q_confidence", "in_use_recovery")
 SELECTED = "selected"  # workdir/selected/: model.weights.h5 and point.json
 
 
@@ -106,6 +108,22 @@ def log_point(row: dict, step: int, k: int) -> None:
         )  # fmt: skip
 
 
+def criterion_value(row: dict, criterion: str) -> float:
+    """How good the evaluation point `row` is by `criterion` (higher is better; not for
+    "last"). "in_use_recovery" orders by categories in use, then `q_recovery`."""
+    if criterion == "in_use_recovery":
+        return row["categories_in_use"] + row["q_recovery"] / 2  # q_recovery / 2 < 1
+    return float(row[criterion])
+
+
+def choose(rows, criterion: str) -> dict:
+    """The evaluation point `Selector` keeps among `rows` (in step order): the last one for
+    "last", else the best by `criterion`, the latest among equals."""
+    if criterion == "last":
+        return rows[-1]
+    return max(reversed(rows), key=lambda r: criterion_value(r, criterion))
+
+
 class Selector:
     """Keeps the model's weights at the best evaluation point by `criterion` (one of
     `CRITERIA`), saved under `workdir/selected/` on the chief, so a resumed run keeps its
@@ -113,7 +131,7 @@ class Selector:
 
     Args:
       model: the trained model.
-      criterion: "last", "q_recovery" or "q_confidence".
+      criterion: one of `CRITERIA`.
       workdir: the run's folder.
       chief: whether this worker writes files.
     """
@@ -133,7 +151,7 @@ class Selector:
         """Records the point `row` at `step`; True when it is the new choice."""
         if self.criterion == "last":
             return False
-        value = row[self.criterion]
+        value = criterion_value(row, self.criterion)
         if self.point is not None and value < self.point["value"]:
             return False
         self.point = {"step": int(step), "value": float(value), "criterion": self.criterion}
