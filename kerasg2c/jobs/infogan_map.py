@@ -98,7 +98,9 @@ def collect(grid: sweep.Grid, out: str, budgets) -> list[dict]:
 
 
 def _label(variant) -> str:
-    return " ".join(f"{k.split('.')[-1]}={v}" for k, v in variant) or "defaults"
+    """'n_critic=1 lambda_info=2' (linked keys apart, each by its last part)."""
+    pairs = [pair for k, v in variant for pair in sweep.linked(k, v)]
+    return " ".join(f"{k.split('.')[-1]}={v}" for k, v in pairs) or "defaults"
 
 
 def summarise(records, variants, budgets) -> dict:
