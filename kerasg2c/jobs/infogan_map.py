@@ -79,6 +79,7 @@ def readout(report: dict, budget: int) -> dict:
         "kmeans_pixels": {m: clustering["kmeans_pixels"][m] for m in METRICS},
         "kmeans_hog": {m: clustering["kmeans_hog"][m] for m in METRICS},
         "categories_in_use": chosen["categories_in_use"],
+        "svm": {m: report["svm"].get(m) for m in ("precision", "recall", "f1")},
         "chosen_step": chosen["step"],
     }
 
@@ -150,8 +151,10 @@ def format_markdown(cells, variants, budgets, command) -> str:
     """map.md: the command, then per cell every arm's purity and F with per-seed values,
     then the effects, then each variant against the first."""
     lines = [f"Command: `{command}`", "", "Seeds per cell in parentheses, in seed order.", ""]
-    lines += ["| variant | budget | seeds | arm | purity | F | categories in use |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += [
+        "| variant | budget | seeds | arm | purity | entropy (bits) | F | categories in use |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for (label, budget), cell in cells.items():
         rows = cell["records"]
         seeds = ",".join(str(r["seed"]) for r in rows)
@@ -159,7 +162,8 @@ def format_markdown(cells, variants, budgets, command) -> str:
         for arm in ARMS:
             lines.append(
                 f"| {label} | {budget} | {seeds} | {arm} | {_arm_text(rows, arm, 'purity')} | "
-                f"{_arm_text(rows, arm, 'f_score')} | {in_use if arm == 'q' else ''} |"
+                f"{_arm_text(rows, arm, 'entropy')} | {_arm_text(rows, arm, 'f_score')} | "
+                f"{in_use if arm == 'q' else ''} |"
             )
     lines += ["", "Effect of Q (the run's choice) against k-means, paired over seeds "
               "(mean [95 % interval], p):", "",
@@ -169,6 +173,20 @@ def format_markdown(cells, variants, budgets, command) -> str:
         texts = [effect_map.effect_text(cell[f"vs_{b}"][m]) for b in ("pixels", "hog")
                  for m in ("purity", "f_score")]  # fmt: skip
         lines.append(f"| {label} | {budget} | " + " | ".join(texts) + " |")
+    lines += [
+        "",
+        "Linear SVM on the critic's features at the run's chosen weights (Table I's probe; "
+        "support-weighted; per seed):",
+        "",
+        "| variant | seeds | precision | recall | F1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    final = {label: cell["records"] for (label, _), cell in cells.items()}  # the last budget
+    for label, rows in final.items():
+        texts = [", ".join(f"{r['svm'][m]:.3f}" for r in rows if r["svm"][m] is not None)
+                 for m in ("precision", "recall", "f1")]  # fmt: skip
+        seeds = ",".join(str(r["seed"]) for r in rows)
+        lines.append(f"| {label} | {seeds} | " + " | ".join(texts) + " |")
     criteria = infogan_monitor.CRITERIA
     lines += [
         "",
