@@ -40,4 +40,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.infogan.select = "last"  # the weights at the end of training
     config.train.batch_size = 64
     config.train.epochs = 40  # 10 epochs of the set and its three rotations
+    config.train.steps_per_epoch = 0  # one pass over the cells per epoch
     return config

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_python
+from conftest import prefetched, run_python
 from model_harness import run_config_test, run_saving_test, run_train_step_test
 
 from kerasg2c.losses import wasserstein
@@ -283,11 +283,17 @@ print(json.dumps(results))
 """
 
 
-@pytest.mark.slow
-def test_two_replicas_train_as_one_device(tmp_path):
+@prefetched()
+def replica_results(tmp_path_factory):
+    """REPLICA_SCRIPT's results (a subprocess: two virtual CPU devices)."""
     proc = run_python(["-c", REPLICA_SCRIPT], timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_two_replicas_train_as_one_device(replica_results):
+    result = replica_results
     assert result["step_counters"] == [2, 2]
     for one, two in zip(result["one"], result["two"], strict=True):
         assert set(one) == LOG_NAMES and set(two) == LOG_NAMES

@@ -183,6 +183,7 @@ RUNS = {  # trainer, flags, exit code, what stderr says
             "--config.infogan.n_critic=2",
             "--config.infogan.grid_columns=4",
             "--config.train.epochs=1",
+            "--config.train.steps_per_epoch=0",
         ],
         0,
         r"\d+ images < 64 per step \(train.batch_size=32, infogan.n_critic=2\): the set is "

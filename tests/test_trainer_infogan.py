@@ -35,6 +35,7 @@ TINY = [
     "--config.infogan.grid_columns=4",
     "--config.train.batch_size=4",
     "--config.train.epochs=2",
+    "--config.train.steps_per_epoch=0",  # one pass per epoch (the default: 40 steps)
 ]
 
 
@@ -76,9 +77,15 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
         assert 1 <= row["categories_in_use"] <= 5 and len(row["category_shares"]) == 5
         assert 0 <= row["q_recovery"] <= 1 and 0.2 <= row["q_confidence"] <= 1
         assert 0.2 <= row["q_purity"] <= 1
-    assert report["selection"] == {"criterion": "last", "step": report["history"][-1]["step"]}
+    selection = report["selection"]  # the default: most categories in use, then q_recovery
+    assert selection["criterion"] == "in_use_recovery"
+    chosen = next(r for r in report["history"] if r["step"] == selection["step"])
+    assert selection["value"] == max(
+        r["categories_in_use"] + r["q_recovery"] / 2 for r in report["history"]
+    )
     final = report["diagnostic"]
     assert final["q_purity"] == pytest.approx(scores["infowgan_q"]["purity"])
+    assert final["q_purity"] == pytest.approx(chosen["q_purity"])
     assert report["metrics"]["test"]["purity"] == scores["infowgan_q"]["purity"]
 
 
@@ -336,11 +343,19 @@ def test_scored_crops_equal_the_training_crops_of_the_same_files(tmp_path):
     assert key(trained) == key(read)
 
 
-def test_k_sweep_trains_once_per_k_and_tabulates_purity_and_entropy(tmp_path):
+@prefetched()
+def k_sweep_run(tmp_path_factory):
+    """The workdir of a k sweep over (2, 3), one epoch each."""
+    tmp_path = tmp_path_factory.mktemp("k_sweep")
     flags = [f for f in TINY if "epochs" not in f and "n_test" not in f]
     flags += ["--config.train.epochs=1", "--config.data.phantoms.n_test=10"]
     proc = run_python(trainer_args("infogan", tmp_path, *flags, "--config.infogan.k_sweep=(2,3)"))
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return tmp_path
+
+
+def test_k_sweep_trains_once_per_k_and_tabulates_purity_and_entropy(k_sweep_run):
+    tmp_path = k_sweep_run
     with open(tmp_path / "k_sweep.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["k"]) for r in rows] == [2, 3]
