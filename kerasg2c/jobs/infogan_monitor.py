@@ -103,7 +103,7 @@ def log_point(row: dict, step: int, k: int) -> None:
     if row["categories_in_use"] < k:
         logging.warning(
             "InfoWGAN-GP categories collapsed at %d generator updates: Q gives %d of its %d "
-            "categories to real cells (shares %s); a longer run or infogan.n_critic=1 may help",
+            "categories to real cells (shares %s); a longer run (config key train.epochs) may help",
             step, row["categories_in_use"], k, row["category_shares"],
         )  # fmt: skip
 
