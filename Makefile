@@ -51,7 +51,7 @@ demo: $(STAMP)
 	$(PY) -m trainers.g2c --config=configs/g2c.py --config.workdir=runs/g2c
 	$(PY) -m trainers.g2c --config=configs/g2c.py --config.variant=PAS_ONLY \
 		--config.workdir=runs/g2c_pas_only --config.data.root=runs/g2c/data
-	$(PY) -m kerasg2c.compare runs/g2c_pas_only runs/g2c \
+	$(PY) -m kerasg2c.tools.compare runs/g2c_pas_only runs/g2c \
 		--out=runs/g2c/compare_pas_only.json --figure=runs/g2c/figure3_rescued.png
 	$(PY) -m serving.export --workdir=runs/g2c --repository=runs/model_repository --name=g2c
 	@echo "G2C report: runs/g2c/report.json; versus PAS_ONLY: runs/g2c/compare_pas_only.json"

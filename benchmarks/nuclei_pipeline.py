@@ -24,8 +24,8 @@ def main(argv):
     del argv
     import numpy as np
 
-    from kerasg2c.data import cell_phantoms
     from kerasg2c.pathology import nuclei
+    from kerasg2c.phantoms import cells as cell_phantoms
 
     tiles = [
         cell_phantoms.make_tile(np.random.default_rng([FLAGS.seed, i]), FLAGS.size).image
@@ -38,7 +38,7 @@ def main(argv):
         import keras
 
         import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
-        from kerasg2c.jobs import infogan_job
+        from kerasg2c.jobs import infowgan_job
 
         model = keras.saving.load_model(
             os.path.join(FLAGS.infogan_run, "model.keras"), compile=False
@@ -46,7 +46,7 @@ def main(argv):
 
         def cluster(crops):
             if len(crops):
-                infogan_job.assign(model, crops.astype(np.float32) / 255.0)
+                infowgan_job.assign(model, crops.astype(np.float32) / 255.0)
 
     def process(tile):
         found = nuclei.segment_tile(tile)

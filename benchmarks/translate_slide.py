@@ -1,4 +1,4 @@
-"""Whole-slide translation throughput and memory (`python -m kerasg2c.translate`).
+"""Whole-slide translation throughput and memory (`python -m kerasg2c.tools.translate`).
 
     python -m benchmarks.translate_slide [--sizes=2048,4096] [--window=512] [--ngf=64]
         [--n_blocks=9] [--generator=PATH] [--normalization=window|kernel] [--blend=hann]
@@ -39,7 +39,7 @@ FLAGS = flags.FLAGS
 
 def write_phantom(path, size):
     """The PAS rendering of a slide phantom only (the input the translation reads)."""
-    from kerasg2c.data import slide_phantoms
+    from kerasg2c.phantoms import slides as slide_phantoms
     from kerasg2c.slides import pyramid
 
     plan = slide_phantoms.make_plan(0, size, size)
@@ -85,7 +85,7 @@ def conv_peak(batch, side) -> float:
 def translate(generator, slide, output) -> dict:
     """Runs the CLI in a child; its stage lines, wall time and peak RSS (MiB)."""
     args = [
-        sys.executable, "-m", "kerasg2c.translate", f"--generator={generator}",
+        sys.executable, "-m", "kerasg2c.tools.translate", f"--generator={generator}",
         f"--input={slide}", f"--output={output}", f"--window={FLAGS.window}",
         f"--batch_size={FLAGS.batch_size}", f"--blend={FLAGS.blend}",
         f"--normalization={FLAGS.normalization}",

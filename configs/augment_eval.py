@@ -7,7 +7,7 @@ HistoGAN run wrote.
         --config.seeds=0,1 --config.sets=train.epochs=3
 
 Trains the classifier of `classifier_config` once per arm and seed (6 arms × 5 seeds by
-default; arms in kerasg2c/augment/evaluation.py): baseline (no augmentation), traditional
+default; arms in kerasg2c/jobs/augment_eval_job.py): baseline (no augmentation), traditional
 augmentation, and the four GAN arms (traditional augmentation kept on). Rerunning resumes.
 `out` gets sweep.json, one run folder per arm and seed, summary.md, summary.json and one
 PNG per metric; each arm is compared to `unselected`.

@@ -5,9 +5,9 @@ classification from them (Hu et al. §III, §IV-E).
     python -m trainers.cells --config=configs/cells.py --config.cells.infogan_run=runs/infogan
 
 With an empty `data.root` it writes H&E tile phantoms (normal / abnormal by blast share,
-with instance masks and true type counts; `kerasg2c.data.cell_phantoms.write_tiles`,
+with instance masks and true type counts; `kerasg2c.phantoms.cells.write_tiles`,
 sized by `data.phantoms.*`) into `workdir/data`. With no `cells.infogan_run` it first
-trains the InfoWGAN-GP stage (`infogan_stage.*`: configs/infogan.py's keys) into
+trains the InfoWGAN-GP stage (`infogan_stage.*`: configs/infowgan.py's keys) into
 `workdir/infogan/`, by default on the nucleus crops of the training tiles
 (`cells.stage_cells`, the paper's §IV-E). Then every tile is segmented
 (`pathology.nuclei.segment_tile`), each nucleus crop clustered by argmax Q, each tile

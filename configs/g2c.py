@@ -43,7 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
     # The generators' SGD learning rate in the joint phase (same momentum and step decay as
     # the classifier's). The papers use one rate, 0.01, for both; at this config's
     # classifier rate (0.05) the jointly trained generators collapse into stripes within
-    # an epoch (kerasg2c.compare --figure shows it), so they get their own, smaller one.
+    # an epoch (kerasg2c.tools.compare --figure shows it), so they get their own, smaller one.
     config.g2c.generator_learning_rate = 0.001
 
     config.model.attention_reduction = 16

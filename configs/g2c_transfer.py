@@ -6,7 +6,7 @@ new AlexNet-style classifier on 50×50 patches (PAS_ALL+, the AAAI paper's best 
     python -m trainers.g2c --config=configs/g2c_transfer.py
     python -m trainers.g2c --config=configs/g2c_transfer.py --config.variant=PAS_ONLY \
         --config.workdir=runs/g2c_transfer_pas_only             # the AlexNet baseline
-    python -m kerasg2c.compare runs/g2c_transfer_pas_only runs/g2c_transfer
+    python -m kerasg2c.tools.compare runs/g2c_transfer_pas_only runs/g2c_transfer
 
 On the breast IDC patches (binary, 50×50): `--config.data.root=IDC_ROOT
 --config.data.task=''` with IDC_ROOT in the README's Data layout (classes idc_negative,

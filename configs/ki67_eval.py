@@ -4,7 +4,7 @@ synthetic Ki-67 from the raw and from the MIL-conditioned CycleGAN (H&E → Ki-6
     python -m trainers.ki67_eval --config=configs/ki67_eval.py
     python -m trainers.ki67_eval --config=configs/ki67_eval.py --config.data.root=/data/twins
 
-With an empty `data.root` it writes `kerasg2c.data.ihc_phantoms` twins (128 px) into
+With an empty `data.root` it writes `kerasg2c.phantoms.ihc` twins (128 px) into
 `workdir/data`. Trains one top-1 MIL classifier per stain (`mil_stage.*`: configs/mil.py's
 keys, in `mil_HE/`, `mil_KI67/`), relabels every patch by its stain's classifier
 (`views/relabelled`, `relabel.csv`), trains the conditional (`cyclegan_conditional/`) and

@@ -5,7 +5,7 @@ paper's "MIL for Getting Class-Related Information"; Campanella et al. 2019).
     python -m trainers.mil --config=configs/mil.py --config.data.root=/data/tiles
 
 With an empty `data.root` it writes MIL phantoms into `workdir/data`
-(`kerasg2c.data.mil_phantoms`): 256 × 256 tiles of normal tissue texture, half of them
+(`kerasg2c.phantoms.mil_tiles`): 256 × 256 tiles of normal tissue texture, half of them
 "tumour" tiles holding one irregular region of larger, darker, denser nuclei of random
 grade, size and position (not aligned to the 32-px instance grid; an instance is tumour when
 ≥ 25 % of its pixels are), lymphocyte clusters in half the tiles of either class and

@@ -8,9 +8,8 @@ import os
 import pytest
 from conftest import REPO, run_python
 
-from kerasg2c.augment import evaluation
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import config_files
+from kerasg2c.jobs import augment_eval_job, config_files
 
 CLASSIFIER_CONFIG = os.path.join(REPO, "configs", "classifier.py")
 
@@ -19,7 +18,7 @@ def fake_histogan_run(folder, data_root="", report=None) -> str:
     """A HistoGAN run folder: report.json with selection.roots, config.json, and tiny
     DATA_ROOTs (the phantoms at data/ when `data_root` is empty)."""
     run = str(folder)
-    roots = {arm: os.path.join(run, "augmented", arm) for arm in evaluation.GAN_ARMS}
+    roots = {arm: os.path.join(run, "augmented", arm) for arm in augment_eval_job.GAN_ARMS}
     for root in [*roots.values(), data_root or os.path.join(run, "data")]:
         os.makedirs(os.path.join(root, "labeled", "train", "noa"), exist_ok=True)
         with open(os.path.join(root, "dataset.json"), "w") as f:
@@ -42,19 +41,19 @@ def config(**overrides):
 
 def test_arms_pair_each_data_root_with_augmentation(tmp_path):
     run = fake_histogan_run(tmp_path / "histogan")
-    arms = evaluation.arms(run)
+    arms = augment_eval_job.arms(run)
     phantoms = os.path.join(run, "data")
     assert [tuple(a) for a in arms] == [
         ("baseline", phantoms, False),
         ("traditional", phantoms, True),
-        *((a, os.path.join(run, "augmented", a), True) for a in evaluation.GAN_ARMS),
+        *((a, os.path.join(run, "augmented", a), True) for a in augment_eval_job.GAN_ARMS),
     ]
-    assert [a.name for a in arms] == list(evaluation.ARMS)
+    assert [a.name for a in arms] == list(augment_eval_job.ARMS)
     assert arms[0].value == f"{phantoms}:False"
     # A run given a data.root: the baseline arms train on it.
     given = str(tmp_path / "data_root")
     other = fake_histogan_run(tmp_path / "histogan2", data_root=given)
-    assert [a.root for a in evaluation.arms(other)[:2]] == [given, given]
+    assert [a.root for a in augment_eval_job.arms(other)[:2]] == [given, given]
 
 
 def test_a_tfds_run_baselines_on_the_examples_it_wrote(tmp_path):
@@ -64,22 +63,22 @@ def test_a_tfds_run_baselines_on_the_examples_it_wrote(tmp_path):
     run = fake_histogan_run(tmp_path / "histogan", data_root=written)
     with open(os.path.join(run, "config.json"), "w") as f:
         json.dump({"data": {"root": "", "tfds": "patch_camelyon", "max_train_patients": 4}}, f)
-    assert [a.root for a in evaluation.arms(run)[:2]] == [written, written]
+    assert [a.root for a in augment_eval_job.arms(run)[:2]] == [written, written]
     os.rename(written, os.path.join(run, "elsewhere"))
     with pytest.raises(UserError, match="data.tfds='patch_camelyon': no .*tfds_data"):
-        evaluation.arms(run)
+        augment_eval_job.arms(run)
 
 
 def test_the_grid_has_every_arm_at_every_seed(tmp_path):
     run = fake_histogan_run(tmp_path / "histogan")
-    arms = evaluation.arms(run)
-    grid = evaluation.make_grid(
+    arms = augment_eval_job.arms(run)
+    grid = augment_eval_job.make_grid(
         config(histogan_run=run, seeds="0,1,2,3,4", sets=("train.epochs=3",)), arms
     )
     assert grid.trainer == "trainers.classifier" and grid.config == CLASSIFIER_CONFIG
     cells = grid.cells()
     assert len(cells) == 6 * 5
-    assert [c.variant for c in cells[:6]] == [((evaluation.KEY, a.value),) for a in arms]
+    assert [c.variant for c in cells[:6]] == [((augment_eval_job.KEY, a.value),) for a in arms]
     assert [c.seed for c in cells] == [s for s in range(5) for _ in range(6)]
     args = grid.trainer_args(cells[0], "w")
     assert args[-3:] == [
@@ -91,14 +90,16 @@ def test_the_grid_has_every_arm_at_every_seed(tmp_path):
         f"--config.data.root={os.path.join(run, 'augmented', 'selective')}",
         "--config.data.augment=True",
     ]
-    assert evaluation.baseline(arms) == (evaluation.KEY, arms[2].value)  # unselected
+    assert augment_eval_job.baseline(arms) == (augment_eval_job.KEY, arms[2].value)  # unselected
     assert len({c.name for c in cells}) == 30
 
 
 def test_bad_runs_and_keys_are_refused_naming_them(tmp_path):
     def refused(run, **overrides):
         with pytest.raises(UserError) as e:
-            evaluation.make_grid(config(histogan_run=run, **overrides), evaluation.arms(run))
+            augment_eval_job.make_grid(
+                config(histogan_run=run, **overrides), augment_eval_job.arms(run)
+            )
         return str(e.value)
 
     empty = tmp_path / "empty"
@@ -147,7 +148,7 @@ def test_the_command_line_runs_summarises_and_resumes(tmp_path):
     for name in ("sweep.json", "summary.md", "summary.json", "accuracy.png"):
         assert (out / name).is_file(), name
     lines = proc.stdout.splitlines()[-6:]
-    assert [line.split(":")[0] for line in lines] == list(evaluation.ARMS)
+    assert [line.split(":")[0] for line in lines] == list(augment_eval_job.ARMS)
     assert lines[2].endswith(
         "the arm the others are compared to (paired per-patient t-test, row − unselected)"
     )
@@ -158,8 +159,8 @@ def test_the_command_line_runs_summarises_and_resumes(tmp_path):
     )
 
     summary = json.loads((out / "summary.json").read_text())
-    assert [a["name"] for a in summary["arms"]] == list(evaluation.ARMS)
-    unselected = f"{evaluation.KEY}={os.path.join(run, 'augmented', 'unselected')}:True"
+    assert [a["name"] for a in summary["arms"]] == list(augment_eval_job.ARMS)
+    unselected = f"{augment_eval_job.KEY}={os.path.join(run, 'augmented', 'unselected')}:True"
     assert [r["baseline"] for r in summary["rows"]] == [
         unselected,
         unselected,
@@ -194,7 +195,7 @@ def test_the_paper_comparison_trains_a_resnet34_with_cross_entropy_on_every_arm(
     run = fake_histogan_run(tmp_path / "histogan")
     paper.histogan_run = run
     paper.classifier_config = os.path.join(REPO, paper.classifier_config)
-    grid = evaluation.make_grid(paper, evaluation.arms(run))
+    grid = augment_eval_job.make_grid(paper, augment_eval_job.arms(run))
     assert grid.trainer == "trainers.classifier" and len(grid.cells()) == 6 * 5
     classifier = config_files.load(paper.classifier_config)
     classifier.data.root = str(tmp_path)

@@ -134,7 +134,7 @@ def test_histogan_selection_benchmark_reports_images_per_second(proc):
 
 @benchmark(
     "-m",
-    "benchmarks.infogan_step",
+    "benchmarks.infowgan_step",
     "--size=16",
     "--channels=8",
     "--batch=2",

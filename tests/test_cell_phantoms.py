@@ -1,4 +1,4 @@
-"""Tests for kerasg2c.data.cell_phantoms: cell types, tiles, masks, labels, DATA_ROOT, CLI."""
+"""Tests for kerasg2c.phantoms.cells: cell types, tiles, masks, labels, DATA_ROOT, CLI."""
 
 import csv
 import hashlib
@@ -11,8 +11,9 @@ from PIL import Image
 from scipy import ndimage
 from skimage import color, measure, morphology
 
-from kerasg2c.data import cell_nuisance, layout
-from kerasg2c.data import cell_phantoms as cp
+from kerasg2c.data import layout
+from kerasg2c.phantoms import cell_nuisance
+from kerasg2c.phantoms import cells as cp
 
 SMALL_CELLS = {"n_train": 30, "n_val": 10, "n_test": 10}
 SMALL_TILES = {"n_train": 4, "n_val": 2, "n_test": 2, "size": 96}
@@ -196,14 +197,14 @@ def test_write_tiles_writes_masks_and_counts(tmp_path):
 
 
 def test_cli_writes_roots_and_preview(tmp_path):
-    args = ["-m", "kerasg2c.data.cell_phantoms", f"--out={tmp_path}", "--seed=1",
+    args = ["-m", "kerasg2c.phantoms.cells", f"--out={tmp_path}", "--seed=1",
             f"--preview={tmp_path / 'preview.png'}", "--tile_size=96", "--n_cells_train=10",
             "--n_cells_val=5", "--n_cells_test=5", "--n_tiles_train=2", "--n_tiles_val=2",
             "--n_tiles_test=2"]  # fmt: skip
     proc = run_python([*args, "--nuisance=1"], timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "cells" / "dataset.json").read_text())["generator"] == {
-        "name": "kerasg2c.data.cell_phantoms.cells", "seed": 1, "size": 32, "nuisance": 1.0
+        "name": "kerasg2c.phantoms.cells.cells", "seed": 1, "size": 32, "nuisance": 1.0
     }  # fmt: skip
     preview = np.asarray(Image.open(tmp_path / "preview.png"))
     assert preview.ndim == 3 and preview.shape[0] > 5 * 64 + 2 * 96
@@ -320,18 +321,18 @@ def test_infogan_job_writes_phantoms_at_the_config_nuisance(tmp_path):
     from conftest import REPO
 
     from kerasg2c.errors import UserError
-    from kerasg2c.jobs import config_files, infogan_job
+    from kerasg2c.jobs import config_files, infowgan_job
 
-    config = config_files.load(f"{REPO}/configs/infogan.py")
+    config = config_files.load(f"{REPO}/configs/infowgan.py")
     assert config.data.phantoms.nuisance == 0.0  # the control
     config.data.phantoms.update(n_train=5, n_val=5, n_test=5)
     config.data.phantoms.nuisance = 1.5
-    infogan_job.write_phantoms(tmp_path / "a", config)
+    infowgan_job.write_phantoms(tmp_path / "a", config)
     meta = json.loads((tmp_path / "a" / "dataset.json").read_text())
     assert meta["generator"]["nuisance"] == 1.5
     config.data.phantoms.nuisance = -1.0
     with pytest.raises(UserError, match=r"data\.phantoms\.nuisance=-1\.0"):
-        infogan_job.write_phantoms(tmp_path / "b", config)
+        infowgan_job.write_phantoms(tmp_path / "b", config)
     del config.data.phantoms.nuisance  # configs that share write_phantoms lack the key
-    infogan_job.write_phantoms(tmp_path / "c", config)
+    infowgan_job.write_phantoms(tmp_path / "c", config)
     assert "nuisance" not in json.loads((tmp_path / "c" / "dataset.json").read_text())

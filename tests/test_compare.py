@@ -1,4 +1,4 @@
-"""Run comparison: paired t-test (arXiv G2C §4.2), `python -m kerasg2c.compare`. No TensorFlow."""
+"""Run comparison: paired t-test (arXiv G2C §4.2), `kerasg2c compare`. No TensorFlow."""
 
 import json
 import math
@@ -120,7 +120,7 @@ def test_cli_prints_table_and_t_test_and_writes_json(tmp_path):
     run_b = _write(tmp_path / "run_all", REPORT_B)
     out = tmp_path / "cmp" / "comparison.json"
     proc = run_python(
-        ["-m", "kerasg2c.compare", str(run_a), str(run_b / "report.json"), f"--out={out}"],
+        ["-m", "kerasg2c.tools.compare", str(run_a), str(run_b / "report.json"), f"--out={out}"],
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
@@ -137,10 +137,10 @@ def test_cli_prints_table_and_t_test_and_writes_json(tmp_path):
 def test_cli_errors(tmp_path):
     missing = tmp_path / "nowhere"
     run_a = _write(tmp_path / "run_a", REPORT_A)
-    proc = run_python(["-m", "kerasg2c.compare", str(run_a), str(missing)], timeout=60)
+    proc = run_python(["-m", "kerasg2c.tools.compare", str(run_a), str(missing)], timeout=60)
     assert proc.returncode == 1
     assert str(missing) in proc.stderr
     unfinished = _write(tmp_path / "run_c", {"trainer": "classifier"})
-    proc = run_python(["-m", "kerasg2c.compare", str(run_a), str(unfinished)], timeout=60)
+    proc = run_python(["-m", "kerasg2c.tools.compare", str(run_a), str(unfinished)], timeout=60)
     assert proc.returncode == 1
     assert str(unfinished / "report.json") in proc.stderr and "metrics" in proc.stderr

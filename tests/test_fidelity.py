@@ -15,7 +15,8 @@ import pytest
 from scipy import ndimage
 from skimage import color, metrics
 
-from kerasg2c.evaluation import fidelity, frechet, stain_transfer
+from kerasg2c.evaluation import fidelity, frechet
+from kerasg2c.pathology import reinhard as stain_transfer
 
 SSIM_ATOL = 1e-4
 PSNR_ATOL_DB = 1e-4
@@ -201,7 +202,7 @@ def test_fidelity_table_perfect_translation_beats_identity():
 
 def test_phantom_reinhard_baseline_fixes_colour():
     """PAS→HE on phantoms: Reinhard to the HE reference statistics beats the PAS input."""
-    phantoms = pytest.importorskip("kerasg2c.data.phantoms")
+    phantoms = pytest.importorskip("kerasg2c.phantoms.glomeruli")
 
     def rng(*keys):
         return np.random.default_rng(np.random.SeedSequence([7, *keys]))

@@ -345,10 +345,10 @@ def test_paper_configs_check_and_build(name, noise_dim):
 
     from conftest import REPO
 
-    from kerasg2c.jobs import config_files, infogan_job
+    from kerasg2c.jobs import config_files, infowgan_job
 
     config = config_files.load(os.path.join(REPO, "configs", f"{name}.py"))
-    infogan_job.check(config)
+    infowgan_job.check(config)
     i, o = config.infogan, config.optimizer
     assert (i.categories, i.noise_dim, i.n_critic, i.lambda_gp, i.lambda_info) == (
         5, noise_dim, 5, 10.0, 1.0
@@ -356,7 +356,7 @@ def test_paper_configs_check_and_build(name, noise_dim):
     assert (o.learning_rate, o.beta_1, o.beta_2, config.train.batch_size) == (1e-4, 0.5, 0.9, 64)
     assert i.rotate and config.data.image_size == 32 and i.channels == 128
     config.infogan.channels = 8
-    model = infogan_job.build_model(config)
+    model = infowgan_job.build_model(config)
     assert (model.categories, model.noise_dim) == (5, noise_dim)
     cells = model.generate(np.arange(5, dtype=np.int32), np.zeros((5, noise_dim), np.float32))
     assert cells.shape == (5, 32, 32, 3)
@@ -372,7 +372,7 @@ def test_cells_paper_config_checks_builds_and_segments():
 
     from conftest import REPO
 
-    from kerasg2c.jobs import cells_job, config_files, infogan_job, tile_crops
+    from kerasg2c.jobs import cells_job, config_files, infowgan_job, tile_crops
 
     config = config_files.load(os.path.join(REPO, "configs", "cells_paper.py"))
     cells_job.check(config)
@@ -381,7 +381,7 @@ def test_cells_paper_config_checks_builds_and_segments():
     assert config.infogan_stage.infogan.noise_dim == 64
     assert c.stage_cells == "tiles"  # §IV-E: the GAN trains on the training tiles' crops
     config.infogan_stage.infogan.channels = 8
-    assert infogan_job.build_model(config.infogan_stage).categories == 5
+    assert infowgan_job.build_model(config.infogan_stage).categories == 5
     sys.path.insert(0, os.path.join(REPO, "tests"))
     from test_nuclei import NUCLEI, synthetic_he_tile
 

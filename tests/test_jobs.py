@@ -10,7 +10,6 @@ import pytest
 from conftest import REPO, export_tiny_generators, run_python, tiny_flags, trainer_args
 
 from kerasg2c import quiet_start
-from kerasg2c.data import phantoms
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import (
     classifier_job,
@@ -21,6 +20,7 @@ from kerasg2c.jobs import (
     launch,
     paired_translator_job,
 )
+from kerasg2c.phantoms import glomeruli
 
 # A G2C run that trains its CycleGAN stage (one stain) and then a two-task hierarchy.
 G2C_STAGE_AND_HIERARCHY = [
@@ -58,7 +58,7 @@ def load_config(name, workdir, flags):
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "root"
-    phantoms.write_dataset(root, n_train=6, n_val=3, n_test=3, n_reference=1, size=16)
+    glomeruli.write_dataset(root, n_train=6, n_val=3, n_test=3, n_reference=1, size=16)
     return root
 
 

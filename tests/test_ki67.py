@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from kerasg2c.data import cell_phantoms, ihc_phantoms, layout
+from kerasg2c.data import layout
 from kerasg2c.pathology import ki67, stain
+from kerasg2c.phantoms import cells, ihc
 
 
 def _twins(n, seed=3):
-    return [
-        ihc_phantoms.make_twin(cell_phantoms._rng(seed, i), 256, ihc_phantoms.CLASSES[i % 2])
-        for i in range(n)
-    ]
+    return [ihc.make_twin(cells._rng(seed, i), 256, ihc.CLASSES[i % 2]) for i in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +94,7 @@ def test_both_renderings_share_the_nuclei(twins):
 
 
 def _write(root, seed):
-    return ihc_phantoms.write_dataset(
-        root, n_train=4, n_val=2, n_test=2, n_reference=1, seed=seed, size=96
-    )
+    return ihc.write_dataset(root, n_train=4, n_val=2, n_test=2, n_reference=1, seed=seed, size=96)
 
 
 def _tree(root):
@@ -146,7 +142,7 @@ def test_cli_scores_a_folder_and_names_a_bad_pattern(tmp_path):
     assert done.returncode == 2 and b"--images=" in done.stderr
 
 
-@pytest.mark.parametrize("module", ["kerasg2c.data.ihc_phantoms", "kerasg2c.data.mil_phantoms"])
+@pytest.mark.parametrize("module", ["kerasg2c.phantoms.ihc", "kerasg2c.phantoms.mil_tiles"])
 def test_phantom_cli_writes_a_preview_and_asks_for_an_output(module, tmp_path):
     run = [sys.executable, "-m", module]
     preview = tmp_path / "preview.png"

@@ -47,10 +47,11 @@ TINY_RUN = [
 @pytest.fixture(scope="module")
 def phantom_train_split(tmp_path_factory):
     """Six 64-px MIL phantom tiles (4 × 4 instances of 16 px) as a labeled split."""
-    from kerasg2c.data import mil_phantoms, pipeline
+    from kerasg2c.data import pipeline
+    from kerasg2c.phantoms import mil_tiles
 
     root = tmp_path_factory.mktemp("phantoms")
-    mil_phantoms.write_tiles(root, n_train=6, n_val=2, n_test=2, size=64, instance_size=16)
+    mil_tiles.write_tiles(root, n_train=6, n_val=2, n_test=2, size=64, instance_size=16)
     return pipeline.load_labeled_split(str(root), "train")
 
 
@@ -71,23 +72,23 @@ def test_phantoms_are_deterministic_and_label_instances_by_tumour_fraction(tmp_p
     """Equal seeds write byte-identical roots; a tumour tile has a tumour instance and a
     normal tile none; an instance is tumour when its tumour-pixel share reaches
     TUMOUR_FRACTION (the tumour region is not aligned to the grid)."""
-    from kerasg2c.data import mil_phantoms
+    from kerasg2c.phantoms import mil_tiles
 
     roots = [tmp_path / "a", tmp_path / "b"]
     for root in roots:
-        mil_phantoms.write_tiles(root, n_train=8, n_val=2, n_test=2, size=64, instance_size=16)
+        mil_tiles.write_tiles(root, n_train=8, n_val=2, n_test=2, size=64, instance_size=16)
     files = sorted(p.relative_to(roots[0]) for p in roots[0].rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(roots[1]) for p in roots[1].rglob("*") if p.is_file())
     for name in files:
         assert (roots[0] / name).read_bytes() == (roots[1] / name).read_bytes(), name
-    for name, grid in mil_phantoms.read_instance_labels(roots[0], "train").items():
+    for name, grid in mil_tiles.read_instance_labels(roots[0], "train").items():
         assert grid.shape == (4, 4) and grid.any() == name.split("/")[1].startswith("tumour")
     for index in range(20):
         rng = np.random.default_rng([1, index])
-        image, labels, mask = mil_phantoms.make_tile(rng, 64, 16, True, index % 2 == 0)
+        image, labels, mask = mil_tiles.make_tile(rng, 64, 16, True, index % 2 == 0)
         assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and labels.any()
         shares = mask.reshape(4, 16, 4, 16).mean(axis=(1, 3))
-        np.testing.assert_array_equal(labels, shares >= mil_phantoms.TUMOUR_FRACTION)
+        np.testing.assert_array_equal(labels, shares >= mil_tiles.TUMOUR_FRACTION)
 
 
 def test_top1_picks_each_tiles_top_instance():
@@ -349,10 +350,11 @@ def _cancer_normal(root, positive=None):
 
 
 def test_positive_class_is_declared_never_the_folder_order(tmp_path):
-    from kerasg2c.data import mil_phantoms, pipeline
+    from kerasg2c.data import pipeline
+    from kerasg2c.phantoms import mil_tiles
 
     config = config_files.load(os.path.join(REPO, "configs", "mil.py"))
-    mil_phantoms.write_tiles(tmp_path, n_train=4, n_val=2, n_test=2, size=64, instance_size=16)
+    mil_tiles.write_tiles(tmp_path, n_train=4, n_val=2, n_test=2, size=64, instance_size=16)
     train = pipeline.load_labeled_split(str(tmp_path), "train")
     tumour = np.array(["/tumour/" in p for p in train.paths])
     assert roles.binary_classes(config, tmp_path, train.classes) == ("normal", "tumour")
@@ -377,10 +379,10 @@ def test_positive_class_is_declared_never_the_folder_order(tmp_path):
 
 
 def test_undeclared_positive_class_is_refused_in_one_line(tmp_path):
-    from kerasg2c.data import mil_phantoms
+    from kerasg2c.phantoms import mil_tiles
 
     root = tmp_path / "data"
-    mil_phantoms.write_tiles(root, n_train=4, n_val=2, n_test=2, size=64, instance_size=16)
+    mil_tiles.write_tiles(root, n_train=4, n_val=2, n_test=2, size=64, instance_size=16)
     _cancer_normal(root)
     flags = [f"--config.data.root={root}", "--config.data.image_size=64"]
     proc = run_python(trainer_args("mil", tmp_path / "run", *flags), timeout=120)
@@ -395,12 +397,10 @@ def test_cancer_normal_folders_train_the_declared_tumour_class(tmp_path):
     against the true tumour instances; measured seed 0: test tile AUC 0.67, instance AUC
     0.95, as the `normal/tumour` run's 0.67 and 0.92). Scoring normal as positive would
     put the instance AUC below 0.5."""
-    from kerasg2c.data import mil_phantoms
+    from kerasg2c.phantoms import mil_tiles
 
     root = tmp_path / "data"
-    mil_phantoms.write_tiles(
-        root, n_train=64, n_val=16, n_test=16, size=128, instance_size=32, seed=0
-    )
+    mil_tiles.write_tiles(root, n_train=64, n_val=16, n_test=16, size=128, instance_size=32, seed=0)
     _cancer_normal(root, positive="cancer")
     proc = run_python(
         trainer_args("mil", tmp_path / "run", *TINY_RUN, f"--config.data.root={root}")

@@ -12,11 +12,12 @@ import tensorflow as tf
 from conftest import REPO
 from model_harness import run_config_test, run_saving_test, run_train_step_test
 
-from kerasg2c.data import layout, phantoms, pipeline, stain_pairs
+from kerasg2c.data import layout, pipeline, stain_pairs
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import config_files, launch, paired_translator_job
 from kerasg2c.models.paired_translator import PairedTranslator
 from kerasg2c.models.resnet_generator import ResnetGenerator
+from kerasg2c.phantoms import glomeruli
 
 
 def smooth_images(n, size=16, seed=0):
@@ -58,7 +59,7 @@ def test_train_step_updates_the_generator_and_the_model_saves():
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "root"
-    phantoms.write_dataset(root, n_train=8, n_val=3, n_test=3, n_reference=2, size=16)
+    glomeruli.write_dataset(root, n_train=8, n_val=3, n_test=3, n_reference=2, size=16)
     return root
 
 

@@ -1,4 +1,4 @@
-"""Tests for kerasg2c.data.phantoms: layouts, Beer–Lambert rendering, DATA_ROOT, CLI."""
+"""Tests for kerasg2c.phantoms.glomeruli: layouts, Beer–Lambert rendering, DATA_ROOT, CLI."""
 
 import json
 import pathlib
@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from kerasg2c.data import phantoms
+from kerasg2c.phantoms import glomeruli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMALL = {"n_train": 12, "n_val": 6, "n_test": 6, "n_reference": 3, "size": 32}
-OTHER_STAINS = [s for s in phantoms.STAINS if s != phantoms.SOURCE_STAIN]
+OTHER_STAINS = [s for s in glomeruli.STAINS if s != glomeruli.SOURCE_STAIN]
 
 
 def _files(root):
@@ -47,20 +47,20 @@ def _iou(a, b):
 
 def _layouts(seed, n, size, label=None):
     rngs = [np.random.default_rng([seed, i]) for i in range(n)]
-    labels = [label or phantoms.CLASSES[i % 3] for i in range(n)]
-    return [(phantoms.make_layout(r, size, lab), r) for r, lab in zip(rngs, labels)]
+    labels = [label or glomeruli.CLASSES[i % 3] for i in range(n)]
+    return [(glomeruli.make_layout(r, size, lab), r) for r, lab in zip(rngs, labels)]
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("phantoms")
-    return root, phantoms.write_dataset(root, seed=3, **SMALL)
+    return root, glomeruli.write_dataset(root, seed=3, **SMALL)
 
 
 def test_write_dataset_is_deterministic_for_a_seed(dataset, tmp_path):
     root, _ = dataset
-    phantoms.write_dataset(tmp_path / "same", seed=3, **SMALL)
-    phantoms.write_dataset(tmp_path / "other", seed=4, **SMALL)
+    glomeruli.write_dataset(tmp_path / "same", seed=3, **SMALL)
+    glomeruli.write_dataset(tmp_path / "other", seed=4, **SMALL)
     first, same, other = _files(root), _files(tmp_path / "same"), _files(tmp_path / "other")
     assert first == same
     pngs = [k for k in first if k.endswith(".png")]
@@ -68,17 +68,17 @@ def test_write_dataset_is_deterministic_for_a_seed(dataset, tmp_path):
 
 
 def test_render_and_layout_are_deterministic():
-    layout_a = phantoms.make_layout(np.random.default_rng(7), 48, "ss")
-    layout_b = phantoms.make_layout(np.random.default_rng(7), 48, "ss")
+    layout_a = glomeruli.make_layout(np.random.default_rng(7), 48, "ss")
+    layout_b = glomeruli.make_layout(np.random.default_rng(7), 48, "ss")
     np.testing.assert_array_equal(layout_a.matrix, layout_b.matrix)
-    image_a = phantoms.render(layout_a, "MASSON", np.random.default_rng(1))
-    image_b = phantoms.render(layout_b, "MASSON", np.random.default_rng(1))
+    image_a = glomeruli.render(layout_a, "MASSON", np.random.default_rng(1))
+    image_b = glomeruli.render(layout_b, "MASSON", np.random.default_rng(1))
     np.testing.assert_array_equal(image_a, image_b)
     assert image_a.dtype == np.uint8 and image_a.shape == (48, 48, 3)
     with pytest.raises(ValueError, match="label"):
-        phantoms.make_layout(np.random.default_rng(0), 48, "fsgs")
+        glomeruli.make_layout(np.random.default_rng(0), 48, "fsgs")
     with pytest.raises(ValueError, match="stain"):
-        phantoms.render(layout_a, "IHC", np.random.default_rng(0))
+        glomeruli.render(layout_a, "IHC", np.random.default_rng(0))
 
 
 def test_dataset_json(dataset):
@@ -91,7 +91,7 @@ def test_dataset_json(dataset):
         "s_vs_noa": {"s": ["ss", "gs"], "noa": ["noa"]},
         "ss_vs_gs": {"ss": ["ss"], "gs": ["gs"]},
     }
-    assert meta["generator"] == {"name": "kerasg2c.data.phantoms", "seed": 3, "size": 32}
+    assert meta["generator"] == {"name": "kerasg2c.phantoms.glomeruli", "seed": 3, "size": 32}
 
 
 def test_write_dataset_layout(dataset):
@@ -100,13 +100,13 @@ def test_write_dataset_layout(dataset):
     pattern = re.compile(r"^(train|val|test)/(noa|ss|gs)/p\d{4}__[^_/]+\.png$")
     assert labeled and all(pattern.match(f) for f in labeled)
     for split in ("train", "val", "test"):
-        counts = {c: len(_pngs(root / "labeled" / split / c)) for c in phantoms.CLASSES}
-        expected = phantoms._class_counts(SMALL[f"n_{split}"])
+        counts = {c: len(_pngs(root / "labeled" / split / c)) for c in glomeruli.CLASSES}
+        expected = glomeruli._class_counts(SMALL[f"n_{split}"])
         assert counts == summary["counts"][split] == expected
     for stain in OTHER_STAINS:
         assert _pngs(root / "paired" / stain) == labeled
     assert not (root / "paired" / "PAS").exists()
-    for stain in phantoms.STAINS:
+    for stain in glomeruli.STAINS:
         assert len(_pngs(root / "reference" / stain)) == SMALL["n_reference"]
     assert {p.name for p in root.iterdir()} == {"dataset.json", "labeled", "paired", "reference"}
     image = Image.open(next((root / "labeled").rglob("*.png")))
@@ -127,13 +127,13 @@ def test_patients_are_disjoint_across_splits(dataset):
 
 
 def test_class_counts_follow_frequencies():
-    assert phantoms._class_counts(300) == {"noa": 180, "ss": 45, "gs": 75}
-    assert phantoms._class_counts(3) == {"noa": 1, "ss": 1, "gs": 1}
+    assert glomeruli._class_counts(300) == {"noa": 180, "ss": 45, "gs": 75}
+    assert glomeruli._class_counts(3) == {"noa": 1, "ss": 1, "gs": 1}
     for n in (4, 5, 7, 11, 61):
-        counts = phantoms._class_counts(n)
+        counts = glomeruli._class_counts(n)
         assert sum(counts.values()) == n and min(counts.values()) >= 1
         assert counts["noa"] >= counts["gs"] >= counts["ss"]
-    assert abs(phantoms._class_counts(1000)["ss"] - 150) <= 1
+    assert abs(glomeruli._class_counts(1000)["ss"] - 150) <= 1
 
 
 def test_paired_files_show_the_same_tissue_and_reference_does_not(dataset):
@@ -149,8 +149,8 @@ def test_paired_files_show_the_same_tissue_and_reference_does_not(dataset):
 def test_one_layout_gives_aligned_structures_in_every_stain():
     pas, he, truth = [], [], []
     for layout, rng in _layouts(11, 24, 48):
-        pas.append(_dark_nuclei(phantoms.render(layout, "PAS", rng)))
-        he.append(_dark_nuclei(phantoms.render(layout, "HE", rng)))
+        pas.append(_dark_nuclei(glomeruli.render(layout, "PAS", rng)))
+        he.append(_dark_nuclei(glomeruli.render(layout, "HE", rng)))
         truth.append(layout.nuclei)
     pas, he, truth = np.stack(pas), np.stack(he), np.stack(truth)
     assert _iou(pas, he) > 0.85
@@ -169,7 +169,7 @@ def test_stains_have_their_colours():
     layouts = _layouts(5, 6, 64, label="gs")
 
     def mean_colour(stain, region):
-        colours = [phantoms.render(lay, stain, rng)[_regions(lay)[region]] for lay, rng in layouts]
+        colours = [glomeruli.render(lay, stain, rng)[_regions(lay)[region]] for lay, rng in layouts]
         return np.mean([c.mean(0) for c in colours], axis=0)
 
     r, g, b = mean_colour("PAS", "matrix")
@@ -187,8 +187,8 @@ def test_stains_have_their_colours():
 def test_classes_are_separable_from_the_pas_image():
     def features(seed):
         layouts = _layouts(seed, 60, 48)
-        x = [_solid_matrix(phantoms.render(lay, "PAS", rng)) for lay, rng in layouts]
-        return np.array(x), np.array([phantoms.CLASSES.index(lay.label) for lay, _ in layouts])
+        x = [_solid_matrix(glomeruli.render(lay, "PAS", rng)) for lay, rng in layouts]
+        return np.array(x), np.array([glomeruli.CLASSES.index(lay.label) for lay, _ in layouts])
 
     x_fit, y_fit = features(1)
     x_new, y_new = features(2)
@@ -198,7 +198,7 @@ def test_classes_are_separable_from_the_pas_image():
 
 
 def test_classes_differ_in_morphology():
-    by_class = {c: [lay for lay, _ in _layouts(3, 8, 48, label=c)] for c in phantoms.CLASSES}
+    by_class = {c: [lay for lay, _ in _layouts(3, 8, 48, label=c)] for c in glomeruli.CLASSES}
     loops = {c: np.mean([lay.loops.mean() for lay in v]) for c, v in by_class.items()}
     assert loops["noa"] > loops["ss"] > loops["gs"]
     sclerosed = {c: np.mean([lay.sclerosis.mean() for lay in v]) for c, v in by_class.items()}
@@ -218,14 +218,14 @@ def test_classes_differ_in_morphology():
 def test_cli_writes_a_data_root(tmp_path):
     out, preview = tmp_path / "root", tmp_path / "preview.png"
     sizes = ["--n_train=6", "--n_val=3", "--n_test=3", "--n_reference=2", "--size=32", "--seed=1"]
-    command = [sys.executable, "-m", phantoms.__name__, f"--out={out}", f"--preview={preview}"]
+    command = [sys.executable, "-m", glomeruli.__name__, f"--out={out}", f"--preview={preview}"]
     command += sizes
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "dataset.json").read_text())["generator"]["seed"] == 1
     assert len(list((out / "labeled").rglob("*.png"))) == 12
     assert len(list((out / "paired").rglob("*.png"))) == 12 * len(OTHER_STAINS)
-    assert len(list((out / "reference").rglob("*.png"))) == 2 * len(phantoms.STAINS)
+    assert len(list((out / "reference").rglob("*.png"))) == 2 * len(glomeruli.STAINS)
     grid = _read(preview)
     scale = 192 // 32
     assert grid.shape == (3 * 36 * scale, 4 * 36 * scale, 3)
@@ -238,8 +238,8 @@ def _nearest_centroid_accuracy(difficulty):
         x, y = [], []
         for i in range(60):
             rng = np.random.default_rng([seed, i])
-            layout = phantoms.make_layout(rng, 48, phantoms.CLASSES[i % 3], difficulty)
-            x.append(_solid_matrix(phantoms.render(layout, "PAS", rng)))
+            layout = glomeruli.make_layout(rng, 48, glomeruli.CLASSES[i % 3], difficulty)
+            x.append(_solid_matrix(glomeruli.render(layout, "PAS", rng)))
             y.append(i % 3)
         return np.array(x), np.array(y)
 
@@ -251,15 +251,15 @@ def _nearest_centroid_accuracy(difficulty):
 
 def test_difficulty_zero_is_byte_identical_to_the_default(dataset, tmp_path):
     root, _ = dataset
-    phantoms.write_dataset(tmp_path / "zero", seed=3, difficulty=0.0, **SMALL)
+    glomeruli.write_dataset(tmp_path / "zero", seed=3, difficulty=0.0, **SMALL)
     assert _files(tmp_path / "zero") == _files(root)
-    default = phantoms.make_layout(np.random.default_rng(7), 48, "gs")
-    zero = phantoms.make_layout(np.random.default_rng(7), 48, "gs", difficulty=0.0)
+    default = glomeruli.make_layout(np.random.default_rng(7), 48, "gs")
+    zero = glomeruli.make_layout(np.random.default_rng(7), 48, "gs", difficulty=0.0)
     for name in ("matrix", "cytoplasm", "chromatin", "membrane", "sclerosis", "loops"):
         np.testing.assert_array_equal(getattr(default, name), getattr(zero, name))
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="difficulty"):
-            phantoms.make_layout(np.random.default_rng(0), 48, "ss", difficulty=bad)
+            glomeruli.make_layout(np.random.default_rng(0), 48, "ss", difficulty=bad)
 
 
 def test_difficulty_makes_the_classes_overlap_on_pas():
@@ -273,7 +273,7 @@ def test_difficulty_makes_the_classes_overlap_on_pas():
 def test_difficulty_softens_the_morphology():
     def mean(label, difficulty, measure):
         rngs = [np.random.default_rng([4, i]) for i in range(8)]
-        return np.mean([measure(phantoms.make_layout(r, 48, label, difficulty)) for r in rngs])
+        return np.mean([measure(glomeruli.make_layout(r, 48, label, difficulty)) for r in rngs])
 
     for label, measure, grows in [
         ("ss", lambda lay: lay.sclerosis.mean(), False),  # a smaller, fainter segment
@@ -290,8 +290,8 @@ def test_masson_shows_faint_sclerosis_better_than_pas():
     def contrast(stain, difficulty):  # sclerotic sector vs cellular tuft, RGB distance
         out = []
         for i in range(6):
-            layout = phantoms.make_layout(np.random.default_rng([5, i]), 64, "ss", difficulty)
-            image = phantoms.render(layout, stain, np.random.default_rng(i)).astype(float)
+            layout = glomeruli.make_layout(np.random.default_rng([5, i]), 64, "ss", difficulty)
+            image = glomeruli.render(layout, stain, np.random.default_rng(i)).astype(float)
             tissue = ~layout.nuclei & ~layout.lumen
             sector = (layout.sclerosis > 0.3) & tissue
             cells = layout.tuft & (layout.sclerosis == 0) & tissue & (layout.membrane < 0.1)
@@ -305,7 +305,7 @@ def test_masson_shows_faint_sclerosis_better_than_pas():
 def test_paired_files_stay_aligned_at_full_difficulty(tmp_path):
     out = tmp_path / "hard"
     sizes = ["--n_train=12", "--n_val=6", "--n_test=6", "--n_reference=6", "--size=32"]
-    command = [sys.executable, "-m", phantoms.__name__, f"--out={out}", "--difficulty=1"]
+    command = [sys.executable, "-m", glomeruli.__name__, f"--out={out}", "--difficulty=1"]
     result = subprocess.run(command + sizes, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "dataset.json").read_text())["generator"]["difficulty"] == 1.0

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 from conftest import run_python, tiny_flags, trainer_args
 
-from kerasg2c.data import phantoms, pipeline
+from kerasg2c.data import pipeline
 from kerasg2c.models.classifier import Classifier
+from kerasg2c.phantoms import glomeruli
 from kerasg2c.training import precise_bn
 
 STRATEGY = tf.distribute.get_strategy()
@@ -49,7 +50,7 @@ def test_statistics_are_the_average_of_the_batch_moments():
 @pytest.fixture(scope="module")
 def train_split(tmp_path_factory):
     root = tmp_path_factory.mktemp("phantoms")
-    phantoms.write_dataset(root, n_train=48, n_val=12, n_test=12, n_reference=1, size=32)
+    glomeruli.write_dataset(root, n_train=48, n_val=12, n_test=12, n_reference=1, size=32)
     return pipeline.load_labeled_split(str(root), "train")
 
 

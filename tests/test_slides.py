@@ -9,7 +9,8 @@ import tifffile
 from PIL import Image
 
 from kerasg2c import errors
-from kerasg2c.data import layout, slide_phantoms
+from kerasg2c.data import layout
+from kerasg2c.phantoms import slides as slide_phantoms
 from kerasg2c.slides import pyramid, reader, tiling, tissue
 from tests.conftest import run_python
 
@@ -257,7 +258,7 @@ def test_backends_cut_identical_tiles(phantom_slide, tmp_path):
 
 def _tile_cli(slide, root, *flags):
     return run_python(
-        ["-m", "kerasg2c.tile", f"--slide={slide}", f"--out={root}", *flags], timeout=120
+        ["-m", "kerasg2c.tools.tile", f"--slide={slide}", f"--out={root}", *flags], timeout=120
     )
 
 

@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 from conftest import G2C_TINY, run_python, trainer_args
 
-from kerasg2c.data import phantoms, pipeline, stain_views
+from kerasg2c.data import pipeline, stain_views
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import splits
 from kerasg2c.models.g2c import G2C
+from kerasg2c.phantoms import glomeruli
 
 STAINS = ("HE", "MASSON", "PASM")
 
@@ -20,7 +21,7 @@ STAINS = ("HE", "MASSON", "PASM")
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("phantoms")
-    phantoms.write_dataset(root, n_train=24, n_val=6, n_test=6, n_reference=2, size=16)
+    glomeruli.write_dataset(root, n_train=24, n_val=6, n_test=6, n_reference=2, size=16)
     return root
 
 

@@ -1,4 +1,4 @@
-"""Seed/variant sweeps (`python -m trainers.sweep`): the grid, resuming, the summary against a
+"""Seed/variant sweeps (`python -m kerasg2c.tools.sweep`): the grid, resuming, the summary against a
 hand computation, flag errors. Runs use tests/workers/fake_trainer.py, which writes a report
 at once; no TensorFlow."""
 
@@ -12,8 +12,8 @@ import pytest
 from conftest import REPO, run_python
 from scipy import stats
 
-from kerasg2c import sweep
 from kerasg2c.errors import UserError
+from kerasg2c.jobs import sweep
 
 FAKE = [sys.executable, os.path.join(REPO, "tests", "workers", "fake_trainer.py")]
 G2C_CONFIG = os.path.join(REPO, "configs", "g2c.py")
@@ -108,7 +108,7 @@ def test_bad_flags_are_refused_naming_the_flag(tmp_path):
 
     assert refused(trainer="nope").startswith("--trainer: no trainer module trainers.nope")
     assert refused(trainer="nope.trainer").startswith("--trainer: no trainer module nope.trainer")
-    assert refused(trainer="sweep").startswith("--trainer: no trainer module trainers.sweep")
+    assert refused(trainer="sweep").startswith("--trainer: no trainer module kerasg2c.tools.sweep")
     transfer = os.path.join(REPO, "configs", "g2c_transfer.py")
     assert refused(trainer=None, config=transfer).startswith("--trainer: no trainers.g2c_transfer")
     assert refused(config=str(tmp_path / "x.py")).startswith("--config: no such file")
@@ -167,7 +167,7 @@ def test_the_summary_matches_a_hand_computation(tmp_path):
     seeds = (0, 1, 2)
     grid = fake_grid([("variant", ["PAS_ONLY", "PAS_ALL_PLUS"])], seeds)
     assert sweep.run_sweep(grid, out, launcher=FAKE) == []
-    sweep.summarize(grid, out, "test", grid.baseline(None), "python -m trainers.sweep ...")
+    sweep.summarize(grid, out, "test", grid.baseline(None), "python -m kerasg2c.tools.sweep ...")
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
 
@@ -200,7 +200,7 @@ def test_the_summary_matches_a_hand_computation(tmp_path):
         assert os.path.getsize(os.path.join(out, f"{metric}.png")) > 0
     with open(os.path.join(out, "summary.md")) as f:
         markdown = f.read()
-    assert "    python -m trainers.sweep ...\n" in markdown
+    assert "    python -m kerasg2c.tools.sweep ...\n" in markdown
     assert "| variant | n | mean ± sd | seeds 0, 1, 2 | Δ | per-patient t |" in markdown
     expected = (
         f"| PAS_ALL_PLUS | 3 | {np.mean(balanced_b):.4f} ± {np.std(balanced_b, ddof=1):.4f} | "
@@ -240,7 +240,7 @@ def test_the_command_line_runs_resumes_and_refuses(tmp_path):
     env = {"PYTHONPATH": os.path.join(REPO, "tests")}  # the fake as module workers.fake_trainer
     args = [
         "-m",
-        "trainers.sweep",
+        "kerasg2c.tools.sweep",
         "--trainer=workers.fake_trainer",
         "--config=configs/g2c.py",
         "--seeds=0,1",
@@ -260,7 +260,7 @@ def test_the_command_line_runs_resumes_and_refuses(tmp_path):
     assert summary["baseline"] == {"key": "variant", "value": "PAS_ALL_PLUS"}
     assert summary["command"].endswith("--baseline=variant=PAS_ALL_PLUS")
 
-    only = run_python(["-m", "trainers.sweep", f"--out={out}", "--aggregate_only"], env=env)
+    only = run_python(["-m", "kerasg2c.tools.sweep", f"--out={out}", "--aggregate_only"], env=env)
     assert only.returncode == 0 and "skip" not in only.stdout, only.stderr[-2000:]
 
     other = run_python([*args[:-3], "--seeds=0", *args[-2:]], env=env)

@@ -104,7 +104,7 @@ def run_without_ground_truth(tmp_path_factory):
     phantoms = run_python(
         [
             "-m",
-            "kerasg2c.data.phantoms",
+            "kerasg2c.phantoms.glomeruli",
             f"--out={data}",
             "--n_train=8",
             "--n_val=4",

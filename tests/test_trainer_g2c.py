@@ -67,7 +67,7 @@ def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
     assert report["train_test_gap"] == pytest.approx(gap)
     accuracy_gap = train["accuracy"] - test["accuracy"]
     assert report["train_test_accuracy_gap"] == pytest.approx(accuracy_gap)
-    # A PAS_ALL+ run ends with its stain attention per class (kerasg2c.stain_attention).
+    # A PAS_ALL+ run ends with its stain attention per class (kerasg2c.tools.stain_attention).
     assert [row["class"] for row in report["stain_attention"]["rows"]] == report["classes"]
     assert "stain_attention.png" in report["figures"]
     assert (tmp_path / "stain_attention.png").exists()
@@ -84,7 +84,7 @@ def test_pas_all_plus_trains_and_reports(pas_all_plus_run):
 
 def test_stain_attention_tool_tables_each_class_of_the_run(pas_all_plus_run):
     run = pas_all_plus_run
-    proc = run_python(["-m", "kerasg2c.stain_attention", f"--workdir={run}"])
+    proc = run_python(["-m", "kerasg2c.tools.stain_attention", f"--workdir={run}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run / "report.json").read_text())
     table = json.loads((run / "stain_attention.json").read_text())
@@ -112,7 +112,7 @@ def test_stain_attention_tool_refuses_a_run_without_attention(tmp_path):
     (tmp_path / "report.json").write_text(
         json.dumps({"trainer": "g2c", "variant": "PAS_ALL", "metrics": {}})
     )
-    proc = run_python(["-m", "kerasg2c.stain_attention", f"--workdir={tmp_path}"])
+    proc = run_python(["-m", "kerasg2c.tools.stain_attention", f"--workdir={tmp_path}"])
     assert proc.returncode == 2 and "PAS_ALL_PLUS" in proc.stderr
 
 
@@ -141,7 +141,7 @@ def test_compare_figure_shows_rescued_patches_with_generated_stains(tmp_path, pa
     proc = run_python(
         [
             "-m",
-            "kerasg2c.compare",
+            "kerasg2c.tools.compare",
             str(run_a),
             str(pas_all_plus_run),
             f"--figure={out}",

@@ -1,5 +1,5 @@
 """A user's own files that cannot be used end in one line naming the file, exit 2, no
-traceback: `python -m kerasg2c.translate` given a model that is not a slide generator, and
+traceback: `python -m kerasg2c.tools.translate` given a model that is not a slide generator, and
 a trainer's `--config=` that is missing, does not parse or whose `get_config` fails
 (`launch.check_config_file`; `config_files.load` names the file and line too)."""
 
@@ -66,7 +66,12 @@ def test_cli_refuses_bad_config_files_and_non_generators_in_one_line(broken_conf
     conditional = ResnetGenerator(ngf=4, n_blocks=1)
     conditional(tf.zeros((1, 32, 32, 3 + 2)))  # RGB + 2 class channels
     conditional.save(tmp_path / "conditional.keras")
-    translate = ["-m", "kerasg2c.translate", "--input=slide.tif", f"--output={tmp_path}/o.tif"]
+    translate = [
+        "-m",
+        "kerasg2c.tools.translate",
+        "--input=slide.tif",
+        f"--output={tmp_path}/o.tif",
+    ]
     cases = {
         "missing": ["-m", "trainers.classifier", f"--config={tmp_path}/nowhere.py"],
         "syntax": ["-m", "trainers.histogan", f"--config={broken_configs}/broken.py"],

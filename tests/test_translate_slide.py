@@ -1,4 +1,4 @@
-"""Seamless whole-slide translation (`kerasg2c.slides.translation`, `kerasg2c.translate`):
+"""Seamless whole-slide translation (`kerasg2c.slides.seamless`, `kerasg2c.tools.translate`):
 blending weights, the instance-norm hooks of kernelised normalisation (KIN), seams, the
 output pyramid, agreement with the whole-image pass, resuming and the CLI's errors."""
 
@@ -15,7 +15,7 @@ from conftest import run_python
 from kerasg2c.errors import UserError
 from kerasg2c.layers.instance_norm import InstanceNormalization
 from kerasg2c.models import ResnetGenerator
-from kerasg2c.slides import blending, instance_statistics, pyramid, translation
+from kerasg2c.slides import blending, instance_statistics, pyramid, seamless
 
 SIZE = 512  # the synthetic slide's side
 
@@ -58,7 +58,7 @@ def translate(generator, slide, tmp_path_factory):
         key = tuple(sorted(settings.items()))
         if key not in cache:
             out = str(folder / f"{len(cache)}.tif")
-            translation.translate_slide(generator, slide, out, batch_size=16, **settings)
+            seamless.translate_slide(generator, slide, out, batch_size=16, **settings)
             cache[key] = tifffile.imread(out).astype(np.float64)
         return cache[key]
 
@@ -69,7 +69,7 @@ def translate(generator, slide, tmp_path_factory):
 def whole(generator):
     """The generator's output on the whole slide at once, as the pyramid stores it."""
     x = synthetic_slide(SIZE, SIZE)[None].astype(np.float32) / 127.5 - 1.0
-    return translation.to_uint8(generator(x)[0].numpy()).astype(np.float64)
+    return seamless.to_uint8(generator(x)[0].numpy()).astype(np.float64)
 
 
 @pytest.mark.parametrize("blend", blending.BLENDS)
@@ -175,7 +175,7 @@ def test_blending_removes_the_seams_of_hard_tiles(translate, whole):
 
 def test_output_is_a_pyramid_opened_by_tifffile_and_openslide(generator, slide, tmp_path):
     out = str(tmp_path / "out.tif")
-    summary = translation.translate_slide(
+    summary = seamless.translate_slide(
         generator, slide, out, window=128, tile_size=128, batch_size=16
     )
     sizes = pyramid.level_sizes(SIZE, SIZE, 128)
@@ -219,7 +219,7 @@ def test_exact_slide_statistics_in_every_window_reproduce_the_whole_image(genera
         for row, col in grid.windows():
             y, x0 = grid.origin(row, col)
             outputs[row, col] = generator(x[None, y : y + 128, x0 : x0 + 128])[0].numpy()
-    blended = translation.to_uint8(grid.assemble(lambda r, c: outputs[r, c], 0, 0, SIZE, SIZE))
+    blended = seamless.to_uint8(grid.assemble(lambda r, c: outputs[r, c], 0, 0, SIZE, SIZE))
     error = np.abs(blended.astype(np.float64) - whole)
     assert error.mean() < 0.5 and np.percentile(error, 99) <= 3
 
@@ -236,11 +236,11 @@ def test_resume_computes_only_the_missing_windows(generator, slide, translate, t
             raise Killed
 
     with pytest.raises(Killed):
-        translation.translate_slide(
+        seamless.translate_slide(
             generator, slide, out, batch_size=16, progress=kill_after_two_batches, **settings
         )
     assert len(os.listdir(out + ".parts/windows")) == 32
-    summary = translation.translate_slide(generator, slide, out, batch_size=16, **settings)
+    summary = seamless.translate_slide(generator, slide, out, batch_size=16, **settings)
     assert summary["computed"] == {"windows": 49 - 32}  # statistics reused, 32 windows kept
     np.testing.assert_array_equal(tifffile.imread(out), translate(**settings))
     assert not os.path.exists(out + ".parts")
@@ -248,7 +248,7 @@ def test_resume_computes_only_the_missing_windows(generator, slide, translate, t
 
 def test_window_the_generator_cannot_take_is_refused(generator, slide, tmp_path):
     with pytest.raises(UserError, match=r"--window=66: must be a positive multiple of 4"):
-        translation.translate_slide(generator, slide, str(tmp_path / "o.tif"), window=66)
+        seamless.translate_slide(generator, slide, str(tmp_path / "o.tif"), window=66)
     assert not os.path.exists(tmp_path / "o.tif.parts")
 
 
@@ -257,7 +257,12 @@ def test_cli_names_a_corrupt_slide_and_a_bad_window(generator, slide, tmp_path):
     generator.save(model)
     corrupt = tmp_path / "corrupt.tif"
     corrupt.write_bytes(b"II*\0" + os.urandom(200))
-    common = ["-m", "kerasg2c.translate", f"--generator={model}", f"--output={tmp_path}/o.tif"]
+    common = [
+        "-m",
+        "kerasg2c.tools.translate",
+        f"--generator={model}",
+        f"--output={tmp_path}/o.tif",
+    ]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:  # two TensorFlow start-ups at once
         bad_slide, bad_window = pool.map(
             run_python,

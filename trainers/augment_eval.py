@@ -5,8 +5,8 @@ augmentation without selection, + entropy-only, + centroid-only, + selective sel
 python -m trainers.augment_eval --config=configs/augment_eval.py \
     [--config.histogan_run=runs/histogan] [--config.seeds=0,1,2,3,4]
 
-One `kerasg2c.sweep` over the linked key data.root:data.augment (arms:
-kerasg2c/augment/evaluation.py), resumable: rerunning skips finished runs. Writes the
+One `kerasg2c.jobs.sweep` over the linked key data.root:data.augment (arms:
+kerasg2c/jobs/augment_eval_job.py), resumable: rerunning skips finished runs. Writes the
 sweep's summary into `out` and prints one line per arm (accuracy, AUC, sensitivity,
 specificity as mean ± sd; the paired per-patient t-test against `unselected`).
 Exit codes: 0 every run finished; 1 a run failed (the rest are still summarised); 2 a
@@ -20,9 +20,8 @@ import sys
 from absl import app
 from ml_collections import config_flags
 
-from kerasg2c import sweep
-from kerasg2c.augment import evaluation
-from kerasg2c.jobs import launch
+from kerasg2c.jobs import augment_eval_job as evaluation
+from kerasg2c.jobs import launch, sweep
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/augment_eval.py", lock_config=True)
 

@@ -2,7 +2,6 @@
 docs/METHODS.md §2): the computation behind `python -m kerasg2c.stain_attention`, which
 the G2C job also runs at the end of a PAS_ALL+ run."""
 
-import json
 import os
 
 import numpy as np
@@ -67,15 +66,15 @@ def save_figure(table, path) -> None:
     plt.close(fig)
 
 
-def run(workdir: str, split_name: str = "test") -> dict:
-    """Computes the table of `workdir`'s run on `split_name` and writes the JSON and PNG
+def run(workdir: str, image_size: tuple[int, int], split_name: str = "test") -> dict:
+    """Computes the table of `workdir`'s run on `split_name` (images resized to
+    `image_size`, the run's (height, width)) and writes the JSON and PNG
     beside its report; returns the table. Raises UserError naming the missing piece."""
     import keras
 
     import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
     from kerasg2c.data.pipeline import LabeledSplit
     from kerasg2c.evaluation import prediction_table
-    from kerasg2c.jobs import shared_config
 
     _, report = json_files.load_report(workdir)
     if report.get("trainer") != "g2c" or not report.get("variant", "").endswith("_PLUS"):
@@ -96,8 +95,6 @@ def run(workdir: str, split_name: str = "test") -> dict:
         labels=np.array([classes.index(rows[p]["label"]) for p in paths], np.int32),
         patients=tuple(rows[p]["patient"] for p in paths),
     )
-    with open(os.path.join(workdir, "config.json")) as f:
-        image_size = shared_config.image_shape(json.load(f))
     model = keras.saving.load_model(os.path.join(workdir, "model.keras"), compile=False)
     gates = per_patch_attention(model, split, image_size)
     stains = [SOURCE_STAIN, *report.get("stains", [])]

@@ -1,4 +1,4 @@
-"""A sweep's summary (`python -m trainers.sweep`): per headline metric, one row per variant
+"""A sweep's summary (`python -m kerasg2c.tools.sweep`): per headline metric, one row per variant
 (a combination of the --vary values) with n seeds, mean ± sd (n − 1) and the per-seed
 values; against its baseline row, the mean per-seed difference and a paired t-test of
 per-patient accuracy pooled over seeds (pairs: (seed, patient) for the patients both runs of

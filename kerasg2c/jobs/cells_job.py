@@ -2,12 +2,12 @@
 cell proportions → image-level classification (Hu et al., §III and §IV-E).
 
 1. Tiles: a DATA_ROOT of tiles (`labeled/<split>/<label>/`, e.g. normal / abnormal), or
-   with an empty `data.root` the tile phantoms of `kerasg2c.data.cell_phantoms`
+   with an empty `data.root` the tile phantoms of `kerasg2c.phantoms.cells`
    (`write_phantoms`, sized by `data.phantoms.*`) written into `workdir/data`, which also
    hold each tile's instance mask (`masks/<split>/<label>/<name>.png`) and true type
    counts (`counts/<split>.csv`). Every tile of the splits in `cells.splits` is used.
 2. A trained InfoWGAN-GP: `cells.infogan_run` (an infogan run folder with `model.keras`),
-   or, when empty, the `infogan_stage` (configs/infogan.py's keys) trained into
+   or, when empty, the `infogan_stage` (configs/infowgan.py's keys) trained into
    `workdir/infogan/` first: with `cells.stage_cells = "tiles"` (the paper's, §IV-E) on
    the nucleus crops of the tiles (`tile_crops.write_stage_data`, step 3's segmentation,
    written to `workdir/infogan/data`; it trains on the training tiles' crops and scores
@@ -41,11 +41,12 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from kerasg2c.data import cell_phantoms, layout
+from kerasg2c.data import layout
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import clustering
-from kerasg2c.jobs import infogan_job, reporting, shared_config, tile_crops
+from kerasg2c.jobs import infowgan_job, reporting, shared_config, tile_crops
 from kerasg2c.pathology import segmentation_metrics
+from kerasg2c.phantoms import cells as cell_phantoms
 
 SPLITS = ("train", "val", "test")
 STAGE_CELLS = ("tiles", "own")  # what the InfoWGAN-GP stage trains on (cells.stage_cells)
@@ -96,7 +97,7 @@ def check(config) -> None:
             f"config key {c}stage_cells={config.cells.stage_cells!r}: expected one of {STAGE_CELLS}"
         )
     if not run:
-        infogan_job.check(config, prefix="infogan_stage.")
+        infowgan_job.check(config, prefix="infogan_stage.")
         if config.cells.stage_cells == "tiles" and config.infogan_stage.data.root:
             raise UserError(
                 f"config key infogan_stage.data.root: the stage trains on the tiles' crops "
@@ -127,7 +128,7 @@ def infogan_model(config, context):
     if not given and not os.path.exists(path):
         stage = config.infogan_stage
         stage.workdir, stage.seed = folder, config.seed
-        write = infogan_job.write_phantoms  # "own": its data.root, or cell phantoms
+        write = infowgan_job.write_phantoms  # "own": its data.root, or cell phantoms
         if config.cells.stage_cells == "tiles":  # the paper's (§IV-E): the tiles' crops
             tiles, classes = list_tiles(context.data_root, SPLITS, "cells.stage_cells")
 
@@ -136,7 +137,7 @@ def infogan_model(config, context):
                 tile_crops.write_stage_data(root, config, context.data_root, tiles, classes, size)
 
         with context.stage(stage, write_phantoms=write) as stage_context:
-            infogan_job.train_and_evaluate(stage, stage_context)
+            infowgan_job.train_and_evaluate(stage, stage_context)
     if not context.chief:
         return None, folder
     if not os.path.exists(path):
@@ -207,7 +208,7 @@ def segment_and_cluster(config, model, tiles) -> tuple[np.ndarray, dict | None]:
         rgb = np.asarray(Image.open(tile["path"]).convert("RGB"))
         found = tile_crops.segment(config, rgb, size, target)
         if len(found):
-            clusters = infogan_job.assign(model, infogan_job.cell_inputs(found.crops))
+            clusters = infowgan_job.assign(model, infowgan_job.cell_inputs(found.crops))
             counts[n] = np.bincount(clusters, minlength=k)
         n_cells += len(found)
         if tile["mask"]:

@@ -11,12 +11,12 @@ from absl import logging
 
 from kerasg2c.data import tasks
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import classification, plots, predict, prediction_table
+from kerasg2c.evaluation import classification, plots, predict, prediction_table, samples
 from kerasg2c.jobs import hierarchy_job, reporting, shared_config, splits, train_settings
 from kerasg2c.losses.classification import LOSSES
 from kerasg2c.models import branch
 from kerasg2c.models.classifier import Classifier
-from kerasg2c.training import loop, precise_bn, samples
+from kerasg2c.training import loop, precise_bn
 
 
 def branch_kwargs(model_config) -> dict:

@@ -16,8 +16,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kerasg2c.data import phantoms
 from kerasg2c.errors import UserError
+from kerasg2c.phantoms import glomeruli
 from kerasg2c.training import runtime
 
 
@@ -44,7 +44,7 @@ class RunContext:
         anything else touches TensorFlow), opens the workdir and resolves the data.
 
         `write_phantoms(root, config)`: the job's own phantoms, written when `data.root`
-        is empty (default: the glomerulus phantoms of `kerasg2c.data.phantoms`)."""
+        is empty (default: the glomerulus phantoms of `kerasg2c.phantoms.glomeruli`)."""
         strategy = runtime.configure(config.train, config.seed)
         replicas = strategy.num_replicas_in_sync
         if config.train.batch_size % replicas:
@@ -136,7 +136,7 @@ class RunContext:
 
 def _write_glomerulus_phantoms(root, config) -> None:
     p = config.data.phantoms
-    phantoms.write_dataset(
+    glomeruli.write_dataset(
         root,
         n_train=p.n_train,
         n_val=p.n_val,

@@ -6,7 +6,7 @@ Per target stain m, in `workdir/<source>_to_<m>/`: the resumable training loop, 
 grid per epoch (source, translated, reconstructed, truth), and the generator that scored
 best on validation (`best_generator.keras`, copied to `workdir/generators/<m>.keras`).
 The run's `report.json` holds, per stain, the evaluation of g_m on val and test
-(`kerasg2c.evaluation.translation`).
+(`kerasg2c.evaluation.translation_quality`).
 """
 
 import os
@@ -20,7 +20,7 @@ from absl import logging
 from kerasg2c import json_files
 from kerasg2c.data import layout, pipeline, stain_pairs
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import frechet, stain_transfer, translation
+from kerasg2c.evaluation import frechet, translation_quality
 from kerasg2c.jobs import identity_warmup, reporting, shared_config, train_settings
 from kerasg2c.layers.generator_block import PADDINGS
 from kerasg2c.models import patch_discriminator, resnet_generator
@@ -28,6 +28,7 @@ from kerasg2c.models.cyclegan import ADVERSARIAL_LOSSES, CycleGAN
 from kerasg2c.models.patch_discriminator import PatchDiscriminator
 from kerasg2c.models.resnet_generator import ResnetGenerator
 from kerasg2c.optimizers.schedules import ConstantThenLinearDecay
+from kerasg2c.pathology import reinhard as stain_transfer
 from kerasg2c.training import loop
 
 
@@ -156,7 +157,7 @@ def fit_translator(config, context, pair, extract, model, make_dataset, spe) -> 
     test with the training history.
 
     `model`: built and compiled in `context.strategy`'s scope; a CycleGAN or any model
-    `translation.translate` accepts. `make_dataset`, `spe`: as `loop.fit` takes them.
+    `translation_quality.translate` accepts. `make_dataset`, `spe`: as `loop.fit` takes them.
     """
     workdir = os.path.join(context.workdir, pair.name)
     size, batch = config.data.image_size, config.train.batch_size
@@ -167,7 +168,7 @@ def fit_translator(config, context, pair, extract, model, make_dataset, spe) -> 
     if any(truth is None for _, truth in pair.eval.values()):
         reference_features = frechet.feature_statistics(extract, reference, batch_size=64)
     scorers = {
-        split: translation.TranslationScore(
+        split: translation_quality.TranslationScore(
             pair.eval[split], size, batch, extract, target_stats, reference_features
         )
         for split in ("val", "test")
@@ -185,7 +186,7 @@ def fit_translator(config, context, pair, extract, model, make_dataset, spe) -> 
                 best.update(score=float(score), epoch=epoch + 1)
                 model.generator_ab.save(best_path)
                 json_files.write(best_file, best)
-        return {"val_score": float(score), **translation.headline(metrics)}
+        return {"val_score": float(score), **translation_quality.headline(metrics)}
 
     history = loop.fit(
         model,
@@ -236,7 +237,7 @@ def train_each_stain(config, context, condition, train_one) -> tuple[str, dict]:
                 f"config key cyclegan.target_stains: {target!r} is the source stain "
                 f"or not one of the dataset's stains {list(info.stains)}"
             )
-    extract = translation.feature_extractor(config.seed)
+    extract = translation_quality.feature_extractor(config.seed)
     scan_cache = os.path.join(context.workdir, "data_scan.json")
     results = {}
     for target in config.cyclegan.target_stains:

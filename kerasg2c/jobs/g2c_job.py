@@ -193,14 +193,15 @@ def train_and_evaluate(config, context) -> dict:
         config, context, "g2c", build_model, next_epoch, describe, prepare=prepare
     )
     if report and VARIANTS[config.variant][1] and config.g2c.stain_source != "paired":
-        report = add_stain_attention(context.workdir, report)
+        report = add_stain_attention(context.workdir, report, shared_config.image_shape(config))
     return report
 
 
-def add_stain_attention(workdir: str, report: dict) -> dict:
-    """A PAS_ALL+ run's per-class stain attention on the test split (`kerasg2c.stain_attention`:
+def add_stain_attention(workdir: str, report: dict, image_size: tuple[int, int]) -> dict:
+    """A PAS_ALL+ run's per-class stain attention on the test split
+    (`kerasg2c.evaluation.stain_attention`:
     stain_attention.json and .png) added to its report.json; returns the new report."""
-    table = stain_attention.run(workdir, "test")
+    table = stain_attention.run(workdir, image_size, "test")
     report = {
         **report,
         "stain_attention": table,

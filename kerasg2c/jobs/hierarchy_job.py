@@ -4,7 +4,7 @@ classification run per task in `workdir/<task>/`, then the combined evaluation.
     python -m trainers.g2c --config=configs/g2c.py --config.hierarchy=s_vs_noa,ss_vs_gs
 
 `workdir/report.json` holds the combined 3-way metrics under "metrics" (so
-`kerasg2c.compare` compares hierarchies like flat runs), the second task on the patches
+`kerasg2c.tools.compare` compares hierarchies like flat runs), the second task on the patches
 the first one routed correctly, and each task's own test metrics.
 """
 

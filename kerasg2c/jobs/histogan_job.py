@@ -44,11 +44,11 @@ from kerasg2c.augment import selective
 from kerasg2c.augment.feature_extractor import MCDropoutExtractor
 from kerasg2c.data import decode, layout, pipeline
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import frechet, model_selection, plots
+from kerasg2c.evaluation import frechet, model_selection, plots, samples
 from kerasg2c.jobs import classifier_job, reporting, shared_config, splits, train_settings
 from kerasg2c.models.histogan import PENALTY_BATCHES, HistoGAN
 from kerasg2c.models.histogan_networks import CRITIC_NORMS, HistoGANCritic, HistoGANGenerator
-from kerasg2c.training import loop, samples
+from kerasg2c.training import loop
 
 ARMS = ("unselected", "entropy_only", "centroid_only", "selective")
 SYNTHETIC = "synthetic"

@@ -28,11 +28,12 @@ from absl import logging
 from PIL import Image
 
 from kerasg2c import json_files
-from kerasg2c.data import ihc_phantoms, layout, pipeline, relabel, stain_pairs
+from kerasg2c.data import layout, pipeline, relabel, stain_pairs
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import cyclegan_job, mil_job, reporting, shared_config
 from kerasg2c.mil import roles as mil_roles
 from kerasg2c.pathology import ki67
+from kerasg2c.phantoms import ihc
 
 SOURCE, TARGET = "HE", "KI67"
 SPLITS = ("train", "val", "test")
@@ -72,10 +73,10 @@ def _derive_stages(config) -> None:
 
 
 def write_phantoms(root, config) -> None:
-    """H&E / Ki-67 twins (`ihc_phantoms.write_dataset`) as the DATA_ROOT when `data.root`
+    """H&E / Ki-67 twins (`ihc.write_dataset`) as the DATA_ROOT when `data.root`
     is empty, sized by `data.phantoms.*`."""
     p = config.data.phantoms
-    ihc_phantoms.write_dataset(
+    ihc.write_dataset(
         root,
         n_train=p.n_train,
         n_val=p.n_val,

@@ -4,7 +4,7 @@ Information"; Campanella et al. 2019).
 
 1. Data: tiles under `labeled/<split>/<class>/` (two classes, any names, any order)
    resized to `data.image_size`, or with an empty `data.root` the MIL phantoms of
-   `kerasg2c.data.mil_phantoms` (`write_phantoms`) written into `workdir/data`; each tile
+   `kerasg2c.phantoms.mil_tiles` (`write_phantoms`) written into `workdir/data`; each tile
    is a grid of instances of `mil.instance_size` pixels. The positive (tumour) class is
    declared, never taken from folder or list order: `mil.positive_class`, else
    dataset.json's "positive_class" (`mil.roles`); label 1 is that class.
@@ -33,13 +33,14 @@ from absl import logging
 from sklearn import metrics
 
 from kerasg2c import json_files
-from kerasg2c.data import mil_phantoms, pipeline
+from kerasg2c.data import pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import reporting, shared_config, splits, train_settings
 from kerasg2c.mil import heatmap, instances, selection
 from kerasg2c.mil import roles as mil_roles
 from kerasg2c.models import branch, stem_resnet
 from kerasg2c.models.mil_classifier import MILClassifier
+from kerasg2c.phantoms import mil_tiles
 from kerasg2c.training import loop, runtime
 
 HEATMAP = "heatmap.png"
@@ -101,10 +102,10 @@ def check(config, prefix: str = "") -> None:
 
 
 def write_phantoms(root, config) -> None:
-    """MIL phantoms (`mil_phantoms.write_tiles`) as this job's DATA_ROOT when `data.root`
+    """MIL phantoms (`mil_tiles.write_tiles`) as this job's DATA_ROOT when `data.root`
     is empty: `data.phantoms.n_*` tiles of side `data.phantoms.size`."""
     p = config.data.phantoms
-    mil_phantoms.write_tiles(
+    mil_tiles.write_tiles(
         root,
         n_train=p.n_train,
         n_val=p.n_val,
@@ -151,7 +152,7 @@ def instance_metrics(split, root, scores) -> dict | None:
     """Instance-level accuracy / AUC against the true instance labels of `split` (phantoms'
     `instances/<split>.csv`), and how often a tumour tile's top-1 instance is truly tumour;
     None without labels."""
-    truth = mil_phantoms.read_instance_labels(root, split.name)
+    truth = mil_tiles.read_instance_labels(root, split.name)
     base = os.path.join(root, "labeled")
     grids = [truth.get(os.path.relpath(p, base).replace(os.sep, "/")) for p in split.paths]
     if not truth or any(g is None or g.size != scores.shape[1] for g in grids):

@@ -2,7 +2,7 @@
 
 Keys every report has: "written", "trainer"; a classification report adds "classes",
 "data" (`data_summary`), "metrics" per split, "history" and the files it wrote; what
-`kerasg2c.compare` and the serving export read from it is documented there.
+`kerasg2c.tools.compare` and the serving export read from it is documented there.
 """
 
 import os

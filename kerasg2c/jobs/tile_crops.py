@@ -5,7 +5,7 @@ the segmentation output of the training set". With `cells.stage_cells = "tiles"`
 job does the same: `write_stage_data` segments the tiles of each split with `segment` (the
 one segmentation of the job, the `cells.*` keys) and writes every crop (`nuclei.fit_crop`'s
 output, lossless PNG) as a DATA_ROOT of single cells, `labeled/<split>/<type>/`, which the
-InfoWGAN-GP stage reads like any other (`infogan_job.cell_split`): it trains on
+InfoWGAN-GP stage reads like any other (`infowgan_job.cell_split`): it trains on
 `labeled/train` (the training tiles' crops) and clusters `labeled/test`.
 
 A crop's type is known when its tile has an instance mask (`masks/...`) and per-instance
@@ -13,7 +13,7 @@ types (the phantoms' `counts/<split>.csv`, column `instance_types`): a crop matc
 true nucleus under the segmentation scores' 50 % overlap rule
 (`segmentation_metrics.match_nuclei`) takes that nucleus's type; every other crop (a
 merge's extra part, a false nucleus, a tile without types) goes to the class folder
-`UNKNOWN`, trained on but not scored (`infogan_job.evaluate`). Tiles without types at all
+`UNKNOWN`, trained on but not scored (`infowgan_job.evaluate`). Tiles without types at all
 (a user's own) give only `UNKNOWN` crops: the stage trains and its report says the
 clustering is not scored.
 """
@@ -25,10 +25,11 @@ import os
 import numpy as np
 from PIL import Image
 
-from kerasg2c.data import cell_phantoms, layout
+from kerasg2c.data import layout
 from kerasg2c.errors import UserError
-from kerasg2c.jobs.infogan_job import UNKNOWN
+from kerasg2c.jobs.infowgan_job import UNKNOWN
 from kerasg2c.pathology import nuclei, segmentation_metrics, stain
+from kerasg2c.phantoms import cells as cell_phantoms
 
 
 def reinhard_target(config):

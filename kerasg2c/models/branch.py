@@ -55,18 +55,3 @@ class Branch(keras.layers.Layer):
         for layer in self.body:
             shape = layer.compute_output_shape(shape)
         return shape
-
-
-def make_branch(branch, widths, blocks_per_unit, stem_width, sync_batchnorm, owner):
-    """The layer "backbone": `StemResNet` for branch="stem_resnet" (the G2C papers'
-    glomerulus branch) or `AlexNetBranch` for "alexnet" (their breast cancer transfer;
-    `blocks_per_unit` does not apply to it). `owner` names the caller in errors."""
-    # Imported here: both subclass `Branch`, defined above.
-    from kerasg2c.models.alexnet_branch import AlexNetBranch
-    from kerasg2c.models.stem_resnet import StemResNet
-
-    if branch == "stem_resnet":
-        return StemResNet(widths, blocks_per_unit, stem_width, sync_batchnorm, name="backbone")
-    if branch == "alexnet":
-        return AlexNetBranch(widths, stem_width, sync_batchnorm, name="backbone")
-    raise ValueError(f"{owner}: branch={branch!r}: expected one of {BRANCHES}")

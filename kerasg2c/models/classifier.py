@@ -5,7 +5,20 @@ import keras
 import tensorflow as tf
 
 from kerasg2c.losses import classification
-from kerasg2c.models.branch import make_branch
+from kerasg2c.models.alexnet_branch import AlexNetBranch
+from kerasg2c.models.branch import BRANCHES
+from kerasg2c.models.stem_resnet import StemResNet
+
+
+def make_branch(branch, widths, blocks_per_unit, stem_width, sync_batchnorm, owner):
+    """The layer "backbone": `StemResNet` for branch="stem_resnet" (the G2C papers'
+    glomerulus branch) or `AlexNetBranch` for "alexnet" (their breast cancer transfer;
+    `blocks_per_unit` does not apply to it). `owner` names the caller in errors."""
+    if branch == "stem_resnet":
+        return StemResNet(widths, blocks_per_unit, stem_width, sync_batchnorm, name="backbone")
+    if branch == "alexnet":
+        return AlexNetBranch(widths, stem_width, sync_batchnorm, name="backbone")
+    raise ValueError(f"{owner}: branch={branch!r}: expected one of {BRANCHES}")
 
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
@@ -25,7 +38,7 @@ class Classifier(keras.Model):
       widths, blocks_per_unit, stem_width, sync_batchnorm: see `StemResNet`.
       loss: "focal" or "cross_entropy".
       focal_gamma: focusing parameter of the focal loss.
-      branch: "stem_resnet" or "alexnet" (see `kerasg2c.models.branch.make_branch`).
+      branch: "stem_resnet" or "alexnet" (see `make_branch` above).
       dropout_before_last_block: dropout rate on the input of the branch's last block
         while training (0 = none); HistoGAN's feature extractor is "pre-trained with MC
         dropout" of 0.5 there (HistoGAN paper §1, §4.2.2), the G2C classifier has none.

@@ -21,7 +21,7 @@ class PairedTranslator(MultiOptimizerModel, keras.Model):
 
     `train_step` follows `kerasg2c.training.loop`: the loss is scaled by the global batch
     and the returned value is this replica's share of the global-batch mean. `call` is the
-    generator. For `kerasg2c.evaluation.translation` it looks like an unconditional
+    generator. For `kerasg2c.evaluation.translation_quality` it looks like an unconditional
     CycleGAN without a way back: `generator_ba` is None (no reconstruction),
     `num_classes` 0 and `with_class` returns the images unchanged.
 

@@ -137,8 +137,8 @@ def fit_crop(cell, size=CROP_SIZE) -> np.ndarray:
     anti-aliased, aspect kept), centred in a `size`×`size` uint8 image filled with white.
 
     The one path of every cell the InfoWGAN-GP sees: `extract_nuclei` cuts the crops it
-    scores with it and `kerasg2c.jobs.infogan_job` reads its training and test cells
-    through it (`infogan_job.cell_split`), so a crop written to a file and read back for
+    scores with it and `kerasg2c.jobs.infowgan_job` reads its training and test cells
+    through it (`infowgan_job.cell_split`), so a crop written to a file and read back for
     training equals the crop scored.
     """
     cell = np.asarray(cell, np.uint8)

@@ -32,12 +32,12 @@ Conventions (all arrays are numpy; RGB tiles are uint8 [H, W, 3]):
 Reinhard normalisation (`reinhard_normalize`) works by default in Ruderman's lαβ space as
 HistomicsTK computes it (natural log of LMS; `rgb_to_lalphabeta`), the space of the paper's
 target statistics (mean 8.98, 0.08, 0.02; sd 0.64, 0.11, 0.03). ``space="cielab"`` uses
-`kerasg2c.evaluation.stain_transfer.reinhard_transfer` (CIELAB statistics) instead.
+`kerasg2c.pathology.reinhard.reinhard_transfer` (CIELAB statistics) instead.
 """
 
 import numpy as np
 
-from kerasg2c.evaluation.stain_transfer import lab_statistics, reinhard_transfer
+from kerasg2c.pathology.reinhard import lab_statistics, reinhard_transfer
 
 I0 = 255.0
 SDA_PER_OD = 255.0 / np.log(255.0)  # HistomicsTK's stain darkness: SDA = OD · 255 / ln 255
@@ -229,7 +229,7 @@ def reinhard_normalize(rgb, target, space="lalphabeta") -> np.ndarray:
       target: a uint8 [H', W', 3] reference image, or a ``(mean, std)`` pair of [3]
         statistics in `space` (the paper's: ``((8.98, 0.08, 0.02), (0.64, 0.11, 0.03))``).
       space: "lalphabeta" (the paper's, HistomicsTK's lαβ: `rgb_to_lalphabeta`) or
-        "cielab" (`kerasg2c.evaluation.stain_transfer.reinhard_transfer`).
+        "cielab" (`kerasg2c.pathology.reinhard.reinhard_transfer`).
 
     Returns:
       uint8 [H, W, 3]: every channel of the tile shifted and scaled to the target's mean

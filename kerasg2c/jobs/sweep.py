@@ -1,6 +1,6 @@
 """Seed/variant sweeps: the grid (every --vary value combination × every seed), one
 trainer subprocess per cell in its own workdir, resumable; the launcher is
-`python -m trainers.sweep` and `kerasg2c.evaluation.sweep_table` summarises the reports.
+`python -m kerasg2c.tools.sweep` and `kerasg2c.evaluation.sweep_table` summarises the reports.
 
 A cell is done when its workdir holds a report.json with "metrics"; a rerun skips it. A cell
 that failed or was interrupted is run again (the trainer resumes from its checkpoint).
@@ -25,6 +25,9 @@ from kerasg2c.errors import UserError
 _RESERVED = ("seed", "workdir")
 # Keys that vary together: --vary=variant:g2c.stain_source=PAS_ONLY:generated,PAS_ALL:paired
 LINK = ":"
+# Modules under trainers/ that are not trainers: old names kept for one release, and the
+# launcher that itself runs a grid.
+_NOT_TRAINERS = ("sweep", "infogan", "infogan_map", "infowgan_map")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
@@ -162,9 +165,10 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 def trainer_module(name: str | None, config: str) -> str:
     """The module `--trainer` names: trainers.<name>, or any dotted module path; without
     --trainer, trainers.<the config file's stem> when there is one."""
-    import trainers
-
-    known = sorted(m.name for m in pkgutil.iter_modules(trainers.__path__) if m.name != "sweep")
+    # Found, not imported: the library never imports its launchers.
+    spec = importlib.util.find_spec("trainers")
+    places = spec.submodule_search_locations if spec else []
+    known = sorted(m.name for m in pkgutil.iter_modules(places) if m.name not in _NOT_TRAINERS)
     if name is None:
         stem = os.path.splitext(os.path.basename(config))[0]
         if stem not in known:
@@ -174,7 +178,10 @@ def trainer_module(name: str | None, config: str) -> str:
         name = stem
     module = name if "." in name else f"trainers.{name}"
     try:
-        found = module != "trainers.sweep" and importlib.util.find_spec(module) is not None
+        found = (
+            module.rpartition(".")[2] not in _NOT_TRAINERS
+            and importlib.util.find_spec(module) is not None
+        )
     except ModuleNotFoundError:  # its package does not exist
         found = False
     if not found:

@@ -2,7 +2,7 @@
 Table II): the InfoWGAN-GP job once per k of `infogan.k_sweep`, its Q clustering's purity,
 entropy and F-score side by side.
 
-    python -m trainers.infogan --config=configs/infogan.py --config.infogan.k_sweep="(4,5,6)"
+    python -m trainers.infowgan --config=configs/infowgan.py --config.infogan.k_sweep="(4,5,6)"
 
 Each k trains into `workdir/k<k>/` (the same data, seed and keys, `infogan.categories = k`)
 and writes its own report there; the sweep writes `k_sweep.csv` (k, purity, entropy,
@@ -47,7 +47,7 @@ def plot(rows, path) -> None:
 def run(config, context) -> dict:
     """Trains and scores the job once per k of `infogan.k_sweep`; returns the sweep's
     report (chief) or {} (other workers)."""
-    from kerasg2c.jobs import infogan_job  # it dispatches here
+    from kerasg2c.jobs import infowgan_job  # it dispatches here
 
     rows = []
     for k in config.infogan.k_sweep:
@@ -57,7 +57,7 @@ def run(config, context) -> dict:
             sub.infogan.k_sweep = ()
             sub.workdir = os.path.join(context.workdir, f"k{int(k)}")
         with context.stage(sub) as stage_context:
-            report = infogan_job.train_and_evaluate(sub, stage_context)
+            report = infowgan_job.train_and_evaluate(sub, stage_context)
         if context.chief:
             q = report["clustering"].get("infowgan_q")
             if q is None:  # no test cell of a known type

@@ -1,5 +1,5 @@
 """HistoGAN's classification comparison (paper §4.3.3, Tables 1–2) on the sweep machinery
-(`kerasg2c.sweep`); the launcher is `python -m trainers.augment_eval`.
+(`kerasg2c.jobs.sweep`); the launcher is `python -m trainers.augment_eval`.
 
 Six arms, each trained over the same seeds by the classifier trainer, as the linked values
 of `data.root:data.augment` (one --vary key of the sweep):
@@ -25,8 +25,9 @@ import json
 import os
 import typing
 
-from kerasg2c import json_files, sweep
+from kerasg2c import json_files
 from kerasg2c.errors import UserError
+from kerasg2c.jobs import sweep
 
 # The DATA_ROOTs `kerasg2c.jobs.histogan_job` writes (its ARMS), in table order.
 GAN_ARMS = ("unselected", "entropy_only", "centroid_only", "selective")

@@ -2,11 +2,11 @@
 gradient penalty), one generator update and one Q update, through the same distributed
 step the training loop uses.
 
-    python -m benchmarks.infogan_step --batch=64 --steps=5 [--channels=128] [--n_critic=5] \
+    python -m benchmarks.infowgan_step --batch=64 --steps=5 [--channels=128] [--n_critic=5] \
         [--size=32] [--jit_compile] [--mixed_precision=mixed_bfloat16] \
         [--variants=graph,xla,bf16]
 
-The model is `infogan_job.build_model`'s for configs/infogan.py with the flags' keys (the
+The model is `infowgan_job.build_model`'s for configs/infowgan.py with the flags' keys (the
 other keys: the config's defaults); the flags' defaults are the paper's sizes (32 px
 cells, width 128, n_critic 5). A step reads n_critic × batch real cells (one sub-batch of
 --batch per critic update), so an image in `images/s` is one real cell the critic sees:
@@ -41,10 +41,10 @@ FLAGS.set_default("steps", 3)
 
 
 def model_config():
-    """configs/infogan.py with the model the flags describe."""
+    """configs/infowgan.py with the model the flags describe."""
     from kerasg2c.jobs import config_files
 
-    config = config_files.load("configs/infogan.py")
+    config = config_files.load("configs/infowgan.py")
     config.data.image_size = FLAGS.size
     i = config.infogan
     i.channels, i.n_critic = FLAGS.channels, FLAGS.n_critic
@@ -59,7 +59,7 @@ def main(argv):
     strategy = step_timing.configure()
     import tensorflow as tf
 
-    from kerasg2c.jobs import infogan_job
+    from kerasg2c.jobs import infowgan_job
 
     config = model_config()
     n_images = FLAGS.n_critic * FLAGS.batch
@@ -78,7 +78,7 @@ def main(argv):
         return f"params: generator {g:,}, critic (D and Q) {c:,}, total {g + c:,}"
 
     def build():
-        return infogan_job.build_model(config)
+        return infowgan_job.build_model(config)
 
     rates = step_timing.time_configurations(header, strategy, build, data, params, n_images)
     if FLAGS.variants and rates:

@@ -1,10 +1,10 @@
 """InfoWGAN-GP: unsupervised cell-level representation (Hu et al., IEEE JBHI 2019).
 
-    python -m trainers.infogan --config=configs/infogan.py
-    python -m trainers.infogan --config=configs/infogan.py --config.data.root=/data/cells
+    python -m trainers.infowgan --config=configs/infowgan.py
+    python -m trainers.infowgan --config=configs/infowgan.py --config.data.root=/data/cells
 
 With an empty `data.root` it writes bone-marrow-like cell phantoms (five types, 32 × 32
-crops; `kerasg2c.data.cell_phantoms.write_cells`, sized by `data.phantoms.*`) into
+crops; `kerasg2c.phantoms.cells.write_cells`, sized by `data.phantoms.*`) into
 `workdir/data`. A DATA_ROOT of your own holds single-cell crops under
 `labeled/<split>/<type>/`: training reads `labeled/train` without its labels; the types
 are used only to score the clustering. Trains InfoWGAN-GP (`n_critic` critic updates,
@@ -24,7 +24,7 @@ generator and Q update (the paper's 5), width 32 (the paper's code's 128), batch
 paper's 64), 1,000 generator updates (25 epochs of 40 steps; the paper's 40 passes), the
 weights of the point with the most categories in use, then the best recovery of c (the
 paper's: the last). About 3 minutes on 2 CPU cores. The paper's settings are
-configs/infogan_paper_a.py (b, c: its other datasets), every difference in
+configs/infowgan_paper_a.py (b, c: its other datasets), every difference in
 docs/METHODS.md §4. `--config.infogan.k_sweep="(4,5,6)"` trains once per k and writes
 k_sweep.csv / k_sweep.png (§IV-D, Table II).
 Cells in a type folder named `unknown` (no known type) are trained on but never scored.
@@ -47,7 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.phantoms.n_test = 500
     config.data.phantoms.n_reference = 0  # unused by cell phantoms
     config.data.phantoms.size = 32  # crop side
-    # Nuisance level of the cells (kerasg2c.data.cell_nuisance): 0 = none, the control
+    # Nuisance level of the cells (kerasg2c.phantoms.cell_nuisance): 0 = none, the control
     # (centred single cells on white). Level L shifts the centre up to 3·L px, adds a
     # neighbour's fragment at the border with probability 0.4·L, and scales stain
     # intensity by exp(N(0, 0.15·L)) and cell size by exp(N(0, 0.08·L)): 1 looks like
@@ -67,7 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.infogan.lambda_gp = 10.0
     config.infogan.lambda_info = 1.0
     config.infogan.rotate = True  # 0/90/180/270° rotation of the real cells (§IV-A)
-    # Which weights are evaluated and saved (kerasg2c/jobs/infogan_monitor.py): "last" (the
+    # Which weights are evaluated and saved (kerasg2c/jobs/infowgan_monitor.py): "last" (the
     # paper's), or the evaluation point (an epoch's end) best by a label-free criterion:
     # "in_use_recovery" (most categories in use on real cells, then Q's recovery of c from
     # generated cells; closest to the best labelled point in docs/RESULTS.md),

@@ -1,10 +1,10 @@
-"""InfoWGAN-GP maps (`python -m trainers.infogan_map`): where argmax Q clusters cells
+"""InfoWGAN-GP maps (`python -m trainers.infowgan_map`): where argmax Q clusters cells
 better than k-means, over a grid of config values × budgets × seeds.
 
-Every grid cell (a combination of the --vary values, one seed) is one `trainers.infogan`
-run in its own folder under --out (`kerasg2c.sweep`: a subprocess per run, resumable, a
+Every grid cell (a combination of the --vary values, one seed) is one `trainers.infowgan`
+run in its own folder under --out (`kerasg2c.jobs.sweep`: a subprocess per run, resumable, a
 finished run is never recomputed). A run evaluates Q at the end of every epoch
-(`infogan_monitor`); with `train.steps_per_epoch` = --eval_every and `train.epochs` =
+(`infowgan_monitor`); with `train.steps_per_epoch` = --eval_every and `train.epochs` =
 max(--budgets) / --eval_every, the budget axis is read off those evaluation points, so one
 run serves every budget. At a budget B (generator updates) each run gives:
 
@@ -27,17 +27,17 @@ import os
 
 import numpy as np
 
-from kerasg2c import json_files, sweep
+from kerasg2c import json_files
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import effect_map
-from kerasg2c.jobs import infogan_monitor
+from kerasg2c.jobs import infowgan_monitor, sweep
 
 ARMS = ("q", "q_last", "q_best", "kmeans_pixels", "kmeans_hog")
 METRICS = ("purity", "f_score", "entropy")
 
 
 def grid_for(config, vary, seeds, sets, budgets, eval_every) -> sweep.Grid:
-    """The sweep grid: `trainers.infogan` with every --vary combination × seed, evaluated
+    """The sweep grid: `trainers.infowgan` with every --vary combination × seed, evaluated
     every `eval_every` generator updates up to max(`budgets`)."""
     budgets = sorted(budgets)
     if eval_every < 1 or any(b < 1 or b % eval_every for b in budgets):
@@ -53,7 +53,7 @@ def grid_for(config, vary, seeds, sets, budgets, eval_every) -> sweep.Grid:
     for spec in sets:
         if spec.partition("=")[0] in taken:
             raise UserError(f"--set={spec}: the map sets {spec.partition('=')[0]} from --budgets")
-    grid = sweep.make_grid("trainers.infogan", config, vary, seeds, sets)
+    grid = sweep.make_grid("trainers.infowgan", config, vary, seeds, sets)
     return sweep.Grid(grid.trainer, grid.config, grid.vary, grid.seeds, grid.sets + steps)
 
 
@@ -68,9 +68,9 @@ def readout(report: dict, budget: int) -> dict:
     if not points or points[-1]["step"] != budget:
         raise UserError(f"the run has no evaluation point at {budget} generator updates")
     last = points[-1]
-    chosen = infogan_monitor.choose(points, report["selection"]["criterion"])
+    chosen = infowgan_monitor.choose(points, report["selection"]["criterion"])
     clustering = report["clustering"]
-    choices = {c: _clusters(infogan_monitor.choose(points, c)) for c in infogan_monitor.CRITERIA}
+    choices = {c: _clusters(infowgan_monitor.choose(points, c)) for c in infowgan_monitor.CRITERIA}
     return {
         "choices": choices,
         "q": _clusters(chosen),
@@ -187,7 +187,7 @@ def format_markdown(cells, variants, budgets, command) -> str:
                  for m in ("precision", "recall", "f1")]  # fmt: skip
         seeds = ",".join(str(r["seed"]) for r in rows)
         lines.append(f"| {label} | {seeds} | " + " | ".join(texts) + " |")
-    criteria = infogan_monitor.CRITERIA
+    criteria = infowgan_monitor.CRITERIA
     lines += [
         "",
         "Q's purity at each label-free choice of weights among the points up to the budget, "

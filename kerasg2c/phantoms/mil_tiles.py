@@ -27,7 +27,7 @@ What makes them hard (all lengths are in instance sides, so they scale with
 
 Measured with `configs/mil.py` (200 training tiles, 20 epochs), seeds 0, 1, 2: test tile
 AUC 0.89, 0.96, 0.88 and instance AUC 0.95, 0.98, 0.98 (the old squares of dense dark
-nuclei: 1.00). `python -m kerasg2c.data.mil_phantoms --preview tiles.png` draws a few.
+nuclei: 1.00). `python -m kerasg2c.phantoms.mil_tiles --preview tiles.png` draws a few.
 """
 
 import csv
@@ -196,7 +196,7 @@ def write_tiles(out, *, n_train, n_val, n_test, size, instance_size, seed=0) -> 
         "classes": list(CLASSES),
         "positive_class": "tumour",  # the MIL job's positive class (never folder order)
         "tasks": {},
-        "generator": {"name": "kerasg2c.data.mil_phantoms", "seed": seed, "size": size,
+        "generator": {"name": "kerasg2c.phantoms.mil_tiles", "seed": seed, "size": size,
                       "instance_size": instance_size, "tumour_fraction": TUMOUR_FRACTION},
     }  # fmt: skip
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")

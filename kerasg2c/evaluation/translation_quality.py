@@ -12,9 +12,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerasg2c.data import pipeline
-from kerasg2c.evaluation import fidelity, frechet, stain_transfer
+from kerasg2c.evaluation import fidelity, frechet, samples
 from kerasg2c.models.stem_resnet import StemResNet
-from kerasg2c.training import samples
+from kerasg2c.pathology import reinhard as stain_transfer
 
 
 def translate(model, split, image_size: int, batch_size: int) -> dict:

@@ -1,6 +1,6 @@
 """The InfoWGAN-GP collapse diagnostic and label-free choice of weights
-(`kerasg2c.jobs.infogan_monitor`), a short run on easy cells, and the map command
-(`python -m trainers.infogan_map`) on a 2-cell grid at tiny size."""
+(`kerasg2c.jobs.infowgan_monitor`), a short run on easy cells, and the map command
+(`python -m trainers.infowgan_map`) on a 2-cell grid at tiny size."""
 
 import csv
 import json
@@ -11,9 +11,9 @@ import pytest
 from conftest import prefetched, run_python
 from PIL import Image
 
-from kerasg2c.data import cell_phantoms
-from kerasg2c.jobs import infogan_map, infogan_monitor
+from kerasg2c.jobs import infowgan_map, infowgan_monitor
 from kerasg2c.models.infowgan import InfoWGANGP
+from kerasg2c.phantoms import cells as cell_phantoms
 
 EASY_TYPES = ("lymphocyte", "megakaryocyte")  # small and dark against large and lobulated
 
@@ -28,8 +28,8 @@ def test_diagnose_counts_categories_in_use_and_recovery():
     model = tiny_model()
     images = np.random.default_rng(0).uniform(0, 1, (40, 16, 16, 3)).astype(np.float32)
     labels = np.arange(40) % 2
-    codes = infogan_monitor.generated_codes(model, 30, seed=0)
-    row = infogan_monitor.diagnose(model, images, labels, codes=codes)
+    codes = infowgan_monitor.generated_codes(model, 30, seed=0)
+    row = infowgan_monitor.diagnose(model, images, labels, codes=codes)
     clusters = np.asarray(model(images)).argmax(axis=1)
     shares = np.bincount(clusters, minlength=3) / 40
     assert row["category_shares"] == pytest.approx(shares, abs=1e-4)
@@ -37,17 +37,17 @@ def test_diagnose_counts_categories_in_use_and_recovery():
     fakes = np.asarray(model.generate(*codes))
     assert row["q_recovery"] == np.mean(np.asarray(model(fakes)).argmax(axis=1) == codes[0])
     assert {"q_purity", "q_entropy", "q_f_score"} <= set(row)
-    assert "q_purity" not in infogan_monitor.diagnose(model, images, None, codes=codes)
+    assert "q_purity" not in infowgan_monitor.diagnose(model, images, None, codes=codes)
     # The generated cells are fixed for a run: the same codes give the same value.
-    again = infogan_monitor.diagnose(model, images, labels, codes=codes)
+    again = infowgan_monitor.diagnose(model, images, labels, codes=codes)
     assert again["q_recovery"] == row["q_recovery"]
 
 
 def test_a_collapsed_point_says_so(caplog):
     row = {"categories_in_use": 2, "category_shares": [0.5, 0.5, 0, 0, 0], "q_recovery": 0.9}
     with caplog.at_level("INFO", logger="absl"):
-        infogan_monitor.log_point(row, 120, 5)
-        infogan_monitor.log_point({**row, "categories_in_use": 5}, 160, 5)
+        infowgan_monitor.log_point(row, 120, 5)
+        infowgan_monitor.log_point({**row, "categories_in_use": 5}, 160, 5)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "collapsed at 120 generator updates" in warnings[0]
     assert "2 of its 5 categories" in warnings[0]
@@ -61,10 +61,10 @@ def test_choose_prefers_the_latest_best_point_by_each_criterion():
     rows = [_row(2, 0.95), _row(5, 0.70), _row(5, 0.80), _row(5, 0.80), _row(4, 0.99)]
     for r, step in zip(rows, range(40, 240, 40)):
         r["step"] = step
-    assert infogan_monitor.choose(rows, "last")["step"] == 200
-    assert infogan_monitor.choose(rows, "q_recovery")["step"] == 200
-    assert infogan_monitor.choose(rows, "in_use_recovery")["step"] == 160  # latest of equals
-    assert infogan_monitor.choose(rows, "q_confidence")["step"] == 200
+    assert infowgan_monitor.choose(rows, "last")["step"] == 200
+    assert infowgan_monitor.choose(rows, "q_recovery")["step"] == 200
+    assert infowgan_monitor.choose(rows, "in_use_recovery")["step"] == 160  # latest of equals
+    assert infowgan_monitor.choose(rows, "q_confidence")["step"] == 200
 
 
 def test_selector_keeps_the_chosen_weights_and_survives_a_resume(tmp_path):
@@ -72,16 +72,16 @@ def test_selector_keeps_the_chosen_weights_and_survives_a_resume(tmp_path):
     variable = model.critic.category_variables[0]
     for step, recovery in ((40, 0.3), (80, 0.6), (120, 0.5)):
         variable.assign(np.full(variable.shape, step / 1000, np.float32))
-        selector = infogan_monitor.Selector(model, "q_recovery", str(tmp_path))
+        selector = infowgan_monitor.Selector(model, "q_recovery", str(tmp_path))
         selector.offer(_row(3, recovery), step)  # a new Selector each time: a resumed run
     point = selector.restore(last_step=120)
     assert point == {"step": 80, "value": 0.6, "criterion": "q_recovery"}
     np.testing.assert_allclose(np.asarray(variable), 0.08)
-    last = infogan_monitor.Selector(model, "last", str(tmp_path / "other"))
+    last = infowgan_monitor.Selector(model, "last", str(tmp_path / "other"))
     assert not last.offer(_row(3, 0.9), 40)
     assert last.restore(last_step=40) == {"criterion": "last", "step": 40}
     with pytest.raises(ValueError, match="criterion='best'"):
-        infogan_monitor.Selector(model, "best", str(tmp_path))
+        infowgan_monitor.Selector(model, "best", str(tmp_path))
 
 
 def write_easy_cells(root: pathlib.Path) -> None:
@@ -102,7 +102,7 @@ def easy_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("easy")
     write_easy_cells(tmp / "root")
     args = [
-        "-m", "trainers.infogan", "--config=configs/infogan.py",
+        "-m", "trainers.infowgan", "--config=configs/infowgan.py",
         f"--config.workdir={tmp / 'run'}", f"--config.data.root={tmp / 'root'}",
         "--config.infogan.categories=2", "--config.infogan.channels=8",
         "--config.infogan.noise_dim=8", "--config.infogan.n_critic=1",
@@ -145,7 +145,7 @@ def map_run(tmp_path_factory):
     """The map command on 2 nuisance levels × 1 seed × budgets 2 and 4, then the same
     command again (everything finished: nothing reruns)."""
     out = tmp_path_factory.mktemp("map") / "map"
-    args = ["-m", "trainers.infogan_map", f"--out={out}", *MAP_FLAGS]
+    args = ["-m", "trainers.infowgan_map", f"--out={out}", *MAP_FLAGS]
     first = run_python(args)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-4000:]
     second = run_python(args)
@@ -158,13 +158,13 @@ def test_the_map_command_writes_its_table_and_figure(map_run):
     assert second.returncode == 0 and second.stdout.count("skip (done)") == 2
     with open(out / "map.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2 * 2 * len(infogan_map.ARMS)  # levels × budgets × arms
+    assert len(rows) == 2 * 2 * len(infowgan_map.ARMS)  # levels × budgets × arms
     assert {r["variant"] for r in rows} == {"nuisance=0", "nuisance=1"}
     assert {r["budget"] for r in rows} == {"2", "4"}
     for r in rows:
         assert 0.2 <= float(r["purity"]) <= 1 and 0 <= float(r["f_score"]) <= 1
     table = (out / "map.md").read_text()
-    assert table.count("| nuisance=1 | 4 | 0 |") == len(infogan_map.ARMS)
+    assert table.count("| nuisance=1 | 4 | 0 |") == len(infowgan_map.ARMS)
     assert "Each variant against `nuisance=0`" in table
     assert Image.open(out / "map.png").size[0] > 600
     # Level 1's phantoms differ from the control's, which are today's phantoms.
@@ -176,7 +176,7 @@ def test_the_map_command_writes_its_table_and_figure(map_run):
 
 def test_the_map_refuses_a_budget_off_the_evaluation_points(tmp_path):
     proc = run_python(
-        ["-m", "trainers.infogan_map", f"--out={tmp_path}", "--budgets=30", "--eval_every=40"]
+        ["-m", "trainers.infowgan_map", f"--out={tmp_path}", "--budgets=30", "--eval_every=40"]
     )
     assert proc.returncode == 2
     assert "--budgets=30: each must be a positive multiple of --eval_every=40" in proc.stderr

@@ -1,7 +1,7 @@
 """InfoWGAN-GP at the paper's settings for its Dataset A (Hu et al. §IV-A/B): 1,995 cells
 of eleven healthy bone-marrow images (Kainz et al.), Tables I and III.
 
-    python -m trainers.infogan --config=configs/infogan_paper_a.py --config.data.root=DATA_ROOT
+    python -m trainers.infowgan --config=configs/infowgan_paper_a.py --config.data.root=DATA_ROOT
 
 Every key the paper states (§IV-B): Adam (α = 1e-4, β = (0.5, 0.9)), batch 64, λ_GP = 10,
 λ_info = 1, five critic updates per generator and Q update, the training set rotated by

@@ -1,9 +1,9 @@
-"""The InfoWGAN-GP job (`python -m trainers.infogan`): unsupervised cell clustering (Hu et
+"""The InfoWGAN-GP job (`python -m trainers.infowgan`): unsupervised cell clustering (Hu et
 al., "Unsupervised learning for cell-level visual representation in histopathology images
 with generative adversarial networks", §III-A and §IV).
 
 1. Data: a DATA_ROOT of single-cell crops (`labeled/<split>/<type>/`), or with an empty
-   `data.root` the cell phantoms of `kerasg2c.data.cell_phantoms` (`write_phantoms`,
+   `data.root` the cell phantoms of `kerasg2c.phantoms.cells` (`write_phantoms`,
    sized by `data.phantoms.*`) written into `workdir/data`. Every cell, for training and
    for scoring, is read through `cell_split`: the paper's 32×32 rule
    (`pathology.nuclei.fit_crop`: a longer box shrunk with its aspect kept, centred on
@@ -24,7 +24,7 @@ with generative adversarial networks", §III-A and §IV).
    declared inputs) and `report.json`.
 
 With `infogan.k_sweep` (e.g. `(4, 5, 6)`) the job runs once per k into `workdir/k<k>/`
-and tabulates Q's purity and entropy against k (`kerasg2c.jobs.infogan_k_sweep`).
+and tabulates Q's purity and entropy against k (`kerasg2c.jobs.infowgan_k_sweep`).
 `kerasg2c.jobs.cells_job` runs this job as a stage when it is given no trained run.
 """
 
@@ -36,14 +36,15 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from kerasg2c.data import cell_phantoms, pipeline
+from kerasg2c.data import pipeline
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import clustering
-from kerasg2c.jobs import infogan_monitor, reporting, shared_config, splits, train_settings
+from kerasg2c.evaluation import clustering, samples
+from kerasg2c.jobs import infowgan_monitor, reporting, shared_config, splits, train_settings
 from kerasg2c.models.infowgan import InfoWGANGP
 from kerasg2c.models.infowgan_networks import check_image_size
 from kerasg2c.pathology import nuclei
-from kerasg2c.training import loop, samples
+from kerasg2c.phantoms import cells as cell_phantoms
+from kerasg2c.training import loop
 
 GRID = "generated_cells.png"
 GENERATOR = os.path.join("generators", "generator.keras")
@@ -85,9 +86,9 @@ def check(config, prefix: str = "") -> None:
     ) != len(sweep):
         raise UserError(f"config key {i}k_sweep={tuple(sweep)!r}: expected distinct integers ≥ 2")
     select = shared_config.value(config, i + "select")
-    if select not in infogan_monitor.CRITERIA:
+    if select not in infowgan_monitor.CRITERIA:
         raise UserError(
-            f"config key {i}select={select!r}: expected one of {infogan_monitor.CRITERIA}"
+            f"config key {i}select={select!r}: expected one of {infowgan_monitor.CRITERIA}"
         )
     cells = shared_config.value(config, i + "recovery_cells")
     if isinstance(cells, bool) or not isinstance(cells, int) or cells < 1:
@@ -102,8 +103,8 @@ def write_phantoms(root, config) -> None:
     """Cell phantoms (`cell_phantoms.write_cells`) as this job's DATA_ROOT when
     `data.root` is empty: `data.phantoms.n_train/n_val/n_test` cells of side
     `data.phantoms.size` at nuisance level `data.phantoms.nuisance` (0 when absent: none,
-    the control; `kerasg2c.data.cell_nuisance`)."""
-    from kerasg2c.data import cell_nuisance
+    the control; `kerasg2c.phantoms.cell_nuisance`)."""
+    from kerasg2c.phantoms import cell_nuisance
 
     p = config.data.phantoms
     nuisance = p.get("nuisance", 0.0)
@@ -264,11 +265,11 @@ def evaluate(config, model, loaded) -> dict:
 
 def train_and_evaluate(config, context) -> dict:
     """Steps 1–4, then `report.json`; with `infogan.k_sweep` set, once per k of it
-    (`infogan_k_sweep.run`)."""
+    (`infowgan_k_sweep.run`)."""
     if tuple(config.infogan.k_sweep):
-        from kerasg2c.jobs import infogan_k_sweep
+        from kerasg2c.jobs import infowgan_k_sweep
 
-        return infogan_k_sweep.run(config, context)
+        return infowgan_k_sweep.run(config, context)
     keras.utils.set_random_seed(config.seed)
     i = config.infogan
     size = config.data.image_size
@@ -297,8 +298,8 @@ def train_and_evaluate(config, context) -> dict:
     known = typed(test)
     watched = pipeline.load_images(test, size)[known if known.any() else slice(None)]
     watched_labels = np.asarray(test.labels)[known] if known.any() else None
-    codes = infogan_monitor.generated_codes(model, i.recovery_cells, config.seed)
-    selector = infogan_monitor.Selector(model, i.select, context.workdir, context.chief)
+    codes = infowgan_monitor.generated_codes(model, i.recovery_cells, config.seed)
+    selector = infowgan_monitor.Selector(model, i.select, context.workdir, context.chief)
 
     def on_epoch_end(epoch):
         if not context.chief:
@@ -308,8 +309,8 @@ def train_and_evaluate(config, context) -> dict:
         titles = [f"c={n // columns}" if n % columns == 0 else "" for n in range(len(images))]
         name = f"cells_epoch{epoch + 1:03d}"
         samples.write_image_grid(context.workdir, name, images, step, titles, columns=columns)
-        row = infogan_monitor.diagnose(model, watched, watched_labels, codes=codes)
-        infogan_monitor.log_point(row, step, i.categories)
+        row = infowgan_monitor.diagnose(model, watched, watched_labels, codes=codes)
+        infowgan_monitor.log_point(row, step, i.categories)
         selector.offer(row, step)
         return row
 
@@ -337,7 +338,7 @@ def train_and_evaluate(config, context) -> dict:
         "data": reporting.data_summary(loaded),
         "history": history,
         "selection": selection,
-        "diagnostic": infogan_monitor.diagnose(model, watched, watched_labels, codes=codes),
+        "diagnostic": infowgan_monitor.diagnose(model, watched, watched_labels, codes=codes),
         **evaluate(config, model, loaded),
         "grid": GRID,
     }

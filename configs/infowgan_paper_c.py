@@ -2,7 +2,7 @@
 and B together (about 15,000 cells of 40 images), Table III and, through
 `configs/cells_paper.py`, the image-level classification of Table IV.
 
-    python -m trainers.infogan --config=configs/infogan_paper_c.py --config.data.root=DATA_ROOT
+    python -m trainers.infowgan --config=configs/infowgan_paper_c.py --config.data.root=DATA_ROOT
 
 The keys of `infogan_paper_a.py` with 64 Gaussian noise variables instead of 32.
 """

@@ -3,15 +3,15 @@
 A coarse island map (1/16 of the slide, `MASK_DOWNSAMPLE`) says where tissue is. Inside it,
 kidney-cortex-like tissue: tubules on a jittered grid (epithelium around a lumen, a
 basement-membrane ring, nuclei along the epithelium) in an interstitium with scattered
-nuclei, and now and then a glomerulus from `phantoms.make_layout` (noa, ss or gs) pasted
+nuclei, and now and then a glomerulus from `glomeruli.make_layout` (noa, ss or gs) pasted
 into a disk. Every region of the slide is a pure function of (seed, its coordinates) and
 the island map, so the slide is rendered tile by tile in bounded memory and the four
-stains share their geometry exactly. Each stain is rendered like `phantoms.render`
+stains share their geometry exactly. Each stain is rendered like `glomeruli.render`
 (Beer–Lambert optical density, blur, noise) with one stain-intensity jitter for the whole
 slide. `write_slides` writes `PAS.tif` (the input slide) and `HE.tif`, `MASSON.tif`,
 `PASM.tif` (its true renderings) as pyramids, `tissue_mask.png` and `slide.json`.
 
-    python -m kerasg2c.data.slide_phantoms --out=/tmp/slide --width=4096 --height=4096
+    python -m kerasg2c.phantoms.slides --out=/tmp/slide --width=4096 --height=4096
 """
 
 import dataclasses
@@ -25,7 +25,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage import draw, morphology
 
-from kerasg2c.data import phantoms
+from kerasg2c.phantoms import glomeruli
 from kerasg2c.slides import pyramid, reader
 
 MASK_DOWNSAMPLE = 16
@@ -63,18 +63,18 @@ def make_plan(seed, height, width) -> SlidePlan:
     """The island map and the per-stain jitter of the slide of `seed`."""
     rows, cols = -(-height // MASK_DOWNSAMPLE), -(-width // MASK_DOWNSAMPLE)
     absorption, glass, blur, noise = {}, {}, {}, {}
-    k = len(phantoms._COMPONENTS)
-    for s, stain in enumerate(phantoms.STAINS):
-        rng = phantoms._rng(seed, _STAIN, s)
+    k = len(glomeruli._COMPONENTS)
+    for s, stain in enumerate(glomeruli.STAINS):
+        rng = glomeruli._rng(seed, _STAIN, s)
         jitter = rng.uniform(0.85, 1.15, k) * rng.uniform(0.9, 1.1)
-        unit = phantoms._OD[stain]
+        unit = glomeruli._OD[stain]
         absorption[stain] = (jitter[:, None] * unit[:k] * rng.normal(1.0, 0.03, (k, 3))).astype(
             np.float32
         )
         glass[stain] = unit[k]
         blur[stain] = float(rng.uniform(0.3, 0.7))
         noise[stain] = float(rng.uniform(1.0, 4.0))
-    islands = _islands(phantoms._rng(seed, _ISLANDS), rows, cols)
+    islands = _islands(glomeruli._rng(seed, _ISLANDS), rows, cols)
     return SlidePlan(seed, height, width, islands, absorption, glass, blur, noise)
 
 
@@ -91,7 +91,7 @@ def _islands(rng, rows, cols):
             rng.uniform(0, 0.15) * np.cos(n * theta + rng.uniform(0, 2 * np.pi)) for n in (2, 3, 5)
         )
         field = np.maximum(field, 1 - np.hypot(dy, dx) / (rng.uniform(0.12, 0.25) * wobble))
-    field += 0.3 * phantoms._smooth_noise(rng, side, 0.04 * side)[:rows, :cols]
+    field += 0.3 * glomeruli._smooth_noise(rng, side, 0.04 * side)[:rows, :cols]
     tissue = field > np.quantile(field, 1 - rng.uniform(0.3, 0.45))
     tissue = morphology.remove_small_objects(tissue, max_size=max(4, side**2 // 2000))
     tissue = morphology.remove_small_holes(tissue, max_size=max(4, side**2 // 2000))
@@ -103,10 +103,10 @@ def render_region(plan, stain, y, x, height, width) -> np.ndarray:
     m = _MARGIN
     conc = concentrations(plan, y - m, x - m, height + 2 * m, width + 2 * m)
     od = conc @ plan.absorption[stain] + plan.glass[stain]
-    rgb = phantoms.I0 * np.exp(-od)
+    rgb = glomeruli.I0 * np.exp(-od)
     sigma = plan.blur[stain]
     rgb = ndimage.gaussian_filter(rgb, sigma=(sigma, sigma, 0))[m:-m, m:-m]
-    rng = phantoms._rng(plan.seed, _NOISE, phantoms.STAINS.index(stain), y, x)
+    rng = glomeruli._rng(plan.seed, _NOISE, glomeruli.STAINS.index(stain), y, x)
     rgb += rng.normal(0.0, plan.noise[stain], rgb.shape).astype(np.float32)
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
@@ -118,7 +118,7 @@ def concentrations(plan, y, x, height, width) -> np.ndarray:
     cols = np.arange(x, x + width)
     tissue = _tissue(plan, rows, cols)
     if not tissue.any():
-        return np.zeros((height, width, len(phantoms._COMPONENTS)), np.float32)
+        return np.zeros((height, width, len(glomeruli._COMPONENTS)), np.float32)
     rho, lumen_fraction, nuclei = _tubules(plan.seed, y, x, height, width)
     fill = 1 + 0.2 * _lattice_noise(plan.seed, _TEXTURE, rows, cols, 3)
     lumen = rho < lumen_fraction
@@ -162,7 +162,7 @@ def _lattice_noise(seed, stream, rows, cols, spacing):
     n = _LATTICE_CHUNK
     for cr in range(lr0 // n, lr1 // n + 1):
         for cc in range(lc0 // n, lc1 // n + 1):
-            values = phantoms._rng(seed, stream, cr + 1, cc + 1).standard_normal((n, n))
+            values = glomeruli._rng(seed, stream, cr + 1, cc + 1).standard_normal((n, n))
             r0, r1 = max(lr0, cr * n), min(lr1 + 1, (cr + 1) * n)
             c0, c1 = max(lc0, cc * n), min(lc1 + 1, (cc + 1) * n)
             lattice[r0 - lr0 : r1 - lr0, c0 - lc0 : c1 - lc0] = values[
@@ -182,7 +182,7 @@ def _tubules(seed, y, x, height, width):
     reach = g  # no tubule or nucleus reaches farther than this from its cell
     for ci in range((y - reach) // g, (y + height + reach) // g + 1):
         for cj in range((x - reach) // g, (x + width + reach) // g + 1):
-            rng = phantoms._rng(seed, _TUBULE, ci + 2, cj + 2)  # cells from -2
+            rng = glomeruli._rng(seed, _TUBULE, ci + 2, cj + 2)  # cells from -2
             cy, cx = (np.array([ci, cj]) + 0.5) * g + rng.uniform(-0.15, 0.15, 2) * g - (y, x)
             a = rng.uniform(0.36, 0.48) * g
             b = a * rng.uniform(0.65, 1.0)
@@ -224,18 +224,18 @@ def _glomeruli(plan, y, x, height, width):
     found = []
     for gi in range(max(y, 0) // c, (y + height - 1) // c + 1):
         for gj in range(max(x, 0) // c, (x + width - 1) // c + 1):
-            rng = phantoms._rng(plan.seed, _GLOMERULUS, gi, gj)
+            rng = glomeruli._rng(plan.seed, _GLOMERULUS, gi, gj)
             size = int(rng.choice((224, 256, 288)))
             top, left = np.array([gi, gj]) * c + rng.integers(_MARGIN, c - size - _MARGIN, 2)
-            label = phantoms.CLASSES[
-                rng.choice(len(phantoms.CLASSES), p=phantoms.CLASS_FREQUENCIES)
+            label = glomeruli.CLASSES[
+                rng.choice(len(glomeruli.CLASSES), p=glomeruli.CLASS_FREQUENCIES)
             ]
             if rng.uniform() >= _GLOMERULUS_CHANCE or not _all_tissue(plan, top, left, size):
                 continue
             if top >= y + height or left >= x + width or top + size <= y or left + size <= x:
                 continue
-            layout = phantoms.make_layout(rng, size, label)
-            maps = [getattr(layout, name) for name in phantoms._COMPONENTS]
+            layout = glomeruli.make_layout(rng, size, label)
+            maps = [getattr(layout, name) for name in glomeruli._COMPONENTS]
             yy, xx = np.mgrid[0:size, 0:size] + 0.5 - size / 2
             weight = np.clip((0.5 * size - np.hypot(yy, xx)) / 6, 0, 1)
             found.append((np.stack([*maps, weight], axis=-1).astype(np.float32), top, left))
@@ -272,7 +272,7 @@ def write_slides(out, *, height, width, seed=0, progress=None) -> dict:
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plan = make_plan(seed, height, width)
-    for stain in phantoms.STAINS:
+    for stain in glomeruli.STAINS:
 
         def read_tile(row, col, stain=stain):
             y, x = row * TILE_SIZE, col * TILE_SIZE
@@ -286,12 +286,12 @@ def write_slides(out, *, height, width, seed=0, progress=None) -> dict:
         logging.info("slide phantoms: %s.tif in %.1f s", stain, time.perf_counter() - started)
     Image.fromarray(plan.tissue_mask.astype(np.uint8) * 255).save(out / "tissue_mask.png")
     meta = {
-        "generator": "kerasg2c.data.slide_phantoms",
+        "generator": "kerasg2c.phantoms.slides",
         "seed": seed,
         "width": width,
         "height": height,
-        "source_stain": phantoms.SOURCE_STAIN,
-        "stains": {stain: f"{stain}.tif" for stain in phantoms.STAINS},
+        "source_stain": glomeruli.SOURCE_STAIN,
+        "stains": {stain: f"{stain}.tif" for stain in glomeruli.STAINS},
         "tissue_mask": "tissue_mask.png",
         "mask_downsample": MASK_DOWNSAMPLE,
         "tissue_fraction": round(float(plan.tissue_mask.mean()), 4),
@@ -304,7 +304,7 @@ def write_slides(out, *, height, width, seed=0, progress=None) -> dict:
 def write_preview(out, path, max_size=512):
     """A PNG of the four stains' thumbnails side by side, read back from `out`."""
     thumbnails = []
-    for stain in phantoms.STAINS:
+    for stain in glomeruli.STAINS:
         with reader.open_slide(pathlib.Path(out) / f"{stain}.tif") as slide:
             thumbnail = slide.thumbnail(max_size)
         thumbnails.append(np.pad(thumbnail, ((4, 4), (4, 4), (0, 0)), constant_values=255))

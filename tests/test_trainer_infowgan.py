@@ -1,4 +1,4 @@
-"""`python -m trainers.infogan` and `python -m trainers.cells` end to end on tiny cell
+"""`python -m trainers.infowgan` and `python -m trainers.cells` end to end on tiny cell
 phantoms: InfoWGAN-GP training, its clustering scored against k-means baselines, the
 generated-cell grid, the serving export of Q and of the generator, a killed run resumed
 exactly, and the cells job (its InfoWGAN-GP stage, segmentation, proportions,
@@ -21,9 +21,9 @@ from conftest import (
 )
 from PIL import Image
 
-from kerasg2c.data import cell_phantoms
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import cells_job, config_files, infogan_job, shared_config, tile_crops
+from kerasg2c.jobs import cells_job, config_files, infowgan_job, shared_config, tile_crops
+from kerasg2c.phantoms import cells as cell_phantoms
 
 TINY = [
     "--config.data.phantoms.n_train=40",
@@ -70,7 +70,7 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
     assert grid.size == (4 * 34 - 2, 5 * 34 - 2)
     assert (infogan_run / "samples" / "cells_epoch002.png").exists()
     assert (infogan_run / "data" / "labeled" / "train" / "myeloblast").is_dir()
-    for name in ("model.keras", infogan_job.GENERATOR):
+    for name in ("model.keras", infowgan_job.GENERATOR):
         assert (infogan_run / name).stat().st_size > 0, name
     # The collapse diagnostic at every evaluation point (epoch end) and at the end.
     for row in report["history"]:
@@ -108,7 +108,7 @@ def test_infogan_bad_keys_are_named(key, value, message):
     section, name = key.rsplit(".", 1)
     shared_config.value(config, section)[name] = value
     with pytest.raises(UserError, match=re.escape(message)):
-        infogan_job.check(config)
+        infowgan_job.check(config)
 
 
 @pytest.mark.parametrize(
@@ -313,7 +313,7 @@ def test_tritonserver_serves_q_like_keras(infogan_run, tmp_path):
 
 def test_scored_crops_equal_the_training_crops_of_the_same_files(tmp_path):
     """The crops `cells_job` scores (segmentation → `nuclei.fit_crop` → `cell_inputs`) and
-    the cells `infogan_job` trains on and scores (files → `cell_split`) are one path: the
+    the cells `infowgan_job` trains on and scores (files → `cell_split`) are one path: the
     same crops written as PNGs read back equal, value for value, and a file larger than 32
     is shrunk with its aspect kept and centred on white, not stretched."""
     from test_nuclei import synthetic_he_tile
@@ -329,14 +329,14 @@ def test_scored_crops_equal_the_training_crops_of_the_same_files(tmp_path):
         Image.fromarray(crop).save(folder / f"{n:03d}.png")
     wide = np.random.default_rng(0).integers(0, 200, (20, 48, 3)).astype(np.uint8)
     Image.fromarray(wide).save(folder / "wide.png")
-    split = infogan_job.cell_split(pipeline.load_labeled_split(str(tmp_path), "train"), 32)
+    split = infowgan_job.cell_split(pipeline.load_labeled_split(str(tmp_path), "train"), 32)
     order = np.argsort(split.paths)
     read = pipeline.load_images(split, 32)[order]  # what evaluate() scores
-    scored = infogan_job.cell_inputs(found.crops)  # what cells_job scores
+    scored = infowgan_job.cell_inputs(found.crops)  # what cells_job scores
     np.testing.assert_array_equal(read[:6], scored)
     expected_wide = nuclei.fit_crop(wide, 32)
     assert (expected_wide[:6] == 255).all()  # 48×20 → 32×13, white above and below
-    np.testing.assert_array_equal(read[6], infogan_job.cell_inputs(expected_wide[None])[0])
+    np.testing.assert_array_equal(read[6], infowgan_job.cell_inputs(expected_wide[None])[0])
     batches = split.dataset(batch_size=7, image_size=32, training=True, seed=3)
     trained = np.concatenate([images.numpy() for images, _ in batches])
     key = lambda images: sorted(x.tobytes() for x in images)  # noqa: E731
@@ -388,17 +388,17 @@ def test_untyped_crops_are_trained_on_but_not_scored(tmp_path):
     assert not (out / "labeled" / "test" / "myeloblast").exists()
     stage = config.infogan_stage
     stage.infogan.channels, stage.infogan.noise_dim = 8, 8
-    model = infogan_job.build_model(stage)
+    model = infowgan_job.build_model(stage)
     loaded = {
-        s: infogan_job.cell_split(pipeline.load_labeled_split(str(out), s), 32)
+        s: infowgan_job.cell_split(pipeline.load_labeled_split(str(out), s), 32)
         for s in ("train", "test")
     }
-    report = infogan_job.evaluate(stage, model, loaded)
+    report = infowgan_job.evaluate(stage, model, loaded)
     assert not report["clustering"]["scored"] and "not scored" in report["clustering"]["note"]
     assert not report["svm"]["scored"]
     # The training split's typed crops are scored when they are the test split.
     loaded["test"] = loaded["train"]
-    report = infogan_job.evaluate(stage, model, loaded)
+    report = infowgan_job.evaluate(stage, model, loaded)
     q = report["clustering"]["infowgan_q"]
     assert q["n"] == summary["typed"]["train"]
     assert report["clustering"]["n_unknown"] == summary["crops"]["train"] - q["n"]
@@ -430,7 +430,7 @@ def test_cells_stage_data_follows_stage_cells(tmp_path, monkeypatch, stage_cells
             yield data
 
     seen = {}
-    monkeypatch.setattr(infogan_job, "train_and_evaluate", lambda _, data: seen.update(root=data))
+    monkeypatch.setattr(infowgan_job, "train_and_evaluate", lambda _, data: seen.update(root=data))
     cells_job.infogan_model(config, Context())
     classes = layout.read_dataset_info(seen["root"]).classes
     train = list((tmp_path / "run" / "infogan" / "data" / "labeled" / "train").glob("*/*.png"))

@@ -2,7 +2,7 @@
 cells of 29 bone-marrow images of patients with blood disease; 600 labelled cells (200
 myeloblasts, monocytes, lymphocytes each) score the clustering (Table III).
 
-    python -m trainers.infogan --config=configs/infogan_paper_b.py --config.data.root=DATA_ROOT
+    python -m trainers.infowgan --config=configs/infowgan_paper_b.py --config.data.root=DATA_ROOT
 
 The keys of `infogan_paper_a.py` (the same noise: c of 5 values and 32 Gaussian z).
 """

@@ -24,7 +24,7 @@ expansion; stain-intensity jitter, noise and blur grow. PAS also stains matrix m
 cytoplasm (faint magenta on pink) while Masson (blue on red) and PASM (black on pale) keep
 their matrix contrast, so faint sclerosis is plainer in those stains than in PAS.
 
-    python -m kerasg2c.data.phantoms --out=/tmp/phantoms --size=64 --preview=/tmp/grid.png
+    python -m kerasg2c.phantoms.glomeruli --out=/tmp/phantoms --size=64 --preview=/tmp/grid.png
 """
 
 import collections
@@ -376,7 +376,7 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, dif
         _save(out / path, image)
         if count % _LOG_EVERY == 0 or count == total:
             logging.info("phantoms: %d/%d images written to %s", count, total, out)
-    generator = {"name": "kerasg2c.data.phantoms", "seed": seed, "size": size}
+    generator = {"name": "kerasg2c.phantoms.glomeruli", "seed": seed, "size": size}
     if difficulty:
         generator["difficulty"] = float(difficulty)
     meta = {"source_stain": SOURCE_STAIN, "stains": list(STAINS), "classes": list(CLASSES)}

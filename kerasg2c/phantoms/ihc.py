@@ -17,7 +17,7 @@ haematoxylin nuclei, eosin cytoplasm and stroma. Ki-67: haematoxylin counterstai
 strength, no eosin, and in positive nuclei DAB of 0.7–1.5 (natural-log OD, i.e. a mean DAB OD
 of about 0.3–0.65 on QuPath's base-10 scale, above its 0.2 threshold).
 
-    python -m kerasg2c.data.ihc_phantoms --out=/tmp/ki67 --preview=/tmp/ki67.png
+    python -m kerasg2c.phantoms.ihc --out=/tmp/ki67 --preview=/tmp/ki67.png
 """
 
 import csv
@@ -29,7 +29,7 @@ import numpy as np
 from absl import app, flags, logging
 from scipy import ndimage
 
-from kerasg2c.data import cell_phantoms as cells
+from kerasg2c.phantoms import cells
 
 CLASSES = ("normal", "tumour")
 STAINS = ("HE", "KI67")
@@ -157,7 +157,7 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=S
         "classes": list(CLASSES),
         "positive_class": "tumour",  # the MIL job's positive class (never folder order)
         "tasks": {},
-        "generator": {"name": "kerasg2c.data.ihc_phantoms", "seed": seed, "size": size},
+        "generator": {"name": "kerasg2c.phantoms.ihc", "seed": seed, "size": size},
         "stain_matrix": cells.STAIN_MATRIX.tolist(),
     }
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")

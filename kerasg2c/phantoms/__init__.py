@@ -1,0 +1,5 @@
+"""Synthetic data with known truth, one renderer per kind: glomerulus patches in four
+stains (`glomeruli`), cells for InfoWGAN-GP (`cells`, with `cell_nuisance`), pyramidal
+slides (`slides`), weakly labelled MIL tiles (`mil_tiles`) and H&E / Ki-67 twins (`ihc`).
+Each writes a DATA_ROOT the real-data pipeline (`kerasg2c.data`) reads like any other.
+Import the module you need; this package imports nothing."""
