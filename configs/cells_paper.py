@@ -1,7 +1,7 @@
 """The cell pipeline at the paper's settings (Hu et al. §III-B, §IV-B, §IV-E): Reinhard to
 the paper's lαβ statistics, Macenko (SDA magnitude under 16 left out, 1st/99th angle
 percentiles), threshold 120, objects under 200 px removed, thin protrusions removed, a 7×7
-opening, 32×32 crops; an InfoWGAN-GP trained as on Dataset C (`infogan_paper_c.py`:
+opening, 32×32 crops; an InfoWGAN-GP trained as on Dataset C (`infowgan_paper_c.py`:
 5 categories, 64 noise variables) on the segmentation output of the training tiles;
 4-fold cross-validation of k-means and a linear SVM on the cell proportions (Table IV).
 
@@ -13,7 +13,7 @@ import ml_collections
 from kerasg2c.jobs.config_files import load_module
 
 cells = load_module("cells.py", relative_to=__file__)
-paper_c = load_module("infogan_paper_c.py", relative_to=__file__)
+paper_c = load_module("infowgan_paper_c.py", relative_to=__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -9,7 +9,7 @@ new AlexNet-style classifier on 50×50 patches (PAS_ALL+, the AAAI paper's best 
     python -m kerasg2c.tools.compare runs/g2c_transfer_pas_only runs/g2c_transfer
 
 On the breast IDC patches (binary, 50×50): `--config.data.root=IDC_ROOT
---config.data.task=''` with IDC_ROOT in the README's Data layout (classes idc_negative,
+--config.data.task=''` with IDC_ROOT in the layout of docs/DATA.md (classes idc_negative,
 idc_positive).
 By default the "other dataset" is a new phantom set (seed 1, 50 px) and its binary task
 s_vs_noa. Patches are resized to 52 px: the generators down-sample twice, so their input

@@ -8,7 +8,7 @@ batch 64, 1000 epochs, model selection after epoch 100.
         --config.histogan_run=runs/histogan_paper_cervical \\
         "--config.sets='data.image_height=256','data.image_size=128'"
 
-`data.root` must be given: a DATA_ROOT (the README's "Data" layout) with the patches and
+`data.root` must be given: a DATA_ROOT (the layout of docs/DATA.md) with the patches and
 their classes (the paper's four: Normal, CIN1, CIN2, CIN3) in `labeled/{train,val,test}/`,
 split by patient (the paper: 7:1:2). It is empty here only so that the file loads; left
 empty, the run trains on phantoms (resized to 256 × 128), a dry run. Meant for GPUs;

@@ -88,7 +88,7 @@ def get_config() -> ml_collections.ConfigDict:
     # paper's: 40 passes over the cells, train.steps_per_epoch = 0 = one pass per epoch).
     config.train.epochs = 25
     config.train.steps_per_epoch = 40
-    # Per critic update; a step reads n_critic × this. The paper's 64 (infogan_paper_*.py).
+    # Per critic update; a step reads n_critic × this. The paper's 64 (infowgan_paper_*.py).
     config.train.batch_size = 32
     config.train.checkpoint_every_steps = 50
     return config

@@ -17,7 +17,7 @@ import ml_collections
 
 from kerasg2c.jobs.config_files import load_module
 
-infogan = load_module("infogan.py", relative_to=__file__)
+infogan = load_module("infowgan.py", relative_to=__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -4,14 +4,14 @@ myeloblasts, monocytes, lymphocytes each) score the clustering (Table III).
 
     python -m trainers.infowgan --config=configs/infowgan_paper_b.py --config.data.root=DATA_ROOT
 
-The keys of `infogan_paper_a.py` (the same noise: c of 5 values and 32 Gaussian z).
+The keys of `infowgan_paper_a.py` (the same noise: c of 5 values and 32 Gaussian z).
 """
 
 import ml_collections
 
 from kerasg2c.jobs.config_files import load_module
 
-paper_a = load_module("infogan_paper_a.py", relative_to=__file__)
+paper_a = load_module("infowgan_paper_a.py", relative_to=__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:

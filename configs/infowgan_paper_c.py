@@ -4,14 +4,14 @@ and B together (about 15,000 cells of 40 images), Table III and, through
 
     python -m trainers.infowgan --config=configs/infowgan_paper_c.py --config.data.root=DATA_ROOT
 
-The keys of `infogan_paper_a.py` with 64 Gaussian noise variables instead of 32.
+The keys of `infowgan_paper_a.py` with 64 Gaussian noise variables instead of 32.
 """
 
 import ml_collections
 
 from kerasg2c.jobs.config_files import load_module
 
-paper_a = load_module("infogan_paper_a.py", relative_to=__file__)
+paper_a = load_module("infowgan_paper_a.py", relative_to=__file__)
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -1,4 +1,4 @@
-"""Tests of kerasg2c.data.layout: reading a DATA_ROOT (the README's Data section)."""
+"""Tests of kerasg2c.data.layout: reading a DATA_ROOT (docs/DATA.md)."""
 
 import json
 import os

@@ -4,7 +4,7 @@ the paper's value are what the configs hold, one config key apart.
 Each table sits under a heading `### Departures from the paper` and is preceded by a line
 naming the two configs it compares, for example
 
-    Ours: `configs/infowgan.py`. The paper's: `configs/infogan_paper.py`.
+    Ours: `configs/infowgan.py`. The paper's: `configs/infowgan_paper_a.py`.
 
 Its columns are `choice | paper's | ours | why | config key`. The first `backticked`
 literal of the paper's and ours columns is the value (a Python literal, or a bare string);

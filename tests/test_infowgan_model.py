@@ -336,7 +336,8 @@ def test_config_keras_round_trip_and_serving(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, noise_dim", [("infogan_paper_a", 32), ("infogan_paper_b", 32), ("infogan_paper_c", 64)]
+    "name, noise_dim",
+    [("infowgan_paper_a", 32), ("infowgan_paper_b", 32), ("infowgan_paper_c", 64)],
 )
 def test_paper_configs_check_and_build(name, noise_dim):
     """Each dataset's paper config holds §IV-B's values, passes the job's check and builds

@@ -172,8 +172,8 @@ RUNS = {  # trainer, flags, exit code, what stderr says
         0,
         r"2 images < 4 per step \(train.batch_size=4\): the set is repeated",
     ),
-    "infogan": (
-        "infogan",
+    "infowgan": (
+        "infowgan",
         [
             "--config.data.phantoms.n_train=40",
             "--config.data.phantoms.n_val=5",

@@ -108,7 +108,7 @@ def test_bad_flags_are_refused_naming_the_flag(tmp_path):
 
     assert refused(trainer="nope").startswith("--trainer: no trainer module trainers.nope")
     assert refused(trainer="nope.trainer").startswith("--trainer: no trainer module nope.trainer")
-    assert refused(trainer="sweep").startswith("--trainer: no trainer module kerasg2c.tools.sweep")
+    assert refused(trainer="sweep").startswith("--trainer: no trainer module trainers.sweep")
     transfer = os.path.join(REPO, "configs", "g2c_transfer.py")
     assert refused(trainer=None, config=transfer).startswith("--trainer: no trainers.g2c_transfer")
     assert refused(config=str(tmp_path / "x.py")).startswith("--config: no such file")

@@ -42,7 +42,7 @@ TINY = [
 @prefetched()
 def infogan_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("infogan")
-    proc = run_python(trainer_args("infogan", workdir, *TINY))
+    proc = run_python(trainer_args("infowgan", workdir, *TINY))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return workdir
 
@@ -104,7 +104,7 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
     ],
 )
 def test_infogan_bad_keys_are_named(key, value, message):
-    config = config_files.load(os.path.join(REPO, "configs", "infogan.py"))
+    config = config_files.load(os.path.join(REPO, "configs", "infowgan.py"))
     section, name = key.rsplit(".", 1)
     shared_config.value(config, section)[name] = value
     with pytest.raises(UserError, match=re.escape(message)):
@@ -256,7 +256,7 @@ def resume_runs(tmp_path_factory):
     """`killed_beside_whole`: the run SIGKILLed after step 3 logged, then resumed, and the
     same run uninterrupted."""
     tmp_path = tmp_path_factory.mktemp("resume")
-    return killed_beside_whole("infogan", tmp_path, RESUME, "epoch 1/1 step 3/12")
+    return killed_beside_whole("infowgan", tmp_path, RESUME, "epoch 1/1 step 3/12")
 
 
 @pytest.mark.slow
@@ -349,7 +349,7 @@ def k_sweep_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("k_sweep")
     flags = [f for f in TINY if "epochs" not in f and "n_test" not in f]
     flags += ["--config.train.epochs=1", "--config.data.phantoms.n_test=10"]
-    proc = run_python(trainer_args("infogan", tmp_path, *flags, "--config.infogan.k_sweep=(2,3)"))
+    proc = run_python(trainer_args("infowgan", tmp_path, *flags, "--config.infogan.k_sweep=(2,3)"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return tmp_path
 

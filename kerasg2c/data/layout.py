@@ -1,4 +1,4 @@
-"""Reads a DATA_ROOT laid out as the README's Data section describes.
+"""Reads a DATA_ROOT laid out as docs/DATA.md describes.
 
     DATA_ROOT/dataset.json                                  (optional; every key optional)
     DATA_ROOT/labeled/<split>/<class>/<patient>__<name>.png

@@ -1,4 +1,4 @@
-"""Hierarchical tasks declared by a dataset (`dataset.json` "tasks", the README's Data section).
+"""Hierarchical tasks declared by a dataset (`dataset.json` "tasks", docs/DATA.md).
 
 A task maps groups to classes, e.g. s_vs_noa = {"s": ["ss", "gs"], "noa": ["noa"]}. The G2C
 papers classify glomeruli in two steps: s-vs-noa on every patch, then ss-vs-gs on the

@@ -4,7 +4,7 @@ Users and scripts rely on these names across trainers:
 
   workdir                 checkpoints, logs, samples, report.json, exports
   seed                    one seed for weights, data order and augmentation
-  data.root               a DATA_ROOT (the README's "Data" layout); '' = phantoms in workdir/data
+  data.root               a DATA_ROOT (the layout of docs/DATA.md); '' = phantoms in workdir/data
   data.tfds               a TensorFlow Datasets name used instead of data.root ('' = off)
   data.image_size         every image is resized to this size (its width when
                           data.image_height is set)

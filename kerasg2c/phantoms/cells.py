@@ -481,7 +481,7 @@ def write_cells(out, *, n_train, n_val, n_test, seed=0, size=CROP_SIZE, nuisance
         counts[split] = {t: sum(c == t for c, _ in plan) for t in TYPES}
         patients[split] = len({p for _, p in plan})
         first += patients[split]
-    generator = {"name": "kerasg2c.phantoms.cells.cells", "seed": seed, "size": size}
+    generator = {"name": "kerasg2c.data.cell_phantoms.cells", "seed": seed, "size": size}
     generator |= {"nuisance": level} if level > 0 else {}
     _write_meta(out, TYPES, generator, stain_matrix=STAIN_MATRIX.tolist())
     return {"path": str(out), "counts": counts, "patients": patients}
@@ -527,7 +527,7 @@ def write_tiles(out, *, n_train, n_val, n_test, seed=0, size=TILE_SIZE):
         summary["cells"][split] = sum(r[3] for r in rows)
         first += summary["patients"][split]
         logging.info("cell phantoms: %d %s tiles written to %s", len(rows), split, out)
-    generator = {"name": "kerasg2c.phantoms.cells.tiles", "seed": seed, "size": size}
+    generator = {"name": "kerasg2c.data.cell_phantoms.tiles", "seed": seed, "size": size}
     rule = {"abnormal_types": list(ABNORMAL_TYPES), "abnormal_share": ABNORMAL_SHARE}
     _write_meta(
         out, LABELS, generator, cell_types=list(TYPES), label_rule=rule,

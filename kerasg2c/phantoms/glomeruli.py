@@ -13,7 +13,7 @@ Classes follow glomerular morphology: `noa` (normal: open capillary loops, thin 
 many nuclei), `ss` (segmental sclerosis: matrix fills one sector of the tuft, where loops
 collapse and nuclei are sparse), `gs` (global sclerosis: the whole retracted tuft is
 matrix with few nuclei; thick capsule, periglomerular fibrosis). `write_dataset` writes a
-DATA_ROOT as in the README's Data section: `labeled/` (PAS), `reference/` (unpaired, every
+DATA_ROOT as in docs/DATA.md: `labeled/` (PAS), `reference/` (unpaired, every
 stain) and `paired/` (the labeled layouts in the other stains: translation ground truth).
 
 `difficulty` in [0, 1] makes the classes overlap (0 gives the original, easy phantoms byte
@@ -346,7 +346,7 @@ def _save(path, image):
 
 
 def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, difficulty=0.0):
-    """Writes a phantom DATA_ROOT (the README's Data section) under `out`.
+    """Writes a phantom DATA_ROOT (docs/DATA.md) under `out`.
 
     Writes `labeled/<split>/<class>/<patient>__<name>.png` (PAS, patients disjoint across
     splits), `paired/<stain>/<split>/<class>/...` (each labeled layout in every other stain),
@@ -376,7 +376,7 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, dif
         _save(out / path, image)
         if count % _LOG_EVERY == 0 or count == total:
             logging.info("phantoms: %d/%d images written to %s", count, total, out)
-    generator = {"name": "kerasg2c.phantoms.glomeruli", "seed": seed, "size": size}
+    generator = {"name": "kerasg2c.data.phantoms", "seed": seed, "size": size}
     if difficulty:
         generator["difficulty"] = float(difficulty)
     meta = {"source_stain": SOURCE_STAIN, "stains": list(STAINS), "classes": list(CLASSES)}

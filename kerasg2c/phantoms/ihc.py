@@ -157,7 +157,7 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=S
         "classes": list(CLASSES),
         "positive_class": "tumour",  # the MIL job's positive class (never folder order)
         "tasks": {},
-        "generator": {"name": "kerasg2c.phantoms.ihc", "seed": seed, "size": size},
+        "generator": {"name": "kerasg2c.data.ihc_phantoms", "seed": seed, "size": size},
         "stain_matrix": cells.STAIN_MATRIX.tolist(),
     }
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -196,7 +196,7 @@ def write_tiles(out, *, n_train, n_val, n_test, size, instance_size, seed=0) -> 
         "classes": list(CLASSES),
         "positive_class": "tumour",  # the MIL job's positive class (never folder order)
         "tasks": {},
-        "generator": {"name": "kerasg2c.phantoms.mil_tiles", "seed": seed, "size": size,
+        "generator": {"name": "kerasg2c.data.mil_phantoms", "seed": seed, "size": size,
                       "instance_size": instance_size, "tumour_fraction": TUMOUR_FRACTION},
     }  # fmt: skip
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -286,7 +286,7 @@ def write_slides(out, *, height, width, seed=0, progress=None) -> dict:
         logging.info("slide phantoms: %s.tif in %.1f s", stain, time.perf_counter() - started)
     Image.fromarray(plan.tissue_mask.astype(np.uint8) * 255).save(out / "tissue_mask.png")
     meta = {
-        "generator": "kerasg2c.phantoms.slides",
+        "generator": "kerasg2c.data.slide_phantoms",
         "seed": seed,
         "width": width,
         "height": height,

@@ -1,4 +1,4 @@
-"""Cuts a whole slide into tissue tiles inside a DATA_ROOT (the README's Data section).
+"""Cuts a whole slide into tissue tiles inside a DATA_ROOT (docs/DATA.md).
 
 python -m kerasg2c.tools.tile --slide=SLIDE --out=DATA_ROOT [--size=256] [--level=0]
     [--min_tissue=0.5] [--stain=PAS] [--label=CLASS --split=train]
