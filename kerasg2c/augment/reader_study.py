@@ -20,6 +20,11 @@ readers. Which letter is after selection is drawn per group, so names and file o
 tell. `score` prints and writes (next to the answers, `<answers>.scores.json`) how often the
 after-selection subgroup, a tie and the before-selection subgroup were chosen, and a
 two-sided sign test over the groups without a tie. A bad file or answer is one line, exit 2.
+
+Examples:
+
+    kerasg2c reader-study make --workdir=runs/histogan --out=study
+    kerasg2c reader-study score --key=study/key.json --answers=study/answers.csv
 """
 
 import argparse

@@ -26,6 +26,10 @@ Steps, all on numpy arrays:
 3. Per nucleus the mean DAB OD over its pixels; positive when >= `threshold`.
 
     python -m kerasg2c.pathology.ki67 --images='DIR/*.png' [--threshold=0.2] [--out=CSV]
+
+Examples:
+
+    kerasg2c ki67 --images='data/ihc/paired/KI67/test/*/*.png' --out=data/ki67_test.csv
 """
 
 import csv

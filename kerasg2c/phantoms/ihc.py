@@ -18,6 +18,10 @@ strength, no eosin, and in positive nuclei DAB of 0.7–1.5 (natural-log OD, i.e
 of about 0.3–0.65 on QuPath's base-10 scale, above its 0.2 threshold).
 
     python -m kerasg2c.phantoms.ihc --out=/tmp/ki67 --preview=/tmp/ki67.png
+
+Examples:
+
+    kerasg2c ihc-phantoms --out=data/ihc --preview=data/ihc.png
 """
 
 import csv

@@ -7,6 +7,11 @@ python -m kerasg2c.tools.compare RUN_A RUN_B [--split=test] [--out=FILE.json] [-
 RUN_A and RUN_B are workdirs holding report.json, or report.json paths. Differences are B - A.
 --figure draws the paper's Figure 3: the patches A gets wrong and B gets right, each with the
 stains B's generators make of it (RUN_B must be a workdir holding model.keras).
+
+Examples:
+
+    kerasg2c compare runs/g2c_pas_only runs/g2c --out=runs/g2c/compare.json
+    kerasg2c compare runs/g2c_pas_only runs/g2c --split=val --figure=rescued.png
 """
 
 import json

@@ -11,8 +11,9 @@ the class's patches, the channels and the attention blocks; each gate is a sigmo
 (0, 1)) and the mean share (a patch's gate of the stain over the sum of its stains' gates,
 which sums to 1 per patch).
 
-Example:
-    python -m kerasg2c.tools.stain_attention --workdir=runs/g2c
+Examples:
+
+    kerasg2c stain-attention --workdir=runs/g2c --split=val
 """
 
 import json

@@ -7,6 +7,12 @@ Rerunning the same command resumes (finished cells are skipped); --aggregate_onl
 rewrites the summary. Exit codes: 0 every cell finished; 1 a cell failed (the rest are
 still summarised); 2 a flag cannot be used (one line naming it); 130 after Ctrl-C (no
 further runs start; rerun to resume).
+
+Examples:
+
+    kerasg2c sweep --config=configs/g2c.py --seeds=0,1,2 \\
+        --vary=variant=PAS_ONLY,PAS_ALL_PLUS --out=runs/sweep_g2c --set=train.epochs=6
+    kerasg2c sweep --out=runs/sweep_g2c --aggregate_only
 """
 
 import shlex

@@ -9,6 +9,11 @@ reference patches, DATA_ROOT/reference/<stain>/<slide>__l<level>_x<x0>_y<y0>.png
 the tile's level-0 corner). The index is DATA_ROOT/tiles/<slide>.json. Rerun the same
 command after an interruption: finished tiles are kept, the rest written. Exit 2 with one
 line naming the file or flag when one cannot be used.
+
+Examples:
+
+    kerasg2c tile --slide=data/slide/PAS.tif --out=data/wsi --label=noa --split=train
+    kerasg2c tile --slide=data/slide/HE.tif --out=data/wsi --stain=HE --min_tissue=0.3
 """
 
 import os

@@ -11,6 +11,14 @@ use the Gaussian pool of neighbouring windows' statistics over --kernel_sigma wi
 outputs are kept in OUT.tif.parts/ until the pyramidal TIFF is written: rerun the same
 command after an interruption to resume. Exit 2 with one line naming the file or flag
 when one cannot be used.
+
+Examples:
+
+    kerasg2c translate --generator=runs/cyclegan/generators/HE.keras \\
+        --input=data/slide/PAS.tif --output=data/slide_HE.tif
+    kerasg2c translate --generator=runs/cyclegan/generators/HE.keras \\
+        --input=data/slide/PAS.tif --output=data/slide_HE.tif \\
+        --normalization=kernel --kernel_sigma=0
 """
 
 import os
