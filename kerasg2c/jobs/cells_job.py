@@ -46,6 +46,7 @@ from kerasg2c.errors import UserError
 from kerasg2c.evaluation import clustering
 from kerasg2c.jobs import infowgan_job, reporting, shared_config, tile_crops
 from kerasg2c.pathology import segmentation_metrics
+from kerasg2c.phantoms import cell_shapes
 from kerasg2c.phantoms import cells as cell_phantoms
 
 SPLITS = ("train", "val", "test")
@@ -182,7 +183,7 @@ def true_type_counts(root, tiles) -> np.ndarray | None:
             return None
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
-                rows[row["file"]] = [int(row[t]) for t in cell_phantoms.TYPES]
+                rows[row["file"]] = [int(row[t]) for t in cell_shapes.TYPES]
     names = [t["name"].replace(os.sep, "/") for t in tiles]
     if any(n not in rows for n in names):
         return None
