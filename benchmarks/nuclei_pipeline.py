@@ -4,7 +4,7 @@ phantoms, optionally followed by clustering the crops with an InfoWGAN-GP's Q.
 
     python -m benchmarks.nuclei_pipeline --size=512 --tiles=8 [--infogan_run=runs/infogan]
 
-Tiles are drawn in memory (`cell_phantoms.make_tile`, not timed); the first tile is
+Tiles are drawn in memory (`cell_tiles.make_tile`, not timed); the first tile is
 segmented once untimed. Prints nuclei per tile, seconds per tile and `tiles/s: X` as the
 last line (with --infogan_run, Q's forward pass on each tile's crops is included).
 """
@@ -25,10 +25,10 @@ def main(argv):
     import numpy as np
 
     from kerasg2c.pathology import nuclei
-    from kerasg2c.phantoms import cells as cell_phantoms
+    from kerasg2c.phantoms import cell_tiles
 
     tiles = [
-        cell_phantoms.make_tile(np.random.default_rng([FLAGS.seed, i]), FLAGS.size).image
+        cell_tiles.make_tile(np.random.default_rng([FLAGS.seed, i]), FLAGS.size).image
         for i in range(FLAGS.tiles)
     ]
     cluster = None

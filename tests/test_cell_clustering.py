@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from kerasg2c.evaluation import clustering
+from kerasg2c.evaluation import clustering, image_level
 
 # Toy assignment, 3 clusters over 10 items (classes 0, 1, 2):
 #   cluster 0 (5 items): classes 0, 0, 0, 1, 2 -> majority 0
@@ -122,7 +122,7 @@ def test_svm_report_on_separable_features():
 
 
 def test_cell_proportions_match_hand_count():
-    ids, proportions = clustering.cell_proportions(
+    ids, proportions = image_level.cell_proportions(
         ["b", "a", "a", "b", "b", "c"], [0, 1, 1, 2, 0, 2], k=3
     )
     assert ids.tolist() == ["a", "b", "c"]
@@ -139,14 +139,14 @@ def _separable_proportions(seed=3):
 
 def test_image_level_report_on_separable_proportions(tmp_path):
     proportions, labels = _separable_proportions()
-    report = clustering.image_level_report(proportions, labels, seed=0)
+    report = image_level.image_level_report(proportions, labels, seed=0)
     assert report["n"] == 20 and report["n_splits"] == 4
     assert report["svm"]["f1"] == 1.0 and report["svm"]["f1_sd"] == 0.0
     assert report["svm"]["f1_per_fold"] == [1.0] * 4
     assert report["kmeans"]["f1"] == 1.0
 
     path = tmp_path / "pca.png"
-    points = clustering.plot_proportions_pca(
+    points = image_level.plot_proportions_pca(
         proportions, labels, path, class_names={0: "normal", 1: "abnormal"}
     )
     assert points.shape == (20, 2)
@@ -169,13 +169,13 @@ def test_image_level_report_on_separable_proportions(tmp_path):
             lambda: clustering.svm_report(np.zeros((4, 3)), [0, 1, 0, 1], np.zeros((2, 2)), [0, 1]),
             "test_features",
         ),
-        (lambda: clustering.cell_proportions(["a", "b"], [0], 2), "clusters"),
-        (lambda: clustering.cell_proportions([], [], 2), "image_ids"),
-        (lambda: clustering.cell_proportions(["a", "b"], [0, 2], 2), "clusters"),
-        (lambda: clustering.image_level_report(np.full((5, 3), 1 / 3), [0, 1, 0, 1]), "labels"),
-        (lambda: clustering.image_level_report(np.zeros((0, 3)), []), "proportions"),
-        (lambda: clustering.image_level_report(np.full((6, 2), 0.5), [0] * 3 + [1] * 3), "labels"),
-        (lambda: clustering.plot_proportions_pca(np.zeros((3, 2)), [0, 1], "x.png"), "labels"),
+        (lambda: image_level.cell_proportions(["a", "b"], [0], 2), "clusters"),
+        (lambda: image_level.cell_proportions([], [], 2), "image_ids"),
+        (lambda: image_level.cell_proportions(["a", "b"], [0, 2], 2), "clusters"),
+        (lambda: image_level.image_level_report(np.full((5, 3), 1 / 3), [0, 1, 0, 1]), "labels"),
+        (lambda: image_level.image_level_report(np.zeros((0, 3)), []), "proportions"),
+        (lambda: image_level.image_level_report(np.full((6, 2), 0.5), [0] * 3 + [1] * 3), "labels"),
+        (lambda: image_level.plot_proportions_pca(np.zeros((3, 2)), [0, 1], "x.png"), "labels"),
     ],
 )
 def test_bad_inputs_raise_value_error_naming_the_argument(call, name):

@@ -1,4 +1,5 @@
-"""Tests for kerasg2c.phantoms.cells: cell types, tiles, masks, labels, DATA_ROOT, CLI."""
+"""Tests for kerasg2c.phantoms.cells, cell_shapes and cell_tiles: cell types, tiles, masks,
+labels, DATA_ROOT, CLI."""
 
 import csv
 import hashlib
@@ -13,6 +14,8 @@ from skimage import color, measure, morphology
 
 from kerasg2c.data import layout
 from kerasg2c.phantoms import cell_nuisance
+from kerasg2c.phantoms import cell_shapes as cs
+from kerasg2c.phantoms import cell_tiles as ct
 from kerasg2c.phantoms import cells as cp
 
 SMALL_CELLS = {"n_train": 30, "n_val": 10, "n_test": 10}
@@ -27,7 +30,7 @@ def _files(root):
 def _haematoxylin(image):
     """Haematoxylin concentration by colour deconvolution with the module's stain matrix
     (rgb2hed's output is c / ln(1e6))."""
-    np.testing.assert_allclose(color.rgb_from_hed, cp.STAIN_MATRIX)
+    np.testing.assert_allclose(color.rgb_from_hed, cs.STAIN_MATRIX)
     return color.rgb2hed(image)[..., 0] * np.log(1e6)
 
 
@@ -44,26 +47,26 @@ def _lobes(mask):
 
 
 def test_make_cell_is_seeded_and_checks_arguments():
-    a, mask = cp.make_cell(np.random.default_rng(5), "monocyte")
-    b, _ = cp.make_cell(np.random.default_rng(5), "monocyte")
-    c, _ = cp.make_cell(np.random.default_rng(6), "monocyte")
+    a, mask = cs.make_cell(np.random.default_rng(5), "monocyte")
+    b, _ = cs.make_cell(np.random.default_rng(5), "monocyte")
+    c, _ = cs.make_cell(np.random.default_rng(6), "monocyte")
     assert a.dtype == np.uint8 and a.shape == (32, 32, 3) and mask.shape == (32, 32)
     np.testing.assert_array_equal(a, b)
     assert (a != c).any()
     assert (a[0, 0] > 235).all() and mask[16, 16]  # white corner, nucleus at the centre
-    assert cp.make_cell(np.random.default_rng(5), "lymphocyte", size=48)[0].shape == (48, 48, 3)
+    assert cs.make_cell(np.random.default_rng(5), "lymphocyte", size=48)[0].shape == (48, 48, 3)
     with pytest.raises(ValueError, match="cell_type"):
-        cp.make_cell(np.random.default_rng(0), "plasma_cell")
+        cs.make_cell(np.random.default_rng(0), "plasma_cell")
     with pytest.raises(ValueError, match="size"):
-        cp.make_cell(np.random.default_rng(0), "monocyte", size=8)
+        cs.make_cell(np.random.default_rng(0), "monocyte", size=8)
 
 
 def test_cell_types_differ_as_the_paper_categories_do():
     stats = {}
-    for t, cell_type in enumerate(cp.TYPES):
+    for t, cell_type in enumerate(cs.TYPES):
         rows = []
         for i in range(40):
-            image, truth = cp.make_cell(np.random.default_rng([t, i]), cell_type)
+            image, truth = cs.make_cell(np.random.default_rng([t, i]), cell_type)
             h = _haematoxylin(image)
             nucleus = ndimage.binary_fill_holes(255 * np.exp(-h) < 120)
             props = max(measure.regionprops(measure.label(nucleus)), key=lambda p: p.area)
@@ -93,12 +96,12 @@ def test_cell_types_differ_as_the_paper_categories_do():
 
 @pytest.fixture(scope="module")
 def tiles():
-    mixed = np.full(len(cp.TYPES), 1 / len(cp.TYPES))
-    return [cp.make_tile(np.random.default_rng([9, i]), proportions=mixed) for i in range(3)]
+    mixed = np.full(len(cs.TYPES), 1 / len(cs.TYPES))
+    return [ct.make_tile(np.random.default_rng([9, i]), proportions=mixed) for i in range(3)]
 
 
 def test_tile_masks_match_the_cells(tiles):
-    lobes = {t: [] for t in cp.TYPES}
+    lobes = {t: [] for t in cs.TYPES}
     for tile in tiles:
         assert tile.image.shape == (256, 256, 3) and tile.image.dtype == np.uint8
         assert tile.instances.dtype == np.uint16 and tile.instances.shape == (256, 256)
@@ -125,26 +128,26 @@ def test_nuclei_are_recoverable_by_deconvolution_and_threshold(tiles):
 
 
 def test_labels_follow_the_rule_and_are_balanced():
-    assert cp.tile_label({"myeloblast": 2, "lymphocyte": 8}) == "abnormal"  # 20 % exactly
-    assert cp.tile_label({"myeloblast": 1, "lymphocyte": 8}) == "normal"
-    assert cp.tile_label({}) == "normal"
-    drawn = [cp.make_tile(np.random.default_rng([4, i]), 96) for i in range(16)]
+    assert ct.tile_label({"myeloblast": 2, "lymphocyte": 8}) == "abnormal"  # 20 % exactly
+    assert ct.tile_label({"myeloblast": 1, "lymphocyte": 8}) == "normal"
+    assert ct.tile_label({}) == "normal"
+    drawn = [ct.make_tile(np.random.default_rng([4, i]), 96) for i in range(16)]
     for tile in drawn:
         share = tile.counts["myeloblast"] / len(tile.types)
-        assert tile.label == ("abnormal" if share >= cp.ABNORMAL_SHARE else "normal")
+        assert tile.label == ("abnormal" if share >= ct.ABNORMAL_SHARE else "normal")
     assert 4 <= sum(t.label == "abnormal" for t in drawn) <= 12
-    for label in cp.LABELS:
-        assert cp.make_tile(np.random.default_rng(1), 128, label).label == label
+    for label in ct.LABELS:
+        assert ct.make_tile(np.random.default_rng(1), 128, label).label == label
 
 
 def test_make_tile_checks_arguments():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="size"):
-        cp.make_tile(rng, 32)
+        ct.make_tile(rng, 32)
     with pytest.raises(ValueError, match="label"):
-        cp.make_tile(rng, 128, "leukaemia")
+        ct.make_tile(rng, 128, "leukaemia")
     with pytest.raises(ValueError, match="proportions"):
-        cp.make_tile(rng, 128, proportions=[0.5, 0.5])
+        ct.make_tile(rng, 128, proportions=[0.5, 0.5])
     with pytest.raises(ValueError, match="n_train"):
         cp.write_cells("unused", n_train=-1, n_val=1, n_test=1)
     with pytest.raises(ValueError, match="seed"):
@@ -158,14 +161,14 @@ def test_write_cells_is_seeded_and_loads(tmp_path):
     assert first == same
     assert sum(first[k] != other.get(k) for k in first if k.endswith(".png")) > 40
     info = layout.read_dataset_info(tmp_path / "a")
-    assert info.classes == cp.TYPES and info.source_stain == "HE"
+    assert info.classes == cs.TYPES and info.source_stain == "HE"
     assert json.loads((tmp_path / "a" / "dataset.json").read_text())["generator"]["seed"] == 1
     patients = {}
     for split, n in zip(layout.SPLITS, SMALL_CELLS.values()):
         paths, labels, patients[split] = layout.list_labeled(tmp_path / "a", split, info.classes)
-        assert len(paths) == n and len(set(labels.tolist())) == len(cp.TYPES)
+        assert len(paths) == n and len(set(labels.tolist())) == len(cs.TYPES)
         assert summaries[0]["counts"][split] == {
-            t: int((labels == i).sum()) for i, t in enumerate(cp.TYPES)
+            t: int((labels == i).sum()) for i, t in enumerate(cs.TYPES)
         }
         assert np.asarray(Image.open(paths[0])).shape == (32, 32, 3)
     assert not set(patients["train"]) & (set(patients["val"]) | set(patients["test"]))
@@ -177,9 +180,9 @@ def test_write_tiles_writes_masks_and_counts(tmp_path):
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
     root = tmp_path / "a"
     info = layout.read_dataset_info(root)
-    assert info.classes == cp.LABELS
+    assert info.classes == ct.LABELS
     meta = json.loads((root / "dataset.json").read_text())
-    assert meta["cell_types"] == list(cp.TYPES) and meta["stain_matrix"][0] == [0.65, 0.7, 0.29]
+    assert meta["cell_types"] == list(cs.TYPES) and meta["stain_matrix"][0] == [0.65, 0.7, 0.29]
     for split in layout.SPLITS:
         paths, labels, _ = layout.list_labeled(root, split, info.classes)
         with open(root / "counts" / f"{split}.csv") as f:
@@ -192,8 +195,8 @@ def test_write_tiles_writes_masks_and_counts(tmp_path):
             mask = np.asarray(Image.open(root / "masks" / name))
             assert mask.dtype == np.uint16 and mask.shape == (96, 96)
             assert mask.max() == int(row["n_cells"]) == len(row["instance_types"].split(","))
-            counts = {t: int(row[t]) for t in cp.TYPES}
-            assert cp.tile_label(counts) == row["label"] == cp.LABELS[label]
+            counts = {t: int(row[t]) for t in cs.TYPES}
+            assert ct.tile_label(counts) == row["label"] == ct.LABELS[label]
 
 
 def test_cli_writes_roots_and_preview(tmp_path):
@@ -208,8 +211,8 @@ def test_cli_writes_roots_and_preview(tmp_path):
     }  # fmt: skip
     preview = np.asarray(Image.open(tmp_path / "preview.png"))
     assert preview.ndim == 3 and preview.shape[0] > 5 * 64 + 2 * 96
-    assert layout.read_dataset_info(tmp_path / "cells").classes == cp.TYPES
-    assert layout.read_dataset_info(tmp_path / "tiles").classes == cp.LABELS
+    assert layout.read_dataset_info(tmp_path / "cells").classes == cs.TYPES
+    assert layout.read_dataset_info(tmp_path / "tiles").classes == ct.LABELS
     proc = run_python([*args[:2], f"--out={tmp_path / 'bad'}", "--kinds=tiles", "--tile_size=10"])
     assert proc.returncode != 0 and "size must be" in proc.stderr
 
@@ -240,8 +243,8 @@ def _nuisance_crops(level, n=100, size=32):
     """(image, mask) of `n` crops (types in turn) drawn as write_cells draws them."""
     crops = []
     for i in range(n):
-        drawn = cell_nuisance.Nuisance.draw(cp._rng(3, 0, i, cp._NUISANCE), level, size, cp.TYPES)
-        crops.append(cp.make_cell(cp._rng(3, 0, i, cp._IMAGE), cp.TYPES[i % 5], size, drawn))
+        drawn = cell_nuisance.Nuisance.draw(cp._rng(3, 0, i, cp._NUISANCE), level, size, cs.TYPES)
+        crops.append(cs.make_cell(cp._rng(3, 0, i, cp._IMAGE), cs.TYPES[i % 5], size, drawn))
     return crops
 
 
@@ -265,13 +268,13 @@ def test_nuisance_control_renders_the_pinned_phantoms(tmp_path, nuisance):
 
 def test_nuisance_draw_scales_with_the_level():
     rng = np.random.default_rng
-    assert cell_nuisance.Nuisance.draw(rng(1), 0, 32, cp.TYPES) == cell_nuisance.Nuisance()
-    image, mask = cp.make_cell(rng(4), "monocyte", nuisance=cell_nuisance.Nuisance())
-    control = cp.make_cell(rng(4), "monocyte")
+    assert cell_nuisance.Nuisance.draw(rng(1), 0, 32, cs.TYPES) == cell_nuisance.Nuisance()
+    image, mask = cs.make_cell(rng(4), "monocyte", nuisance=cell_nuisance.Nuisance())
+    control = cs.make_cell(rng(4), "monocyte")
     np.testing.assert_array_equal(image, control[0])
     np.testing.assert_array_equal(mask, control[1])
     for level, size in ((1, 32), (2, 32), (2, 64)):
-        drawn = [cell_nuisance.Nuisance.draw(rng([level, i]), level, size, cp.TYPES)
+        drawn = [cell_nuisance.Nuisance.draw(rng([level, i]), level, size, cs.TYPES)
                  for i in range(400)]  # fmt: skip
         shifts = np.hypot(*np.array([d.shift for d in drawn]).T)
         assert shifts.max() <= 3 * level * size / 32 and np.median(shifts) > level * size / 32
@@ -281,7 +284,7 @@ def test_nuisance_draw_scales_with_the_level():
         np.testing.assert_allclose(stains.std(0), 0.15 * level, rtol=0.15)
         assert np.log([d.size for d in drawn]).std() == pytest.approx(0.08 * level, rel=0.15)
     # A crop's perturbations at level 2 are those of level 1, twice as strong.
-    one, two = (cell_nuisance.Nuisance.draw(rng(9), lv, 32, cp.TYPES) for lv in (1, 2))
+    one, two = (cell_nuisance.Nuisance.draw(rng(9), lv, 32, cs.TYPES) for lv in (1, 2))
     np.testing.assert_allclose(np.multiply(one.shift, 2), two.shift)
     assert np.log(two.size) == pytest.approx(2 * np.log(one.size))
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tifffile
 from PIL import Image
 
-from kerasg2c.data import decode, pipeline, stain_pairs
+from kerasg2c.data import decode, epochs, image_source, pipeline, stain_pairs
 
 RNG = np.random.default_rng(0)
 RGB8 = RNG.integers(0, 256, (6, 7, 3), dtype=np.uint8)
@@ -199,7 +199,7 @@ def test_height_by_width_images(split):
     assert _same(_epoch(split, training=False, image_size=(S, S)), _epoch(split, training=False))
     images = pipeline.load_images(split, (6, 10))
     assert images.shape == (N, 6, 10, 3)
-    assert pipeline.image_shape(S) == (S, S) and pipeline.image_shape((6, 10)) == (6, 10)
+    assert image_source.image_shape(S) == (S, S) and image_source.image_shape((6, 10)) == (6, 10)
 
 
 def test_training_order_is_a_function_of_seed_and_epoch(split):
@@ -228,7 +228,7 @@ def test_augmentation_changes_images_within_range(split):
             assert low <= a.min() and a.max() <= 1
             assert not np.allclose(a if low == 0 else (a + 1) / 2, p, atol=1e-3)
     image = tf.constant(RGB8 / 255, tf.float32)
-    flipped = pipeline.augment_image(image, tf.constant([0, 0], tf.int64))
+    flipped = epochs.augment_image(image, tf.constant([0, 0], tf.int64))
     assert (
         flipped.shape == image.shape
         and 0 <= float(tf.reduce_min(flipped)) <= float(tf.reduce_max(flipped)) <= 1
@@ -250,7 +250,7 @@ def _counting_split(n=8):
     keys = tf.data.Dataset.from_tensor_slices(
         (np.arange(n, dtype=np.float32) / n, np.zeros(n, np.int32))
     )
-    source = pipeline.ImageSource(keys, decode_fn, n)
+    source = image_source.ImageSource(keys, decode_fn, n)
     return pipeline.LabeledSplit(
         "train", ("a",), ("",) * n, np.zeros(n, np.int32), ("",) * n, source=source
     ), calls
@@ -286,7 +286,7 @@ def test_unpaired_dataset(split):
     a, b = split.paths[:3], split.paths
 
     def unpaired_dataset(a, b, **kwargs):
-        sources = (pipeline.ImageSource.from_files(a), pipeline.ImageSource.from_files(b))
+        sources = (image_source.ImageSource.from_files(a), image_source.ImageSource.from_files(b))
         return stain_pairs.unpaired_dataset(*sources, **kwargs)
 
     kwargs = {"batch_size": 2, "image_size": S, "seed": 7, "epoch": 1, "augment": True}
@@ -308,8 +308,8 @@ def test_steps_and_memory():
         pipeline.steps_per_epoch(13, 4) == 3
         and pipeline.steps_per_epoch(13, 4, drop_remainder=False) == 4
     )
-    assert pipeline.fits_in_memory(10, 8, 10 * 8 * 8 * 3) and not pipeline.fits_in_memory(
+    assert image_source.fits_in_memory(10, 8, 10 * 8 * 8 * 3) and not image_source.fits_in_memory(
         10, 8, 1919
     )
-    assert pipeline.fits_in_memory(10, (8, 4), 10 * 8 * 4 * 3)
-    assert not pipeline.fits_in_memory(10, (8, 4), 959)
+    assert image_source.fits_in_memory(10, (8, 4), 10 * 8 * 4 * 3)
+    assert not image_source.fits_in_memory(10, (8, 4), 959)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from kerasg2c.jobs import infowgan_map, infowgan_monitor
 from kerasg2c.models.infowgan import InfoWGANGP
-from kerasg2c.phantoms import cells as cell_phantoms
+from kerasg2c.phantoms import cell_shapes
 
 EASY_TYPES = ("lymphocyte", "megakaryocyte")  # small and dark against large and lobulated
 
@@ -89,7 +89,7 @@ def write_easy_cells(root: pathlib.Path) -> None:
     for s, (split, n) in enumerate((("train", 64), ("val", 8), ("test", 40))):
         for t, kind in enumerate(EASY_TYPES):
             for i in range(n // 2):
-                image, _ = cell_phantoms.make_cell(np.random.default_rng([s, t, i]), kind)
+                image, _ = cell_shapes.make_cell(np.random.default_rng([s, t, i]), kind)
                 path = root / "labeled" / split / kind / f"p{i % 4}__c{i}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(image).save(path)

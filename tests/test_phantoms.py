@@ -1,4 +1,5 @@
-"""Tests for kerasg2c.phantoms.glomeruli: layouts, Beer–Lambert rendering, DATA_ROOT, CLI."""
+"""Tests for kerasg2c.phantoms.glomeruli and glomerulus_layout: layouts, Beer–Lambert
+rendering, DATA_ROOT, CLI."""
 
 import json
 import pathlib
@@ -12,6 +13,7 @@ from PIL import Image
 from scipy import ndimage
 
 from kerasg2c.phantoms import glomeruli
+from kerasg2c.phantoms import glomerulus_layout as gl
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMALL = {"n_train": 12, "n_val": 6, "n_test": 6, "n_reference": 3, "size": 32}
@@ -47,8 +49,8 @@ def _iou(a, b):
 
 def _layouts(seed, n, size, label=None):
     rngs = [np.random.default_rng([seed, i]) for i in range(n)]
-    labels = [label or glomeruli.CLASSES[i % 3] for i in range(n)]
-    return [(glomeruli.make_layout(r, size, lab), r) for r, lab in zip(rngs, labels)]
+    labels = [label or gl.CLASSES[i % 3] for i in range(n)]
+    return [(gl.make_layout(r, size, lab), r) for r, lab in zip(rngs, labels)]
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +70,15 @@ def test_write_dataset_is_deterministic_for_a_seed(dataset, tmp_path):
 
 
 def test_render_and_layout_are_deterministic():
-    layout_a = glomeruli.make_layout(np.random.default_rng(7), 48, "ss")
-    layout_b = glomeruli.make_layout(np.random.default_rng(7), 48, "ss")
+    layout_a = gl.make_layout(np.random.default_rng(7), 48, "ss")
+    layout_b = gl.make_layout(np.random.default_rng(7), 48, "ss")
     np.testing.assert_array_equal(layout_a.matrix, layout_b.matrix)
     image_a = glomeruli.render(layout_a, "MASSON", np.random.default_rng(1))
     image_b = glomeruli.render(layout_b, "MASSON", np.random.default_rng(1))
     np.testing.assert_array_equal(image_a, image_b)
     assert image_a.dtype == np.uint8 and image_a.shape == (48, 48, 3)
     with pytest.raises(ValueError, match="label"):
-        glomeruli.make_layout(np.random.default_rng(0), 48, "fsgs")
+        gl.make_layout(np.random.default_rng(0), 48, "fsgs")
     with pytest.raises(ValueError, match="stain"):
         glomeruli.render(layout_a, "IHC", np.random.default_rng(0))
 
@@ -100,7 +102,7 @@ def test_write_dataset_layout(dataset):
     pattern = re.compile(r"^(train|val|test)/(noa|ss|gs)/p\d{4}__[^_/]+\.png$")
     assert labeled and all(pattern.match(f) for f in labeled)
     for split in ("train", "val", "test"):
-        counts = {c: len(_pngs(root / "labeled" / split / c)) for c in glomeruli.CLASSES}
+        counts = {c: len(_pngs(root / "labeled" / split / c)) for c in gl.CLASSES}
         expected = glomeruli._class_counts(SMALL[f"n_{split}"])
         assert counts == summary["counts"][split] == expected
     for stain in OTHER_STAINS:
@@ -188,7 +190,7 @@ def test_classes_are_separable_from_the_pas_image():
     def features(seed):
         layouts = _layouts(seed, 60, 48)
         x = [_solid_matrix(glomeruli.render(lay, "PAS", rng)) for lay, rng in layouts]
-        return np.array(x), np.array([glomeruli.CLASSES.index(lay.label) for lay, _ in layouts])
+        return np.array(x), np.array([gl.CLASSES.index(lay.label) for lay, _ in layouts])
 
     x_fit, y_fit = features(1)
     x_new, y_new = features(2)
@@ -198,7 +200,7 @@ def test_classes_are_separable_from_the_pas_image():
 
 
 def test_classes_differ_in_morphology():
-    by_class = {c: [lay for lay, _ in _layouts(3, 8, 48, label=c)] for c in glomeruli.CLASSES}
+    by_class = {c: [lay for lay, _ in _layouts(3, 8, 48, label=c)] for c in gl.CLASSES}
     loops = {c: np.mean([lay.loops.mean() for lay in v]) for c, v in by_class.items()}
     assert loops["noa"] > loops["ss"] > loops["gs"]
     sclerosed = {c: np.mean([lay.sclerosis.mean() for lay in v]) for c, v in by_class.items()}
@@ -238,7 +240,7 @@ def _nearest_centroid_accuracy(difficulty):
         x, y = [], []
         for i in range(60):
             rng = np.random.default_rng([seed, i])
-            layout = glomeruli.make_layout(rng, 48, glomeruli.CLASSES[i % 3], difficulty)
+            layout = gl.make_layout(rng, 48, gl.CLASSES[i % 3], difficulty)
             x.append(_solid_matrix(glomeruli.render(layout, "PAS", rng)))
             y.append(i % 3)
         return np.array(x), np.array(y)
@@ -253,13 +255,13 @@ def test_difficulty_zero_is_byte_identical_to_the_default(dataset, tmp_path):
     root, _ = dataset
     glomeruli.write_dataset(tmp_path / "zero", seed=3, difficulty=0.0, **SMALL)
     assert _files(tmp_path / "zero") == _files(root)
-    default = glomeruli.make_layout(np.random.default_rng(7), 48, "gs")
-    zero = glomeruli.make_layout(np.random.default_rng(7), 48, "gs", difficulty=0.0)
+    default = gl.make_layout(np.random.default_rng(7), 48, "gs")
+    zero = gl.make_layout(np.random.default_rng(7), 48, "gs", difficulty=0.0)
     for name in ("matrix", "cytoplasm", "chromatin", "membrane", "sclerosis", "loops"):
         np.testing.assert_array_equal(getattr(default, name), getattr(zero, name))
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="difficulty"):
-            glomeruli.make_layout(np.random.default_rng(0), 48, "ss", difficulty=bad)
+            gl.make_layout(np.random.default_rng(0), 48, "ss", difficulty=bad)
 
 
 def test_difficulty_makes_the_classes_overlap_on_pas():
@@ -273,7 +275,7 @@ def test_difficulty_makes_the_classes_overlap_on_pas():
 def test_difficulty_softens_the_morphology():
     def mean(label, difficulty, measure):
         rngs = [np.random.default_rng([4, i]) for i in range(8)]
-        return np.mean([measure(glomeruli.make_layout(r, 48, label, difficulty)) for r in rngs])
+        return np.mean([measure(gl.make_layout(r, 48, label, difficulty)) for r in rngs])
 
     for label, measure, grows in [
         ("ss", lambda lay: lay.sclerosis.mean(), False),  # a smaller, fainter segment
@@ -290,7 +292,7 @@ def test_masson_shows_faint_sclerosis_better_than_pas():
     def contrast(stain, difficulty):  # sclerotic sector vs cellular tuft, RGB distance
         out = []
         for i in range(6):
-            layout = glomeruli.make_layout(np.random.default_rng([5, i]), 64, "ss", difficulty)
+            layout = gl.make_layout(np.random.default_rng([5, i]), 64, "ss", difficulty)
             image = glomeruli.render(layout, stain, np.random.default_rng(i)).astype(float)
             tissue = ~layout.nuclei & ~layout.lumen
             sector = (layout.sclerosis > 0.3) & tissue

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from conftest import G2C_TINY, run_python, trainer_args
 
-from kerasg2c.data import pipeline, stain_views
+from kerasg2c.data import epochs, pipeline, stain_views
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import splits
 from kerasg2c.models.g2c import G2C
@@ -49,8 +49,8 @@ def test_augmentation_moves_every_view_alike():
     patch = tf.constant(rng.uniform(size=(8, 8, 3)), tf.float32)
     stacked = tf.concat([patch] * 4, axis=-1)
     for seed in range(8):
-        out = pipeline.augment_image(stacked, tf.constant([seed, 1], tf.int64)).numpy()
-        single = pipeline.augment_image(patch, tf.constant([seed, 1], tf.int64)).numpy()
+        out = epochs.augment_image(stacked, tf.constant([seed, 1], tf.int64)).numpy()
+        single = epochs.augment_image(patch, tf.constant([seed, 1], tf.int64)).numpy()
         for k in range(4):
             np.testing.assert_allclose(out[..., 3 * k : 3 * k + 3], single, atol=1e-6)
 

@@ -13,14 +13,14 @@ from conftest import REPO, run_python
 from scipy import stats
 
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import sweep
+from kerasg2c.jobs import sweep, sweep_grid
 
 FAKE = [sys.executable, os.path.join(REPO, "tests", "workers", "fake_trainer.py")]
 G2C_CONFIG = os.path.join(REPO, "configs", "g2c.py")
 
 
-def fake_grid(vary, seeds=(0, 1)) -> sweep.Grid:
-    return sweep.Grid("fake", "cfg.py", tuple((k, tuple(v)) for k, v in vary), tuple(seeds))
+def fake_grid(vary, seeds=(0, 1)) -> sweep_grid.Grid:
+    return sweep_grid.Grid("fake", "cfg.py", tuple((k, tuple(v)) for k, v in vary), tuple(seeds))
 
 
 def calls(out, cell_name) -> int:
@@ -29,7 +29,7 @@ def calls(out, cell_name) -> int:
 
 
 def test_grid_expands_every_combination_seed_by_seed():
-    grid = sweep.make_grid(
+    grid = sweep_grid.make_grid(
         None,
         G2C_CONFIG,
         ["variant=PAS_ONLY,PAS_ALL_PLUS", "data.root=/data/a b,/data/c"],
@@ -58,13 +58,13 @@ def test_grid_expands_every_combination_seed_by_seed():
     assert grid.baseline(None) == ("variant", "PAS_ONLY")
     assert grid.baseline("data.root=/data/c") == ("data.root", "/data/c")
     # Without --vary there is one cell per seed and no baseline.
-    alone = sweep.make_grid("classifier", G2C_CONFIG, [], "3", [])
+    alone = sweep_grid.make_grid("classifier", G2C_CONFIG, [], "3", [])
     assert alone.trainer == "trainers.classifier"
     assert [c.name for c in alone.cells()] == ["seed-3"] and alone.baseline(None) is None
 
 
 def test_linked_keys_vary_together():
-    grid = sweep.make_grid(
+    grid = sweep_grid.make_grid(
         None,
         G2C_CONFIG,
         ["variant:g2c.stain_source=PAS_ONLY:generated,PAS_ALL_PLUS:paired"],
@@ -97,13 +97,13 @@ def test_linked_keys_vary_together():
 )
 def test_bad_vary_is_refused_naming_the_flag(args, message):
     with pytest.raises(UserError, match="^" + message.replace("(", r"\(")):
-        sweep.make_grid("g2c", G2C_CONFIG, args, "0", [])
+        sweep_grid.make_grid("g2c", G2C_CONFIG, args, "0", [])
 
 
 def test_bad_flags_are_refused_naming_the_flag(tmp_path):
     def refused(trainer="g2c", config=G2C_CONFIG, vary=(), seeds="0", sets=()):
         with pytest.raises(UserError) as e:
-            sweep.make_grid(trainer, config, list(vary), seeds, list(sets))
+            sweep_grid.make_grid(trainer, config, list(vary), seeds, list(sets))
         return str(e.value)
 
     assert refused(trainer="nope").startswith("--trainer: no trainer module trainers.nope")

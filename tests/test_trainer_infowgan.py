@@ -23,6 +23,7 @@ from PIL import Image
 
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import cells_job, config_files, infowgan_job, shared_config, tile_crops
+from kerasg2c.phantoms import cell_shapes, cell_tiles
 from kerasg2c.phantoms import cells as cell_phantoms
 
 TINY = [
@@ -147,7 +148,7 @@ def cells_run(tmp_path_factory):
     ]
     # Reinhard to another phantom tile's colour statistics before stain estimation.
     target = tmp_path / "target.png"
-    tile = cell_phantoms.make_tile(np.random.default_rng(7), size=128)
+    tile = cell_tiles.make_tile(np.random.default_rng(7), size=128)
     Image.fromarray(tile.image).save(target)
     tiles = [
         f"--config.cells.reinhard_target={target}",
@@ -435,9 +436,9 @@ def test_cells_stage_data_follows_stage_cells(tmp_path, monkeypatch, stage_cells
     classes = layout.read_dataset_info(seen["root"]).classes
     train = list((tmp_path / "run" / "infogan" / "data" / "labeled" / "train").glob("*/*.png"))
     if stage_cells == "own":
-        assert classes == cell_phantoms.TYPES and len(train) == 6
+        assert classes == cell_shapes.TYPES and len(train) == 6
         return
-    assert classes == (*cell_phantoms.TYPES, "unknown")
+    assert classes == (*cell_shapes.TYPES, "unknown")
     tiles = sorted((root / "labeled" / "train").glob("*/*.png"))
     rgb = [np.asarray(Image.open(t).convert("RGB")) for t in tiles]
     assert len(train) == sum(len(tile_crops.segment(config, x, 32)) for x in rgb) > 2

@@ -14,8 +14,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kerasg2c.data import decode, layout, pipeline
-from kerasg2c.data.pipeline import ImageSource, LabeledSplit
+from kerasg2c.data import decode, epochs, layout, pipeline
+from kerasg2c.data.image_source import ImageSource
+from kerasg2c.data.pipeline import LabeledSplit
 from kerasg2c.errors import UserError
 
 CONDITIONS = ("", "labels")
@@ -171,7 +172,7 @@ def paired_dataset(
     at least this many pairs, fewer repeated (as `LabeledSplit.dataset`).
 
     Both sides are read with the same seeds: equal lengths give the same permutation, and
-    `pipeline.augment_image` draws the same flips, brightness and saturation for both.
+    `epochs.augment_image` draws the same flips, brightness and saturation for both.
     Order and augmentation are functions of (seed, epoch), as in `LabeledSplit.dataset`.
     """
     if [_key(p) for p in a_split.paths] != [_key(p) for p in b_split.paths]:
@@ -248,12 +249,12 @@ def unpaired_dataset(
         )
     sides = []
     for side, source in enumerate((source_a, source_b)):
-        elements = pipeline.epoch_elements(
+        elements = epochs.epoch_elements(
             source,
             image_size=image_size,
             cache=cache,
             value_range="symmetric",
-            shuffle_seed=pipeline.shuffle_seed(seed, epoch, side),
+            shuffle_seed=epochs.shuffle_seed(seed, epoch, side),
             length=length,
             skip=skip_batches * batch_size,
             augment_seed=[seed, 2 * epoch + side] if augment else None,

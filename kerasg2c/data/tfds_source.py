@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from kerasg2c import errors
-from kerasg2c.data import decode, pipeline
+from kerasg2c.data import decode, image_source, pipeline
 
 _SPLIT_NAMES = {"train": ("train",), "val": ("validation", "valid", "val"), "test": ("test",)}
 
@@ -66,7 +66,7 @@ def load_tfds_split(
         paths=("",) * length,
         labels=_labels(builder, tfds_split, label_key),
         patients=tuple(f"{split}_{i}" for i in range(length)),
-        source=pipeline.ImageSource(keys, decode.decode_image_bytes, length),
+        source=image_source.ImageSource(keys, decode.decode_image_bytes, length),
     )
 
 

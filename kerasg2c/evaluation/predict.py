@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from kerasg2c.data import pipeline
+from kerasg2c.data import image_source
 
 
 class Predictor:
@@ -17,7 +17,7 @@ class Predictor:
 
     def __init__(self, model, image_size):
         channels = getattr(model, "input_channels", 3)
-        height, width = pipeline.image_shape(image_size)
+        height, width = image_source.image_shape(image_size)
         self.forward = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, height, width, channels], tf.float32)],

@@ -27,7 +27,7 @@ import typing
 
 from kerasg2c import json_files
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import sweep
+from kerasg2c.jobs import sweep, sweep_grid
 
 # The DATA_ROOTs `kerasg2c.jobs.histogan_job` writes (its ARMS), in table order.
 GAN_ARMS = ("unselected", "entropy_only", "centroid_only", "selective")
@@ -62,7 +62,7 @@ class Arm(typing.NamedTuple):
     @property
     def value(self) -> str:
         """Its value of the sweep's linked key `KEY`: 'ROOT:True'."""
-        return f"{self.root}{sweep.LINK}{self.augment}"
+        return f"{self.root}{sweep_grid.LINK}{self.augment}"
 
 
 def _config_key_error(error: UserError) -> UserError:
@@ -148,7 +148,7 @@ def arms(histogan_run: str) -> list[Arm]:
         *(Arm(a, os.path.abspath(roots[a]), True) for a in GAN_ARMS),
     ]
     for arm in result:
-        if sweep.LINK in arm.root or "," in arm.root:
+        if sweep_grid.LINK in arm.root or "," in arm.root:
             raise UserError(
                 f"{path}: the {arm.name} DATA_ROOT {arm.root} holds ':' or ',', which a "
                 "sweep value cannot; move the runs to a path without them"
@@ -156,7 +156,7 @@ def arms(histogan_run: str) -> list[Arm]:
     return result
 
 
-def make_grid(config, arm_list: list[Arm]) -> sweep.Grid:
+def make_grid(config, arm_list: list[Arm]) -> sweep_grid.Grid:
     """The sweep: the arms (linked values of `KEY`) × `config.seeds`, each cell a run of
     `config.trainer` (default trainers.<classifier_config's stem>) on
     `config.classifier_config` with `config.sets`. Raises UserError naming the config key."""
@@ -170,7 +170,7 @@ def make_grid(config, arm_list: list[Arm]) -> sweep.Grid:
     sets = (config.sets,) if isinstance(config.sets, str) else tuple(config.sets)
     vary = f"{KEY}={','.join(a.value for a in arm_list)}"
     try:
-        grid = sweep.make_grid(
+        grid = sweep_grid.make_grid(
             config.trainer or None, config.classifier_config, [vary], config.seeds, list(sets)
         )
     except UserError as e:
@@ -185,7 +185,7 @@ def make_grid(config, arm_list: list[Arm]) -> sweep.Grid:
     return grid
 
 
-def record_grid(grid: sweep.Grid, out: str) -> None:
+def record_grid(grid: sweep_grid.Grid, out: str) -> None:
     """`sweep.record_grid`, its errors naming the config key `out`."""
     try:
         sweep.record_grid(grid, out)
@@ -198,7 +198,7 @@ def baseline(arm_list: list[Arm]) -> tuple[str, str]:
     return KEY, next(a.value for a in arm_list if a.name == AGAINST)
 
 
-def summarize(grid: sweep.Grid, out: str, split: str, arm_list: list[Arm], command: str):
+def summarize(grid: sweep_grid.Grid, out: str, split: str, arm_list: list[Arm], command: str):
     """The sweep's summary (summary.md, summary.json, one PNG per metric) of the finished
     runs against `AGAINST`, with the arms' names added: an "arms" entry in summary.json
     ({name, root, augment, label} in table order) and an arms table at the end of

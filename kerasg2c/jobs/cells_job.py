@@ -43,9 +43,10 @@ from PIL import Image
 
 from kerasg2c.data import layout
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import clustering
+from kerasg2c.evaluation import image_level as image_eval
 from kerasg2c.jobs import infowgan_job, reporting, shared_config, tile_crops
 from kerasg2c.pathology import segmentation_metrics
+from kerasg2c.phantoms import cell_shapes
 from kerasg2c.phantoms import cells as cell_phantoms
 
 SPLITS = ("train", "val", "test")
@@ -182,7 +183,7 @@ def true_type_counts(root, tiles) -> np.ndarray | None:
             return None
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
-                rows[row["file"]] = [int(row[t]) for t in cell_phantoms.TYPES]
+                rows[row["file"]] = [int(row[t]) for t in cell_shapes.TYPES]
     names = [t["name"].replace(os.sep, "/") for t in tiles]
     if any(n not in rows for n in names):
         return None
@@ -265,16 +266,16 @@ def train_and_evaluate(config, context) -> dict:
     c = config.cells
     names = dict(enumerate(classes))
     image_level = {
-        "infowgan_q": clustering.image_level_report(
+        "infowgan_q": image_eval.image_level_report(
             proportions, labels, seed=config.seed, n_splits=c.cv_folds, C=c.svm_c
         )
     }
     true_counts = true_type_counts(context.data_root, tiles)
     if true_counts is not None:
-        image_level["true_types"] = clustering.image_level_report(
+        image_level["true_types"] = image_eval.image_level_report(
             proportions_of(true_counts), labels, seed=config.seed, n_splits=c.cv_folds, C=c.svm_c
         )
-    clustering.plot_proportions_pca(
+    image_eval.plot_proportions_pca(
         proportions, labels, os.path.join(workdir, "proportions_pca.png"), class_names=names
     )
     report = {

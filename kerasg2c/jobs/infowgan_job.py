@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from kerasg2c.data import pipeline
+from kerasg2c.data import image_source, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import clustering, samples
 from kerasg2c.jobs import infowgan_monitor, reporting, shared_config, splits, train_settings
@@ -132,7 +132,7 @@ def cell_split(split, size: int):
         cell.set_shape([size, size, 3])
         return tf.cast(cell, tf.float32) / 255.0
 
-    cells = pipeline.ImageSource(source.keys, decode, source.length)
+    cells = image_source.ImageSource(source.keys, decode, source.length)
     return dataclasses.replace(split, source=cells)
 
 

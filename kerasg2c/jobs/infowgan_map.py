@@ -30,13 +30,13 @@ import numpy as np
 from kerasg2c import json_files
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import effect_map
-from kerasg2c.jobs import infowgan_monitor, sweep
+from kerasg2c.jobs import infowgan_monitor, sweep, sweep_grid
 
 ARMS = ("q", "q_last", "q_best", "kmeans_pixels", "kmeans_hog")
 METRICS = ("purity", "f_score", "entropy")
 
 
-def grid_for(config, vary, seeds, sets, budgets, eval_every) -> sweep.Grid:
+def grid_for(config, vary, seeds, sets, budgets, eval_every) -> sweep_grid.Grid:
     """The sweep grid: `trainers.infowgan` with every --vary combination × seed, evaluated
     every `eval_every` generator updates up to max(`budgets`)."""
     budgets = sorted(budgets)
@@ -53,8 +53,8 @@ def grid_for(config, vary, seeds, sets, budgets, eval_every) -> sweep.Grid:
     for spec in sets:
         if spec.partition("=")[0] in taken:
             raise UserError(f"--set={spec}: the map sets {spec.partition('=')[0]} from --budgets")
-    grid = sweep.make_grid("trainers.infowgan", config, vary, seeds, sets)
-    return sweep.Grid(grid.trainer, grid.config, grid.vary, grid.seeds, grid.sets + steps)
+    grid = sweep_grid.make_grid("trainers.infowgan", config, vary, seeds, sets)
+    return sweep_grid.Grid(grid.trainer, grid.config, grid.vary, grid.seeds, grid.sets + steps)
 
 
 def _clusters(row: dict) -> dict:
@@ -84,7 +84,7 @@ def readout(report: dict, budget: int) -> dict:
     }
 
 
-def collect(grid: sweep.Grid, out: str, budgets) -> list[dict]:
+def collect(grid: sweep_grid.Grid, out: str, budgets) -> list[dict]:
     """One record per finished run × budget: variant, seed, budget and `readout`'s values."""
     records = []
     for cell in grid.cells():
@@ -100,7 +100,7 @@ def collect(grid: sweep.Grid, out: str, budgets) -> list[dict]:
 
 def _label(variant) -> str:
     """'n_critic=1 lambda_info=2' (linked keys apart, each by its last part)."""
-    pairs = [pair for k, v in variant for pair in sweep.linked(k, v)]
+    pairs = [pair for k, v in variant for pair in sweep_grid.linked(k, v)]
     return " ".join(f"{k.split('.')[-1]}={v}" for k, v in pairs) or "defaults"
 
 
@@ -220,7 +220,7 @@ def format_markdown(cells, variants, budgets, command) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_map(grid: sweep.Grid, out: str, budgets, command: str) -> list[str]:
+def write_map(grid: sweep_grid.Grid, out: str, budgets, command: str) -> list[str]:
     """Writes map.csv, map.md and map.png into `out` from the finished runs; returns
     their paths. UserError when no run has finished."""
     budgets = sorted(budgets)

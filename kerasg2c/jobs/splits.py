@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from kerasg2c import json_files
-from kerasg2c.data import layout, pipeline
+from kerasg2c.data import image_source, layout, pipeline
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import shared_config
 
@@ -96,7 +96,7 @@ def declared_positive_class(context, classes) -> str | None:
 
 def use_cache(config, split) -> bool:
     """Whether the split's decoded images fit in `data.cache_budget_gb`."""
-    return pipeline.fits_in_memory(
+    return image_source.fits_in_memory(
         len(split),
         shared_config.image_shape(config),
         int(config.data.cache_budget_gb * 2**30),

@@ -29,7 +29,7 @@ from kerasg2c.data import layout
 from kerasg2c.errors import UserError
 from kerasg2c.jobs.infowgan_job import UNKNOWN
 from kerasg2c.pathology import nuclei, segmentation_metrics, stain
-from kerasg2c.phantoms import cells as cell_phantoms
+from kerasg2c.phantoms import cell_shapes
 
 
 def reinhard_target(config):
@@ -130,7 +130,7 @@ def write_stage_data(out, config, root, tiles, classes, size: int) -> dict:
             "(the InfoWGAN-GP stage needs crops in every split)"
         )
     any_typed = any(summary["typed"].values())
-    names = [*cell_phantoms.TYPES, UNKNOWN] if any_typed else [UNKNOWN]
+    names = [*cell_shapes.TYPES, UNKNOWN] if any_typed else [UNKNOWN]
     with open(os.path.join(out, "dataset.json"), "w") as f:
         json.dump({"classes": names}, f, indent=1)
     with open(os.path.join(out, "crops.json"), "w") as f:

@@ -8,7 +8,7 @@ held in memory, only the tiles in flight."""
 import numpy as np
 import tensorflow as tf
 
-from kerasg2c.data import pipeline
+from kerasg2c.data import epochs, image_source
 
 TUMOUR = 1  # the class whose probability is an instance's score
 AUTOTUNE = tf.data.AUTOTUNE
@@ -48,7 +48,7 @@ def instance(tiles, tile_index, instance_index, instance_size: int) -> tf.Tensor
 def tile_dataset(split, image_size) -> tf.data.Dataset:
     """The tiles of `split` in file order, float32 [S, S, 3] in [0, 1], decoded and resized
     from their files as `pipeline.load_images` does, none cached."""
-    elements = pipeline.epoch_elements(
+    elements = epochs.epoch_elements(
         split.source, image_size=image_size, cache=False, value_range="unit"
     )
     return elements.map(lambda tile, label: tile)
@@ -60,8 +60,8 @@ def instance_dataset(paths, rows, image_size, instance_size: int, skip=0) -> tf.
     `pipeline.load_images` does) and its instance cut out. The first `skip` rows are
     skipped undecoded."""
     rows = np.asarray(rows, np.int64)
-    source = pipeline.ImageSource.from_files([paths[t] for t in rows[:, 0]], rows[:, 2])
-    elements = pipeline.epoch_elements(
+    source = image_source.ImageSource.from_files([paths[t] for t in rows[:, 0]], rows[:, 2])
+    elements = epochs.epoch_elements(
         source, image_size=image_size, cache=False, value_range="unit", skip=skip
     )
     picks = tf.data.Dataset.from_tensor_slices(rows[skip:, 1])

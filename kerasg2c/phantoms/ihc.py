@@ -2,7 +2,7 @@
 
 The IHC CycleGAN paper translates H&E to Ki-67 and scores a Ki-67 image by the ratio of
 positive cells to all cells; these phantoms give both stains of one layout with that ratio
-known. Cells are drawn and painted by `cell_phantoms`' geometry, placed touching or up to
+known. Cells are drawn and painted by `cell_shapes`' geometry, placed touching or up to
 3 px apart (a cell with no room left is dropped):
 
 - `tumour`: 40–55 cells drawn per 256² (about 36–42 fit), mostly large open nuclei (its
@@ -12,7 +12,7 @@ known. Cells are drawn and painted by `cell_phantoms`' geometry, placed touching
   larger ones; positive with a per-image probability from 0.02–0.15.
 
 Both renderings are Beer–Lambert with the Ruifrok–Johnston vectors
-(`cell_phantoms.STAIN_MATRIX`, rows H, E, DAB) and share the nuclei mask exactly. H&E:
+(`cell_shapes.STAIN_MATRIX`, rows H, E, DAB) and share the nuclei mask exactly. H&E:
 haematoxylin nuclei, eosin cytoplasm and stroma. Ki-67: haematoxylin counterstain at half
 strength, no eosin, and in positive nuclei DAB of 0.7–1.5 (natural-log OD, i.e. a mean DAB OD
 of about 0.3–0.65 on QuPath's base-10 scale, above its 0.2 threshold).
@@ -33,7 +33,7 @@ import numpy as np
 from absl import app, flags, logging
 from scipy import ndimage
 
-from kerasg2c.phantoms import cells
+from kerasg2c.phantoms import cell_shapes, cells
 
 CLASSES = ("normal", "tumour")
 STAINS = ("HE", "KI67")
@@ -64,9 +64,9 @@ class Twin:
 
 def _render(rng, conc):
     """Beer–Lambert RGB of (H, E, DAB) concentration maps, with blur and noise."""
-    vectors = cells.STAIN_MATRIX * rng.normal(1.0, 0.03, (3, 3))
+    vectors = cell_shapes.STAIN_MATRIX * rng.normal(1.0, 0.03, (3, 3))
     od = np.tensordot(np.stack(conc, -1), vectors, axes=1)
-    rgb = ndimage.gaussian_filter(cells.I0 * np.exp(-od), sigma=(0.5, 0.5, 0))
+    rgb = ndimage.gaussian_filter(cell_shapes.I0 * np.exp(-od), sigma=(0.5, 0.5, 0))
     rgb += rng.normal(0.0, 2.0, rgb.shape)
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
@@ -86,8 +86,9 @@ def make_twin(rng, size=SIZE, label="tumour") -> Twin:
     size = int(size)
     n = int(round(rng.uniform(*_CELLS[label]) * size * size / SIZE**2))
     kinds = rng.choice(_KINDS[label], size=n, p=_KIND_SHARE[label])
-    geos = sorted((cells._geometry(rng, k) for k in kinds), key=lambda g: -g["extent"])
-    fibres = cells._noise(rng, (size, size), 1.5) + 0.6 * cells._noise(rng, (size, size), 6.0)
+    geos = sorted((cell_shapes._geometry(rng, k) for k in kinds), key=lambda g: -g["extent"])
+    fibres = cell_shapes._noise(rng, (size, size), 1.5)
+    fibres = fibres + 0.6 * cell_shapes._noise(rng, (size, size), 6.0)
     conc = [np.full((size, size), 0.05), np.clip(0.35 + 0.1 * fibres, 0.1, 0.6)]
     labels = np.zeros((size, size), np.uint16)
     placed = []
@@ -98,12 +99,12 @@ def make_twin(rng, size=SIZE, label="tumour") -> Twin:
             gap = rng.uniform(-1.0, 3.0)
             if all(np.hypot(cy - py, cx - px) >= reach + pr + gap for py, px, pr in placed):
                 placed.append((cy, cx, reach))
-                cells._paint(geo, rng, conc, labels, (cy, cx), 1.0, len(placed))
+                cell_shapes._paint(geo, rng, conc, labels, (cy, cx), 1.0, len(placed))
                 break
     p = rng.uniform(*_POSITIVE[label])
     positive = rng.random(len(placed)) < p
     dab_level = np.concatenate([[0.0], np.where(positive, rng.uniform(0.7, 1.5, len(placed)), 0)])
-    dab = dab_level[labels] * (1 + 0.15 * cells._noise(rng, (size, size), 1.2))
+    dab = dab_level[labels] * (1 + 0.15 * cell_shapes._noise(rng, (size, size), 1.2))
     he = _render(rng, [conc[0], conc[1], np.zeros_like(dab)])
     ki67 = _render(rng, [0.5 * conc[0], np.zeros_like(dab), np.maximum(dab, 0)])
     return Twin(he=he, ki67=ki67, instances=labels, positive=positive, label=label)
@@ -162,7 +163,7 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=S
         "positive_class": "tumour",  # the MIL job's positive class (never folder order)
         "tasks": {},
         "generator": {"name": "kerasg2c.data.ihc_phantoms", "seed": seed, "size": size},
-        "stain_matrix": cells.STAIN_MATRIX.tolist(),
+        "stain_matrix": cell_shapes.STAIN_MATRIX.tolist(),
     }
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     return summary

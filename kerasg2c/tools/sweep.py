@@ -21,7 +21,7 @@ import sys
 from absl import app, flags
 
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import sweep
+from kerasg2c.jobs import sweep, sweep_grid
 
 _CONFIG = flags.DEFINE_string("config", None, "The trainer's config file.")
 _TRAINER = flags.DEFINE_string(
@@ -48,10 +48,12 @@ _AGGREGATE_ONLY = flags.DEFINE_bool(
 )
 
 
-def _grid(out: str) -> sweep.Grid:
+def _grid(out: str) -> sweep_grid.Grid:
     if _AGGREGATE_ONLY.value and not _CONFIG.value:
         return sweep.load_grid(out)
-    grid = sweep.make_grid(_TRAINER.value, _CONFIG.value, _VARY.value, _SEEDS.value, _SET.value)
+    grid = sweep_grid.make_grid(
+        _TRAINER.value, _CONFIG.value, _VARY.value, _SEEDS.value, _SET.value
+    )
     if _AGGREGATE_ONLY.value:
         sweep.check_grid(grid, out)
     else:
