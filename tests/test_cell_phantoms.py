@@ -207,7 +207,7 @@ def test_cli_writes_roots_and_preview(tmp_path):
     proc = run_python([*args, "--nuisance=1"], timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "cells" / "dataset.json").read_text())["generator"] == {
-        "name": "kerasg2c.phantoms.cells.cells", "seed": 1, "size": 32, "nuisance": 1.0
+        "name": "kerasg2c.data.cell_phantoms.cells", "seed": 1, "size": 32, "nuisance": 1.0
     }  # fmt: skip
     preview = np.asarray(Image.open(tmp_path / "preview.png"))
     assert preview.ndim == 3 and preview.shape[0] > 5 * 64 + 2 * 96

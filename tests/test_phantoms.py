@@ -93,7 +93,7 @@ def test_dataset_json(dataset):
         "s_vs_noa": {"s": ["ss", "gs"], "noa": ["noa"]},
         "ss_vs_gs": {"ss": ["ss"], "gs": ["gs"]},
     }
-    assert meta["generator"] == {"name": "kerasg2c.phantoms.glomeruli", "seed": 3, "size": 32}
+    assert meta["generator"] == {"name": "kerasg2c.data.phantoms", "seed": 3, "size": 32}
 
 
 def test_write_dataset_layout(dataset):
