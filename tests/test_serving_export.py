@@ -159,7 +159,7 @@ def test_a_non_square_run_is_served_at_its_height_and_width(tmp_path):
     model.save(run / "model.keras")
     (exportable,) = export.find_exportables(str(run))
     assert exportable.image_size == (32, 16)
-    probes = export._probe_inputs(exportable.image_size, "uint8")
+    probes = export.probe_images(exportable.image_size, "uint8")
     assert [p["image"].shape for p in probes] == [(3, 32, 16, 3), (2, 67, 21, 3)]
     # export_model checks the SavedModel against Keras on those probes.
     export.export_run(str(run), str(tmp_path / "repo"), formats=("savedmodel",))

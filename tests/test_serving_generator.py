@@ -119,7 +119,7 @@ def test_serving_inputs_are_checked_and_may_be_tensors():
         export.model_inputs(_Inputs({"k": ("int32", ())}))
     with pytest.raises(ValueError, match="input 'z' has dtype 'float64'"):
         export.model_inputs(_Inputs({"z": ("float64", (2,))}))
-    probes = export._probe_tensors(tensors)
+    probes = export.probe_tensors(tensors)
     assert [p["k"].shape for p in probes] == [(3,), (2,)] and probes[0]["k"].dtype == np.int64
     assert set(probes[0]["k"]) >= {1, 4} and all(
         1 <= p["k"].min() <= p["k"].max() <= 4 for p in probes
