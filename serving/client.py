@@ -15,6 +15,11 @@ CAs). --header adds a header to every request (a proxy's token, say); --admin_ke
 key of `serving.server --admin_key` under the name each protocol expects.
 Exit codes: 0 all answered; 1 the server or model is unavailable (the message says which);
 2 some inputs were not images or were refused (each one named).
+
+Examples:
+
+    kerasg2c client --url=127.0.0.1:8000 --model=g2c_python runs/g2c/data/labeled/test
+    kerasg2c client --url=127.0.0.1:8001 --protocol=grpc --model=g2c_onnx --stains_dir=out x.png
 """
 
 import dataclasses

@@ -48,9 +48,8 @@ def _flags_of(module: str) -> set[str]:
     """Flags a tool module defines (absl DEFINE_* or argparse add_argument), read from its
     source and from the project modules it imports, plus absl's own."""
     names = {"help", "helpfull", "helpshort", "traceback", "verbosity", "v", "logtostderr"}
-    spec = importlib.util.find_spec(module)
-    sources = [spec.origin]
-    tree = ast.parse(_text(spec.origin))
+    sources = [_source(module)]
+    tree = ast.parse(_text(sources[0]))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(OURS[:3]):
             for alias in node.names:
@@ -64,6 +63,14 @@ def _flags_of(module: str) -> set[str]:
         names |= set(re.findall(r"DEFINE_\w+\(\s*\"(\w+)\"", text))
         names |= {n.replace("-", "_") for n in re.findall(r"add_argument\(\s*\"--([\w-]+)\"", text)}
     return names
+
+
+def _source(module: str) -> str:
+    """The file that runs for `python -m module` (a package's `__main__.py`)."""
+    spec = importlib.util.find_spec(module)
+    if spec.submodule_search_locations:
+        spec = importlib.util.find_spec(module + ".__main__")
+    return spec.origin
 
 
 def _importable(name: str) -> bool:
@@ -159,7 +166,7 @@ def test_every_promise_or_denial_in_the_docs_was_checked():
 @pytest.mark.parametrize("tool", sorted(cli.TOOLS))
 def test_every_tool_has_examples_that_name_its_own_flags(tool):
     module = cli.TOOLS[tool][0]
-    doc = ast.get_docstring(ast.parse(_text(importlib.util.find_spec(module).origin))) or ""
+    doc = ast.get_docstring(ast.parse(_text(_source(module)))) or ""
     assert "Examples:" in doc, f"{module}: no Examples section in its docstring"
     examples = doc.split("Examples:", 1)[1]
     commands = re.findall(

@@ -5,6 +5,11 @@ Writes the single-cell crops of `cell_shapes` and the tiles of `cell_tiles` as D
 on (seed, split, index), so equal arguments give byte-identical files.
 
     python -m kerasg2c.phantoms.cells --out=/tmp/cells --preview=/tmp/cells.png
+
+Examples:
+
+    kerasg2c cell-phantoms --out=data/cell_phantoms --preview=data/cell_phantoms.png
+    kerasg2c cell-phantoms --out=data/cells_nuisance --kinds=cells --nuisance=1
 """
 
 import csv

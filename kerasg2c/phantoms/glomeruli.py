@@ -25,6 +25,11 @@ cytoplasm (faint magenta on pink) while Masson (blue on red) and PASM (black on 
 their matrix contrast, so faint sclerosis is plainer in those stains than in PAS.
 
     python -m kerasg2c.phantoms.glomeruli --out=/tmp/phantoms --size=64 --preview=/tmp/grid.png
+
+Examples:
+
+    kerasg2c phantoms --out=data/phantoms --size=64 --preview=data/phantoms.png
+    kerasg2c phantoms --out=data/phantoms_hard --difficulty=0.7 --n_train=300
 """
 
 import collections

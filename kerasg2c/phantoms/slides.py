@@ -10,6 +10,10 @@ density, blur, noise) with one stain-intensity jitter for the whole slide.
 (its true renderings) as pyramids, `tissue_mask.png` and `slide.json`.
 
     python -m kerasg2c.phantoms.slides --out=/tmp/slide --width=4096 --height=4096
+
+Examples:
+
+    kerasg2c slide-phantoms --out=data/slide --width=4096 --height=4096 --preview=data/slide.png
 """
 
 import dataclasses
