@@ -1,7 +1,7 @@
 """HistoGAN (Xue et al., "Selective synthetic augmentation with HistoGAN for improved
 histopathology image classification", Medical Image Analysis 2021, §3.1.1, §4.2.1):
 a multi-stage class-conditional generator trained with WGAN-GP against one critic per
-stage. The networks are in `histogan_networks.py`."""
+stage. The networks are in `histogan_generator.py` and `histogan_critic.py`."""
 
 import functools
 
@@ -10,7 +10,8 @@ import tensorflow as tf
 from keras import ops
 
 from kerasg2c.losses import wasserstein
-from kerasg2c.models.histogan_networks import HistoGANCritic, HistoGANGenerator
+from kerasg2c.models.histogan_critic import HistoGANCritic
+from kerasg2c.models.histogan_generator import HistoGANGenerator
 from kerasg2c.models.multi_optimizer import MultiOptimizerModel
 from kerasg2c.training import runtime
 
