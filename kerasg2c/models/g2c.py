@@ -61,6 +61,24 @@ class G2C(GeneratorTraining, MultiOptimizerModel, Classifier):
         `stain_views` data); needs `generators=()`. 0 = the G2C of the papers.
       **kwargs: of `Classifier` (branch, widths, blocks_per_unit, stem_width,
         sync_batchnorm, loss, focal_gamma) and of `keras.Model`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from kerasg2c.models.resnet_generator import ResnetGenerator
+    >>> model = G2C(
+    ...     [ResnetGenerator(ngf=4, n_blocks=1)],
+    ...     num_classes=2,
+    ...     attention=True,
+    ...     attention_reduction=2,
+    ...     widths=(8, 8),
+    ...     blocks_per_unit=1,
+    ...     stem_width=8,
+    ...     sync_batchnorm=False,
+    ... )
+    >>> logits, stains = model(np.zeros((2, 32, 32, 3), "float32"), return_stains=True)
+    >>> tuple(logits.shape), tuple(stains.shape)
+    ((2, 2), (1, 2, 32, 32, 3))
     """
 
     OPTIMIZERS = (

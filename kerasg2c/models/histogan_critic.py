@@ -46,6 +46,13 @@ class HistoGANCritic(keras.Model):
       n_down: stride-2 convs.
       critic_norm: "batch", "layer" or "none".
       minibatch_kernels: closeness features of minibatch discrimination.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> critic = HistoGANCritic(2, channels=8, n_down=2, critic_norm="layer", minibatch_kernels=4)
+    >>> tuple(critic(np.zeros((2, 16, 16, 3), "float32"), np.array([0, 1])).shape)
+    (2, 1)
     """
 
     def __init__(

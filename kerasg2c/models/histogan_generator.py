@@ -84,6 +84,14 @@ class HistoGANGenerator(keras.Model):
         1 ends with channels // 2).
       n_stages: number of stages (images).
       res_blocks: residual blocks at the start of each later stage.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> generator = HistoGANGenerator(2, noise_dim=8, base_shape=(1, 1), channels=8, n_stages=2)
+    >>> images = generator((np.zeros((2, 8), "float32"), np.array([0, 1])))
+    >>> [tuple(image.shape) for image in images]
+    [(2, 16, 16, 3), (2, 32, 32, 3)]
     """
 
     def __init__(

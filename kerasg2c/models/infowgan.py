@@ -79,6 +79,13 @@ class InfoWGANGP(MultiOptimizerModel, keras.Model):
       lambda_info: λ₂, the weight of L_Q (1).
       rotate: rotation augmentation of the real images.
       seed: integer seed of the stateless draws.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> model = InfoWGANGP(categories=3, noise_dim=4, channels=8, image_size=16)
+    >>> tuple(model(np.zeros((2, 16, 16, 3), "float32")).shape)
+    (2, 3)
     """
 
     OPTIMIZERS = (

@@ -66,6 +66,16 @@ class InfoWGANCritic(keras.Model):
     Args:
       categories: outputs of Q.
       channels: width of every block (128 in the reference code).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> critic = InfoWGANCritic(categories=3, channels=8)
+    >>> scores, logits = critic(np.zeros((2, 16, 16, 3), "float32"))
+    >>> tuple(scores.shape), tuple(logits.shape)
+    ((2, 1), (2, 3))
+    >>> tuple(critic.block_features(np.zeros((2, 16, 16, 3), "float32")).shape)
+    (2, 512)
     """
 
     def __init__(self, categories=5, channels=128, **kwargs):

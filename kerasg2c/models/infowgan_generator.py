@@ -64,6 +64,13 @@ class InfoWGANGenerator(keras.Model):
       noise_dim: length of z (32; 64 for the paper's combined dataset).
       channels: width of every block.
       image_size: side of the square output, a power of two ≥ 16.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> generator = InfoWGANGenerator(categories=3, noise_dim=4, channels=8, image_size=16)
+    >>> tuple(generator(np.array([0, 2]), np.zeros((2, 4), "float32")).shape)
+    (2, 16, 16, 3)
     """
 
     def __init__(self, categories=5, noise_dim=32, channels=128, image_size=32, **kwargs):
