@@ -10,7 +10,7 @@ from model_harness import run_config_test, run_saving_test, run_train_step_test
 
 from kerasg2c.losses import wasserstein
 from kerasg2c.models.histogan import HistoGAN, HistoGANCritic, HistoGANGenerator
-from kerasg2c.models.histogan_networks import CRITIC_NORMS
+from kerasg2c.models.histogan_critic import CRITIC_NORMS
 from kerasg2c.training import checkpointing
 
 NUM_CLASSES, NOISE_DIM = 3, 8

@@ -16,7 +16,7 @@ from conftest import free_ports
 from tritonclient.utils import InferenceServerException
 
 import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
-from kerasg2c.models.histogan_networks import HistoGANGenerator
+from kerasg2c.models.histogan_generator import HistoGANGenerator
 from serving import export, model_config, server
 
 CLASSES = ("normal", "tumour", "stroma")

@@ -47,7 +47,8 @@ from kerasg2c.errors import UserError
 from kerasg2c.evaluation import frechet, model_selection, plots, samples
 from kerasg2c.jobs import classifier_job, reporting, shared_config, splits, train_settings
 from kerasg2c.models.histogan import PENALTY_BATCHES, HistoGAN
-from kerasg2c.models.histogan_networks import CRITIC_NORMS, HistoGANCritic, HistoGANGenerator
+from kerasg2c.models.histogan_critic import CRITIC_NORMS, HistoGANCritic
+from kerasg2c.models.histogan_generator import HistoGANGenerator
 from kerasg2c.training import loop
 
 ARMS = ("unselected", "entropy_only", "centroid_only", "selective")

@@ -41,7 +41,7 @@ from kerasg2c.errors import UserError
 from kerasg2c.evaluation import clustering, samples
 from kerasg2c.jobs import infowgan_monitor, reporting, shared_config, splits, train_settings
 from kerasg2c.models.infowgan import InfoWGANGP
-from kerasg2c.models.infowgan_networks import check_image_size
+from kerasg2c.models.infowgan_generator import check_image_size
 from kerasg2c.pathology import nuclei
 from kerasg2c.phantoms import cells as cell_phantoms
 from kerasg2c.training import loop

@@ -25,6 +25,13 @@ class ConditionalBatchNorm(keras.layers.Layer):
       momentum: of the moving statistics; 0.9, PyTorch's default, as `ConvBNReLU`.
       epsilon: added to the variance; 1e-5, PyTorch's default.
       sync_batchnorm: synchronise batch statistics across replicas (see `ConvBNReLU`).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> norm = ConditionalBatchNorm(num_classes=3, sync_batchnorm=False)
+    >>> tuple(norm(np.ones((2, 4, 4, 8), "float32"), np.array([0, 2]), training=True).shape)
+    (2, 4, 4, 8)
     """
 
     def __init__(self, num_classes, momentum=0.9, epsilon=1e-5, sync_batchnorm=True, **kwargs):

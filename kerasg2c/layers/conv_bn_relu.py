@@ -14,6 +14,13 @@ class ConvBNReLU(keras.layers.Layer):
       activation: apply the ReLU (False for the last conv of a residual block).
       sync_batchnorm: synchronise batch statistics across replicas, so a
         multi-replica step normalises over the global batch like one device.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> layer = ConvBNReLU(8, kernel_size=3, strides=2, sync_batchnorm=False)
+    >>> tuple(layer(np.zeros((2, 16, 16, 3), "float32")).shape)
+    (2, 8, 8, 8)
     """
 
     def __init__(

@@ -33,6 +33,13 @@ class CrossStainAttention(keras.layers.Layer):
     Args:
       num_branches: N = M + 1 (branches, i.e. stains, the source included).
       reduction: r, the bottleneck ratio of the two FC layers (16 as in SE-Net).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> attention = CrossStainAttention(num_branches=3, reduction=2)
+    >>> tuple(attention(np.ones((3, 2, 4, 4, 8), "float32")).shape)
+    (3, 2, 4, 4, 8)
     """
 
     def __init__(self, num_branches, reduction=16, **kwargs):

@@ -32,6 +32,13 @@ class GeneratorResidualBlock(keras.layers.Layer):
     Args:
       filters: channels in and out.
       padding: "reflect" (the reference) or "zero" (IHC Table 2).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> block = GeneratorResidualBlock(8)
+    >>> tuple(block(np.zeros((2, 8, 8, 8), "float32")).shape)
+    (2, 8, 8, 8)
     """
 
     def __init__(self, filters, padding="reflect", **kwargs):

@@ -23,6 +23,16 @@ class InstanceNormalization(keras.layers.GroupNormalization):
       center: learn a per-channel offset.
       scale: learn a per-channel scale.
       epsilon: added to the variance.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(3.0, 2.0, (2, 8, 8, 4)).astype("float32")
+    >>> y = InstanceNormalization()(x)
+    >>> tuple(y.shape)
+    (2, 8, 8, 4)
+    >>> np.allclose(np.mean(y, axis=(1, 2)), 0.0, atol=1e-4)
+    True
     """
 
     def __init__(self, center=False, scale=False, epsilon=1e-5, **kwargs):

@@ -33,6 +33,13 @@ class MinibatchDiscrimination(keras.layers.Layer):
     Args:
       num_kernels: B in the paper, the number of closeness features appended.
       kernel_dim: C in the paper, the length of each row M_i,b (5 in the reference).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> layer = MinibatchDiscrimination(num_kernels=4, kernel_dim=3)
+    >>> tuple(layer(np.zeros((5, 16), "float32")).shape)
+    (5, 20)
     """
 
     def __init__(self, num_kernels, kernel_dim=5, **kwargs):

@@ -24,6 +24,20 @@ class ReflectionPadding2D(keras.layers.Layer):
 
     Args:
       padding: int, (rows, cols) or ((top, bottom), (left, right)).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> x = np.arange(9, dtype="float32").reshape(1, 3, 3, 1)
+    >>> y = ReflectionPadding2D(1)(x)
+    >>> tuple(y.shape)
+    (1, 5, 5, 1)
+    >>> np.asarray(y)[0, :, :, 0]
+    array([[4., 3., 4., 5., 4.],
+           [1., 0., 1., 2., 1.],
+           [4., 3., 4., 5., 4.],
+           [7., 6., 7., 8., 7.],
+           [4., 3., 4., 5., 4.]], dtype=float32)
     """
 
     def __init__(self, padding=1, **kwargs):

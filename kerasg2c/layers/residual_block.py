@@ -15,6 +15,13 @@ class ResidualBlock(keras.layers.Layer):
     Args:
       filters: output channels.
       sync_batchnorm: see `ConvBNReLU`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> block = ResidualBlock(8, sync_batchnorm=False)
+    >>> tuple(block(np.zeros((2, 8, 8, 8), "float32")).shape)
+    (2, 8, 8, 8)
     """
 
     def __init__(self, filters, sync_batchnorm=True, **kwargs):

@@ -24,6 +24,13 @@ class SelfAttention(keras.layers.Layer):
       spectral_norm: wrap the four convolutions in `StepSpectralNormalization` (as SAGAN
         does in both networks; HistoGAN's discriminators); `power_iterate()` then
         advances their power iterations, once per training step.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> attention = SelfAttention()
+    >>> tuple(attention(np.zeros((2, 4, 4, 8), "float32")).shape)
+    (2, 4, 4, 8)
     """
 
     def __init__(self, spectral_norm=False, **kwargs):

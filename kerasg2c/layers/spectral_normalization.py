@@ -17,6 +17,15 @@ class StepSpectralNormalization(keras.layers.SpectralNormalization):
     gradient is still taken at W/σ (without differentiating through σ) and the iteration
     advances once per step, as Algorithm 1 does. Variables, saving and the all-zero-kernel
     guard are Keras'.
+
+    Examples:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> layer = StepSpectralNormalization(keras.layers.Dense(4))
+    >>> tuple(layer(np.ones((2, 3), "float32")).shape)
+    (2, 4)
+    >>> layer.power_iterate()
     """
 
     def call(self, inputs, training=False):

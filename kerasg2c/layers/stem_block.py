@@ -16,6 +16,13 @@ class StemBlock(keras.layers.Layer):
     Args:
       filters: width of the last conv; the first two use half of it.
       sync_batchnorm: see `ConvBNReLU`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> stem = StemBlock(8, sync_batchnorm=False)
+    >>> tuple(stem(np.zeros((2, 32, 32, 3), "float32")).shape)
+    (2, 8, 8, 8)
     """
 
     def __init__(self, filters, sync_batchnorm=True, **kwargs):

@@ -23,6 +23,13 @@ class AlexNetBranch(Branch):
       widths: channels of the four convolutions after the stem (AlexNet: 192, 384, 256, 256).
       stem_width: channels of the first convolution (AlexNet: 64).
       sync_batchnorm: see `ConvBNReLU`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> branch = AlexNetBranch(widths=(8, 8, 8, 8), stem_width=8, sync_batchnorm=False)
+    >>> tuple(branch(np.zeros((2, 64, 64, 3), "float32")).shape)
+    (2, 16, 16, 8)
     """
 
     block_type = ConvBNReLU  # G2C puts its cross-stain attention after each of these

@@ -10,7 +10,20 @@ BRANCHES = ("stem_resnet", "alexnet")
 
 
 class Branch(keras.layers.Layer):
-    """Image → feature map through `self.stem` then `self.body` (set by the subclass)."""
+    """Image → feature map through `self.stem` then `self.body` (set by the subclass).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from kerasg2c.models.stem_resnet import StemResNet
+    >>> branch = StemResNet(widths=(8, 8), blocks_per_unit=1, stem_width=8, sync_batchnorm=False)
+    >>> isinstance(branch, Branch), len(branch.blocks)
+    (True, 2)
+    >>> branch.block_output_shapes((None, 32, 32, 3))
+    [(None, 8, 8, 8), (None, 4, 4, 8)]
+    >>> tuple(branch(np.zeros((2, 32, 32, 3), "float32")).shape)
+    (2, 4, 4, 8)
+    """
 
     block_type = keras.layers.Layer  # subclasses: the class of their blocks
 

@@ -42,6 +42,13 @@ class Classifier(keras.Model):
       dropout_before_last_block: dropout rate on the input of the branch's last block
         while training (0 = none); HistoGAN's feature extractor is "pre-trained with MC
         dropout" of 0.5 there (HistoGAN paper §1, §4.2.2), the G2C classifier has none.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> model = Classifier(2, widths=(8, 8), blocks_per_unit=1, stem_width=8, sync_batchnorm=False)
+    >>> tuple(model(np.zeros((2, 32, 32, 3), "float32")).shape)
+    (2, 2)
     """
 
     num_branches = 1  # the stains the head sees (G2C: M + 1)

@@ -55,6 +55,21 @@ class CycleGAN(MultiOptimizerModel, keras.Model):
         BCE for D, MSE for G) or "bce" (non-saturating GAN).
       pool_size: fakes kept per discriminator (50; 0 = no pool).
       num_classes: condition channels (0 = unconditional).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from kerasg2c.models.patch_discriminator import PatchDiscriminator
+    >>> from kerasg2c.models.resnet_generator import ResnetGenerator
+    >>> model = CycleGAN(
+    ...     ResnetGenerator(ngf=4, n_blocks=1, name="generator_ab"),
+    ...     ResnetGenerator(ngf=4, n_blocks=1, name="generator_ba"),
+    ...     PatchDiscriminator(ndf=4, n_layers=1, name="discriminator_a"),
+    ...     PatchDiscriminator(ndf=4, n_layers=1, name="discriminator_b"),
+    ...     pool_size=0,
+    ... )
+    >>> tuple(model(np.zeros((2, 16, 16, 3), "float32")).shape)
+    (2, 16, 16, 3)
     """
 
     OPTIMIZERS = (

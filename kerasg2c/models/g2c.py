@@ -5,14 +5,13 @@ arXiv version)."""
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from kerasg2c.layers.cross_stain_attention import CrossStainAttention
 from kerasg2c.models.classifier import Classifier
 from kerasg2c.models.generator_copy import own_copy
+from kerasg2c.models.generator_training import GeneratorTraining
 from kerasg2c.models.multi_optimizer import MultiOptimizerModel
-from kerasg2c.training import runtime
 
 
 def _count(variables) -> int:
@@ -20,7 +19,7 @@ def _count(variables) -> int:
 
 
 @keras.saving.register_keras_serializable(package="kerasg2c")
-class G2C(MultiOptimizerModel, Classifier):
+class G2C(GeneratorTraining, MultiOptimizerModel, Classifier):
     """f(I) = c ∘ g(I) = c(I, g_1(I), …, g_M(I)) (Eq. 1): M generators, one shared classifier.
 
     A `Classifier` whose head sees M + 1 stains: branch 0 is the input patch, branch m ≥ 1
@@ -44,14 +43,9 @@ class G2C(MultiOptimizerModel, Classifier):
     Training (`Classifier.train_step`; §Optimization of the AAAI version, §3.3 of the
     arXiv version): one backward pass of the classification loss updates the classifier
     (branch, attention, head) with `optimizer` and the generators with
-    `generator_optimizer`. The freeze schedule (generators frozen for the first 5 of 30
-    epochs) is the non-trainable variable `generators_trainable` (1.0 or 0.0), which
-    multiplies the generators' gradient in the graph (a gradient-scaling identity on the
-    generated images; it also converts between the two optimizers' loss scales under
-    mixed_float16), so flipping it needs no retracing. At 0 the generators' gradient is
-    exactly zero: a generator optimizer without weight decay leaves them bitwise
-    unchanged. The generators use instance normalisation, so `training` changes nothing
-    in `ResnetGenerator`.
+    `generator_optimizer`; `set_generators_trainable` is the freeze schedule (see
+    `GeneratorTraining`). The generators use instance normalisation, so `training`
+    changes nothing in `ResnetGenerator`.
 
     Args:
       generators: M Keras models mapping [-1, 1] source images to [-1, 1] target-stain
@@ -67,6 +61,24 @@ class G2C(MultiOptimizerModel, Classifier):
         `stain_views` data); needs `generators=()`. 0 = the G2C of the papers.
       **kwargs: of `Classifier` (branch, widths, blocks_per_unit, stem_width,
         sync_batchnorm, loss, focal_gamma) and of `keras.Model`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from kerasg2c.models.resnet_generator import ResnetGenerator
+    >>> model = G2C(
+    ...     [ResnetGenerator(ngf=4, n_blocks=1)],
+    ...     num_classes=2,
+    ...     attention=True,
+    ...     attention_reduction=2,
+    ...     widths=(8, 8),
+    ...     blocks_per_unit=1,
+    ...     stem_width=8,
+    ...     sync_batchnorm=False,
+    ... )
+    >>> logits, stains = model(np.zeros((2, 32, 32, 3), "float32"), return_stains=True)
+    >>> tuple(logits.shape), tuple(stains.shape)
+    ((2, 2), (1, 2, 32, 32, 3))
     """
 
     OPTIMIZERS = (
@@ -90,23 +102,11 @@ class G2C(MultiOptimizerModel, Classifier):
         self.use_attention, self.attention_reduction = bool(attention), attention_reduction
         self.train_generators = bool(train_generators)
         self.generators = [own_copy(g, f"generator_{m + 1}") for m, g in enumerate(generators)]
-        if not self.train_generators:
-            for generator in self.generators:
-                generator.trainable = False
         if given_stains and self.generators:
             raise ValueError("G2C: give generators or given_stains, not both")
         self.given_stains = int(given_stains)
         self.num_branches = len(self.generators) + self.given_stains + 1
-        # Only with generators, so that G2C(M=0) holds exactly Classifier's variables.
-        self.generators_trainable = None
-        if self.generators:
-            self.generators_trainable = self.add_weight(
-                shape=(),
-                initializer=keras.initializers.Constant(float(self.train_generators)),
-                trainable=False,
-                dtype="float32",
-                name="generators_trainable",
-            )
+        self._add_freeze_gate()
         self.attention = []
         if self.use_attention:
             self.attention = [
@@ -115,7 +115,6 @@ class G2C(MultiOptimizerModel, Classifier):
                 )
                 for layer in self.backbone.blocks
             ]
-        self.generator_optimizer = None
 
     @property
     def input_channels(self) -> int:
@@ -133,35 +132,6 @@ class G2C(MultiOptimizerModel, Classifier):
         for block, shape in zip(self.attention, shapes):
             block.build((self.num_branches, *shape))
 
-    def compile(self, classifier_optimizer=None, generator_optimizer=None, **kwargs):
-        """The classifier optimizer becomes `optimizer`; `generator_optimizer`
-        defaults to a fresh copy of its configuration (the paper: SGD, momentum
-        0.5, for both). No generator optimizer exists without trainable
-        generators. Both pass through `runtime.optimizer_for_precision`."""
-        classifier_optimizer = kwargs.pop("optimizer", classifier_optimizer)
-        if classifier_optimizer is None:
-            raise ValueError("G2C.compile: give the classifier optimizer")
-        classifier_optimizer = keras.optimizers.get(classifier_optimizer)
-        super().compile(optimizer=runtime.optimizer_for_precision(classifier_optimizer), **kwargs)
-        self.generator_optimizer = None
-        if not (self.generators and self.train_generators):
-            return
-        if generator_optimizer is None:
-            inner = getattr(classifier_optimizer, "inner_optimizer", classifier_optimizer)
-            generator_optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(inner))
-        generator_optimizer = keras.optimizers.get(generator_optimizer)
-        inner = getattr(generator_optimizer, "inner_optimizer", generator_optimizer)
-        if getattr(inner, "weight_decay", None):
-            raise ValueError(
-                "G2C: the generator optimizer must not use weight_decay: it would change "
-                "the generators while they are frozen"
-            )
-        self.generator_optimizer = runtime.optimizer_for_precision(generator_optimizer)
-
-    @property
-    def classifier_optimizer(self):
-        return self.optimizer
-
     @property
     def classifier_variables(self):
         """Trainable variables of θ^C: the shared branch, the attention blocks, the head."""
@@ -169,20 +139,6 @@ class G2C(MultiOptimizerModel, Classifier):
         for block in self.attention:
             variables += block.trainable_variables
         return variables + list(self.head.trainable_variables)
-
-    @property
-    def generator_variables(self):
-        """Trainable generator variables ([] for M = 0 or the frozen ablation)."""
-        if not self.train_generators:
-            return []
-        return [v for g in self.generators for v in g.trainable_variables]
-
-    def set_generators_trainable(self, trainable: bool) -> None:
-        """The freeze schedule: False freezes the generators (no update), True lets
-        the classification gradient reach them. Always off in the frozen ablation;
-        a no-op for M = 0. Call it between steps, e.g. at an epoch boundary."""
-        if self.generators_trainable is not None:
-            self.generators_trainable.assign(float(bool(trainable) and self.train_generators))
 
     def generate(self, images, training=None, generator_gradient_scale=None):
         """The M generated stains of `images` ([B, H, W, 3] in [0, 1]), each in [0, 1].
@@ -204,8 +160,7 @@ class G2C(MultiOptimizerModel, Classifier):
                     "(a multiple of 4 for ResnetGenerator)"
                 )
             if generator_gradient_scale is not None:
-                scale = ops.cast(generator_gradient_scale, y.dtype)
-                y = ops.stop_gradient(y) + scale * (y - ops.stop_gradient(y))
+                y = self._scale_gradient(y, generator_gradient_scale)
             stains.append((y + 1.0) / 2.0)
         return stains
 
@@ -271,32 +226,6 @@ class G2C(MultiOptimizerModel, Classifier):
             "probabilities": ops.softmax(logits),
             "stains": ops.cast(ops.round(ops.clip(stains, 0.0, 1.0) * 255.0), "uint8"),
         }
-
-    def _training_logits(self, images):
-        """The generators' gradient is scaled by the freeze gate × (generator loss scale
-        / classifier loss scale): exactly what `generator_optimizer` expects, or zero."""
-        if not self.generator_variables:
-            return self(images, training=True)
-        if self.generator_optimizer is None:
-            raise ValueError("G2C: call compile() before training")
-        one = tf.constant(1.0, tf.float32)
-        scale = (
-            self.generators_trainable
-            * self.generator_optimizer.scale_loss(one)
-            / self.optimizer.scale_loss(one)
-        )
-        return self(images, training=True, generator_gradient_scale=scale)
-
-    def _apply_gradients(self, tape, scaled_loss):
-        """Updates θ^C with `optimizer` and the generators with `generator_optimizer`."""
-        c_vars, g_vars = self.classifier_variables, self.generator_variables
-        grads = tape.gradient(scaled_loss, c_vars + g_vars)
-        self.optimizer.apply(grads[: len(c_vars)], c_vars)
-        if g_vars:
-            g_grads = [
-                tf.zeros_like(v) if g is None else g for g, v in zip(grads[len(c_vars) :], g_vars)
-            ]
-            self.generator_optimizer.apply(g_grads, g_vars)
 
     def parameter_counts(self) -> dict:
         """Parameters of the built model, by part.

@@ -1,7 +1,7 @@
 """HistoGAN (Xue et al., "Selective synthetic augmentation with HistoGAN for improved
 histopathology image classification", Medical Image Analysis 2021, §3.1.1, §4.2.1):
 a multi-stage class-conditional generator trained with WGAN-GP against one critic per
-stage. The networks are in `histogan_networks.py`."""
+stage. The networks are in `histogan_generator.py` and `histogan_critic.py`."""
 
 import functools
 
@@ -10,7 +10,8 @@ import tensorflow as tf
 from keras import ops
 
 from kerasg2c.losses import wasserstein
-from kerasg2c.models.histogan_networks import HistoGANCritic, HistoGANGenerator
+from kerasg2c.models.histogan_critic import HistoGANCritic
+from kerasg2c.models.histogan_generator import HistoGANGenerator
 from kerasg2c.models.multi_optimizer import MultiOptimizerModel
 from kerasg2c.training import runtime
 
@@ -80,6 +81,13 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
       gp_weight: λ of the gradient penalty (50 in HistoGAN §4.2.1).
       penalty_batch: "interpolates", "joint" or "per_example" (see above).
       seed: integer seed of the stateless draws.
+
+    Examples:
+
+    >>> generator = HistoGANGenerator(2, noise_dim=8, base_shape=(1, 1), channels=8)
+    >>> critics = [HistoGANCritic(2, channels=8, n_down=2, name=f"d{k}") for k in (1, 2)]
+    >>> tuple(HistoGAN(generator, critics, 2, 8)(keras.ops.array([0, 1])).shape)
+    (2, 32, 32, 3)
     """
 
     OPTIMIZERS = (
@@ -119,8 +127,7 @@ class HistoGAN(MultiOptimizerModel, keras.Model):
         self.num_classes, self.noise_dim = num_classes, noise_dim
         self.n_critic, self.gp_weight, self.seed = n_critic, gp_weight, seed
         self.step_counter = runtime.add_step_counter(self)
-        self.generator_optimizer = None
-        self.critic_optimizer = None
+        self.generator_optimizer = self.critic_optimizer = None
 
     # --- Building -----------------------------------------------------------
 

@@ -32,6 +32,13 @@ class ImagePool(keras.layers.Layer):
     Args:
       size: images kept; 0 turns the pool off (the new images are returned).
       seed: integer seed of the draws.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> pool = ImagePool(size=4)
+    >>> tuple(pool(np.zeros((2, 8, 8, 3), "float32")).shape)
+    (2, 8, 8, 3)
     """
 
     def __init__(self, size=50, seed=0, **kwargs):

@@ -1,14 +1,15 @@
 """InfoWGAN-GP (Hu et al., "Unsupervised learning for cell-level visual representation in
 histopathology images with generative adversarial networks", IEEE JBHI 2019, §III-A,
 Eqs. 10-12, §IV): WGAN-GP with an InfoGAN categorical code whose auxiliary network Q
-clusters real cells. The networks are in `infowgan_networks.py`."""
+clusters real cells. The networks are in `infowgan_generator.py` and `infowgan_critic.py`."""
 
 import keras
 import tensorflow as tf
 from keras import ops
 
 from kerasg2c.losses import classification, wasserstein
-from kerasg2c.models.infowgan_networks import InfoWGANCritic, InfoWGANGenerator, check_image_size
+from kerasg2c.models.infowgan_critic import InfoWGANCritic
+from kerasg2c.models.infowgan_generator import InfoWGANGenerator, check_image_size
 from kerasg2c.models.multi_optimizer import MultiOptimizerModel
 from kerasg2c.training import runtime
 
@@ -78,6 +79,13 @@ class InfoWGANGP(MultiOptimizerModel, keras.Model):
       lambda_info: λ₂, the weight of L_Q (1).
       rotate: rotation augmentation of the real images.
       seed: integer seed of the stateless draws.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> model = InfoWGANGP(categories=3, noise_dim=4, channels=8, image_size=16)
+    >>> tuple(model(np.zeros((2, 16, 16, 3), "float32")).shape)
+    (2, 3)
     """
 
     OPTIMIZERS = (

@@ -16,6 +16,15 @@ class MILClassifier(Classifier):
     Args:
       instance_size: side of an instance; a served tile's side must be a multiple.
       **kwargs: see `Classifier` (two classes).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> model = MILClassifier(
+    ...     instance_size=32, widths=(8, 8), blocks_per_unit=1, stem_width=8, sync_batchnorm=False
+    ... )
+    >>> tuple(model.instance_scores(np.zeros((1, 64, 64, 3), "float32")).shape)
+    (1, 4)
     """
 
     def __init__(self, num_classes=2, instance_size=32, **kwargs):

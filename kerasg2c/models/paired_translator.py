@@ -27,6 +27,14 @@ class PairedTranslator(MultiOptimizerModel, keras.Model):
 
     Args:
       generator_ab: e.g. a `ResnetGenerator` taking 3 channels.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from kerasg2c.models.resnet_generator import ResnetGenerator
+    >>> model = PairedTranslator(ResnetGenerator(ngf=4, n_blocks=1))
+    >>> tuple(model(np.zeros((2, 16, 16, 3), "float32")).shape)
+    (2, 16, 16, 3)
     """
 
     OPTIMIZERS = (("optimizer", "optimizer", "generator_variables"),)

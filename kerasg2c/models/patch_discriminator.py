@@ -29,6 +29,13 @@ class PatchDiscriminator(keras.Model):
       n_layers: stride-2 convolutions (3: the 70×70 PatchGAN).
       variant: "patchgan" or "ihc".
       normalization: "instance" or "none" (the reference's `--norm none`).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> discriminator = PatchDiscriminator(ndf=4, n_layers=2)
+    >>> tuple(discriminator(np.zeros((2, 32, 32, 3), "float32")).shape)
+    (2, 6, 6, 1)
     """
 
     def __init__(self, ndf=64, n_layers=3, variant="patchgan", normalization="instance", **kwargs):

@@ -38,6 +38,13 @@ class ResnetGenerator(keras.Model):
         conv turns them into a per-channel constant that the following instance norm
         removes: with "reflect" the output does not depend on them at all; with
         "zero" only through the image border.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> generator = ResnetGenerator(ngf=4, n_blocks=1)
+    >>> tuple(generator(np.zeros((2, 16, 16, 3), "float32")).shape)
+    (2, 16, 16, 3)
     """
 
     def __init__(

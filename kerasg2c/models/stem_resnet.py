@@ -24,6 +24,13 @@ class StemResNet(Branch):
         unit, or one count per unit (ResNet34: (3, 4, 6, 3)); see `unit_block_counts`.
       stem_width: channels out of the stem block.
       sync_batchnorm: see `ConvBNReLU`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> branch = StemResNet(widths=(8, 16), blocks_per_unit=1, stem_width=8, sync_batchnorm=False)
+    >>> tuple(branch(np.zeros((2, 32, 32, 3), "float32")).shape)
+    (2, 4, 4, 16)
     """
 
     block_type = ResidualBlock  # G2C puts its cross-stain attention after each of these
