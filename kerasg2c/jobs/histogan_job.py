@@ -195,7 +195,7 @@ def train_and_evaluate(config, context) -> dict:
     extractor = MCDropoutExtractor(extractor_model, rate=h.mc_dropout, seed=config.seed)
     loaded = splits.load_splits(config, context)
     train = loaded["train"]
-    size = shared_config.image_shape(config)  # (height, width)
+    size = context.images.shape  # (height, width), resolved once for the run
     replicas = context.strategy.num_replicas_in_sync
     if config.train.batch_size % replicas:
         raise UserError(
