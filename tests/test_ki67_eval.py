@@ -98,16 +98,16 @@ def test_conditional_generator_reads_the_class_channels(run):
     import keras
 
     import kerasg2c.models  # noqa: F401
-    from kerasg2c.jobs import ki67_eval_job
+    from kerasg2c.jobs import ki67_scoring
 
     generator = keras.saving.load_model(
         run / "cyclegan_conditional" / "generators" / "KI67.keras", compile=False
     )
     patch = np.asarray(
-        ki67_eval_job.read_uint8(next((run / "data" / "labeled" / "test" / "tumour").iterdir()), 64)
+        ki67_scoring.read_uint8(next((run / "data" / "labeled" / "test" / "tumour").iterdir()), 64)
     )[None]
-    as_normal = ki67_eval_job.translate(generator, patch, np.array([0]), 2).astype(int)
-    as_tumour = ki67_eval_job.translate(generator, patch, np.array([1]), 2).astype(int)
+    as_normal = ki67_scoring.translate(generator, patch, np.array([0]), 2).astype(int)
+    as_tumour = ki67_scoring.translate(generator, patch, np.array([1]), 2).astype(int)
     assert np.abs(as_normal - as_tumour).max() > 0
 
 
@@ -138,7 +138,7 @@ def test_mil_classes_map_to_the_dataset_classes_by_name(run, tmp_path):
 
     from kerasg2c.data import pipeline
     from kerasg2c.errors import UserError
-    from kerasg2c.jobs import ki67_eval_job
+    from kerasg2c.jobs import ki67_eval_job, ki67_scoring
 
     split = pipeline.load_labeled_split(str(run / "data"), "test")
     same = ki67_eval_job.mil_predictions(run / "mil_HE", split, 64, ("normal", "tumour"))
@@ -150,9 +150,9 @@ def test_mil_classes_map_to_the_dataset_classes_by_name(run, tmp_path):
     assert conditional["condition_classes"] == ["normal", "tumour"]  # channel order, by name
     swapped = ki67_eval_job.mil_predictions(folder, split, 64, ("cancer", "normal"))
     np.testing.assert_array_equal(swapped, 1 - same)  # positive → "cancer" = index 0
-    got = ki67_eval_job.condition_indices(
+    got = ki67_scoring.condition_indices(
         np.array([0, 1, 0]), ("cancer", "normal"), ("normal", "cancer")
     )
     np.testing.assert_array_equal(got, [1, 0, 1])
     with pytest.raises(UserError, match=r"\['cancer'\] predicted at evaluation"):
-        ki67_eval_job.condition_indices(np.array([0]), ("cancer", "normal"), ("normal",))
+        ki67_scoring.condition_indices(np.array([0]), ("cancer", "normal"), ("normal",))

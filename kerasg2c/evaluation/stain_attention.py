@@ -66,7 +66,7 @@ def save_figure(table, path) -> None:
     plt.close(fig)
 
 
-def run(workdir: str, image_size: tuple[int, int], split_name: str = "test") -> dict:
+def run(workdir: str, image_size: tuple[int, int] | None, split_name: str = "test") -> dict:
     """Computes the table of `workdir`'s run on `split_name` (images resized to
     `image_size`, the run's (height, width)) and writes the JSON and PNG
     beside its report; returns the table. Raises UserError naming the missing piece."""

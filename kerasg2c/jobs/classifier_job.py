@@ -1,8 +1,8 @@
 """The classification job (`python -m trainers.classifier`): data → model → resumable
 training → evaluation → report, for the stem-block ResNet here and for G2C through the
-same `run` (`kerasg2c.jobs.g2c_job`)."""
-
-import os
+same `run` (`kerasg2c.jobs.g2c_job`). Its evaluation and report are
+`kerasg2c.jobs.classifier_evaluation`'s; the image shape and cache budget are the run
+context's (`context.images`, resolved once)."""
 
 import keras
 import numpy as np
@@ -11,8 +11,9 @@ from absl import logging
 
 from kerasg2c.data import tasks
 from kerasg2c.errors import UserError
-from kerasg2c.evaluation import classification, plots, predict, prediction_table, samples
-from kerasg2c.jobs import hierarchy_job, reporting, shared_config, splits, train_settings
+from kerasg2c.evaluation import predict, samples
+from kerasg2c.jobs import hierarchy_job, shared_config, splits, train_settings
+from kerasg2c.jobs.classifier_evaluation import evaluate, write_results, write_task_predictions
 from kerasg2c.losses.classification import LOSSES
 from kerasg2c.models import branch
 from kerasg2c.models.classifier import Classifier
@@ -47,42 +48,14 @@ def build_model(config, num_classes: int, steps_per_epoch: int) -> Classifier:
     return model
 
 
-def _logits(predictor, split, config) -> tuple[np.ndarray, np.ndarray]:
-    """(logits [N, C], labels [N]) on a split (images in [0, 1], file order)."""
-    ds = split.dataset(
-        batch_size=config.train.batch_size,
-        image_size=shared_config.image_shape(config),
-        cache=splits.use_cache(config, split),
-    )
-    return predictor.logits(ds)
-
-
-def evaluate(model, predictor, split, config, positive_class=None) -> tuple[dict, np.ndarray]:
-    """(metrics with the mean loss, logits [N, C]) on a split; `positive_class`: the
-    positive class's name for two-class sensitivity and AUC (None = the second class)."""
-    logits, labels = _logits(predictor, split, config)
-    result = classification.classification_metrics(
-        labels,
-        logits.argmax(-1),
-        split.classes,
-        split.patients,
-        probabilities=tf.nn.softmax(logits).numpy(),
-        positive_class=positive_class,
-    )
-    result["loss"] = float(np.mean(model.per_example_loss(labels, logits)))
-    return result, logits
-
-
 def _sample_of(split, n=16):
     """`n` patches spread evenly over `split` (its files are ordered by class)."""
     return split.subset(np.unique(np.linspace(0, len(split) - 1, n).round().astype(int)))
 
 
-def _predictions_grid(workdir, predictor, sample, config, epoch, step) -> None:
+def _predictions_grid(workdir, predictor, sample, image_shape, epoch, step) -> None:
     """The sample's patches, titled true → predicted class."""
-    images, labels = next(
-        iter(sample.dataset(batch_size=len(sample), image_size=shared_config.image_shape(config)))
-    )
+    images, labels = next(iter(sample.dataset(batch_size=len(sample), image_size=image_shape)))
     predicted = predictor.forward(images).numpy().argmax(-1)
     titles = [
         f"{sample.classes[t]} → {sample.classes[p]}" for t, p in zip(labels.numpy(), predicted)
@@ -147,6 +120,7 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
     """
     keras.utils.set_random_seed(config.seed)
     strategy, chief, workdir = context.strategy, context.chief, context.workdir
+    images = context.images  # the image shape and cache budget, resolved once
     full_splits = splits.load_splits(config, context)
     if prepare:
         full_splits = prepare(full_splits)
@@ -162,31 +136,34 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
         model = build(config, len(train.classes), spe)
     if next_epoch:
         next_epoch(model, 0)
-    predictor = predict.Predictor(model, shared_config.image_shape(config))
+    predictor = predict.Predictor(model, images.shape)
     val_sample = _sample_of(val)
+
+    train_cache = images.use_cache(train)
 
     def make_dataset(epoch, skip):
         return train.dataset(
             batch_size=config.train.batch_size,
-            image_size=shared_config.image_shape(config),
+            image_size=images.shape,
             training=True,
             seed=config.seed,
             epoch=epoch,
             skip_batches=skip,
             augment=config.data.augment,
-            cache=splits.use_cache(config, train),
+            cache=train_cache,
             repeat_to=spe * config.train.batch_size,
         )
 
-    calibration = BatchNormCalibration(model, train, val, config, strategy)
+    calibration = BatchNormCalibration(model, train, val, config, strategy, images)
 
     def on_epoch_end(epoch):
         if next_epoch:
             next_epoch(model, epoch + 1)
         extra = calibration()
-        metrics, _ = evaluate(model, predictor, val, config)
+        metrics, _ = evaluate(model, predictor, val, config, images)
         if chief:
-            _predictions_grid(workdir, predictor, val_sample, config, epoch, (epoch + 1) * spe)
+            step = (epoch + 1) * spe
+            _predictions_grid(workdir, predictor, val_sample, images.shape, epoch, step)
         return {
             "val_loss": metrics["loss"],
             "val_accuracy": metrics["accuracy"],
@@ -211,9 +188,9 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
     extra["precise_bn_batches"] = calibration.batches
     if config.data.task:
         extra["task"] = config.data.task
-        _write_task_predictions(config, workdir, predictor, full_splits, train.classes)
-    return _write_results(
-        config, trainer, workdir, model, predictor, run_splits, history, extra, positive
+        write_task_predictions(config, images, workdir, predictor, full_splits, train.classes)
+    return write_results(
+        config, images, trainer, workdir, model, predictor, run_splits, history, extra, positive
     )
 
 
@@ -221,23 +198,36 @@ class BatchNormCalibration:
     """Precise batch-norm statistics before an evaluation (`training.precise_bn`): over
     up to `train.precise_bn_batches` shuffled, unaugmented training batches (0 = off).
     Each call returns, for the history, how often inference mode disagreed with batch
-    statistics on validation batches before the recalibration, and warns when often."""
+    statistics on validation batches before the recalibration, and warns when often.
+
+    Args:
+      model: the classifier.
+      train: the training split (the recalibration's batches).
+      val: the validation split (the disagreement's batches).
+      config: the run's config (`train.*`, `seed`).
+      strategy: the run's tf.distribute strategy.
+      images: the run's resolved `ImageSettings`; each split's cache decision is made once,
+        here.
+    """
 
     WARN_ABOVE = 0.1
 
-    def __init__(self, model, train, val, config, strategy):
+    def __init__(self, model, train, val, config, strategy, images):
         self.precise = precise_bn.PreciseBatchNorm(model, strategy)
         self.train, self.val, self.config = train, val, config
+        self.image_shape = images.shape
+        self.cache = {"train": images.use_cache(train), "val": images.use_cache(val)}
         self.calls, self.batches = 0, 0
 
-    def _batches(self, split, n):
+    def _batches(self, name, n):
+        split = self.train if name == "train" else self.val
         return split.dataset(
             batch_size=self.config.train.batch_size,
-            image_size=shared_config.image_shape(self.config),
+            image_size=self.image_shape,
             training=True,
             seed=self.config.seed,
             augment=False,
-            cache=splits.use_cache(self.config, split),
+            cache=self.cache[name],
             repeat_to=self.config.train.batch_size,  # a split smaller than one batch
         ).take(n)
 
@@ -246,8 +236,8 @@ class BatchNormCalibration:
         n = self.config.train.precise_bn_batches
         if not n:
             return {}
-        differ = self.precise.disagreement(self._batches(self.val, n))
-        self.batches = self.precise.recompute(self._batches(self.train, n))
+        differ = self.precise.disagreement(self._batches("val", n))
+        self.batches = self.precise.recompute(self._batches("train", n))
         if differ is None:
             return {}
         if differ > self.WARN_ABOVE:
@@ -257,60 +247,3 @@ class BatchNormCalibration:
                 100 * differ,
             )
         return {"val_bn_disagreement_before": differ}
-
-
-def _write_task_predictions(config, workdir, predictor, full_splits, task_classes) -> None:
-    """`predictions_{val,test}_all.csv`: a task model's answer on every patch of the
-    split, each with its original class (what the hierarchical evaluation reads)."""
-    for name in ("val", "test"):
-        logits, _ = _logits(predictor, full_splits[name], config)
-        path = os.path.join(workdir, f"predictions_{name}_all.csv")
-        prediction_table.write_predictions(path, full_splits[name], logits, task_classes)
-
-
-def _write_results(
-    config, trainer, workdir, model, predictor, splits, history, extra, positive_class
-) -> dict:
-    """Final evaluation on every split, weights, figures and report.json."""
-    results = {}
-    for name, split in splits.items():
-        results[name], logits = evaluate(model, predictor, split, config, positive_class)
-        if name != "train":
-            path = os.path.join(workdir, f"predictions_{name}.csv")
-            prediction_table.write_predictions(path, split, logits)
-    model.save_weights(os.path.join(workdir, "model.weights.h5"))
-    model.save(os.path.join(workdir, "model.keras"))  # the whole model, for figures and export
-    classes = splits["train"].classes
-    plots.save_confusion_matrix(
-        results["test"]["confusion_matrix"],
-        classes,
-        os.path.join(workdir, "confusion_matrix.png"),
-        title=f"test, balanced accuracy {results['test']['balanced_accuracy']:.3f}",
-    )
-    plots.save_learning_curves(history, os.path.join(workdir, "learning_curves.png"))
-    report = {
-        "trainer": trainer,
-        **extra,
-        "classes": list(classes),
-        "data": reporting.data_summary(splits),
-        "metrics": results,
-        # G2C papers' Table 4: the gap between training and testing category-averaged
-        # (balanced) accuracy, the measure of all their tables; plain accuracy's beside it.
-        "train_test_gap": results["train"]["balanced_accuracy"]
-        - results["test"]["balanced_accuracy"],
-        "train_test_accuracy_gap": results["train"]["accuracy"] - results["test"]["accuracy"],
-        "train_images_per_second": float(np.mean([r["images_per_second"] for r in history]))
-        if history
-        else None,
-        "history": history,
-        "figures": ["confusion_matrix.png", "learning_curves.png"],
-        "predictions": ["predictions_val.csv", "predictions_test.csv"],
-    }
-    path = reporting.write_report(workdir, report)
-    logging.info(
-        "test balanced accuracy %.3f (chance %.3f); report: %s",
-        results["test"]["balanced_accuracy"],
-        1 / len(classes),
-        path,
-    )
-    return report

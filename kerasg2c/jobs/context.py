@@ -1,7 +1,9 @@
 """The run context: what a job runs in, built once per process where the launcher starts.
 
 It holds the tf.distribute strategy, whether this process is the chief, the workdir (with
-its `train.log` and `config.json`) and the DATA_ROOT the job reads. A job that runs another
+its `train.log` and `config.json`), the DATA_ROOT the job reads and the image settings
+derived from the config (`images`: the image shape and the cache budget, resolved once
+here). A job that runs another
 stage first (G2C its CycleGAN stage, a hierarchy its two tasks) enters `stage()`: the same
 strategy and data, another workdir.
 """
@@ -17,6 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasg2c.errors import UserError
+from kerasg2c.jobs.image_settings import ImageSettings
 from kerasg2c.phantoms import glomeruli
 from kerasg2c.training import runtime
 
@@ -30,6 +33,8 @@ class RunContext:
     workdir: the absolute folder this stage writes into.
     data_root: the DATA_ROOT this run reads (`data.root` or phantoms written for it);
       None with `data.tfds`.
+    images: the image shape and cache budget of this stage's config, resolved once
+      (`ImageSettings.from_config`); jobs read `images.shape` and `images.use_cache`.
     """
 
     strategy: tf.distribute.Strategy
@@ -37,6 +42,7 @@ class RunContext:
     task_index: int
     workdir: str
     data_root: str | None
+    images: ImageSettings
 
     @classmethod
     def create(cls, config, write_phantoms=None) -> "RunContext":
@@ -58,6 +64,7 @@ class RunContext:
             task_index=runtime.task_index(strategy),
             workdir=os.path.abspath(config.workdir),
             data_root=None,
+            images=ImageSettings.from_config(config),
         )
         context._open_workdir(config)
         if config.data.tfds:
@@ -70,8 +77,13 @@ class RunContext:
         """A stage of this run in `config.workdir` (same strategy and data): it logs into
         its own workdir until it ends, and starts from `config.seed`. With
         `write_phantoms` (a stage that reads other data than this run) its data root is
-        its own `data.root`, or those phantoms written into its workdir."""
-        child = dataclasses.replace(self, workdir=os.path.abspath(config.workdir))
+        its own `data.root`, or those phantoms written into its workdir. Its image
+        settings are its own config's."""
+        child = dataclasses.replace(
+            self,
+            workdir=os.path.abspath(config.workdir),
+            images=ImageSettings.from_config(config),
+        )
         child._open_workdir(config)
         if write_phantoms is not None:
             root = child._resolve_data_root(config, write_phantoms)

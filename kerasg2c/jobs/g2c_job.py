@@ -193,7 +193,7 @@ def train_and_evaluate(config, context) -> dict:
         config, context, "g2c", build_model, next_epoch, describe, prepare=prepare
     )
     if report and VARIANTS[config.variant][1] and config.g2c.stain_source != "paired":
-        report = add_stain_attention(context.workdir, report, shared_config.image_shape(config))
+        report = add_stain_attention(context.workdir, report, context.images.shape)
     return report
 
 

@@ -44,11 +44,10 @@ def plot(rows, path) -> None:
     plt.close(fig)
 
 
-def run(config, context) -> dict:
+def run(config, context, train_and_evaluate) -> dict:
     """Trains and scores the job once per k of `infogan.k_sweep`; returns the sweep's
-    report (chief) or {} (other workers)."""
-    from kerasg2c.jobs import infowgan_job  # it dispatches here
-
+    report (chief) or {} (other workers). `train_and_evaluate(config, context)` is the
+    InfoWGAN-GP job's, which dispatches here."""
     rows = []
     for k in config.infogan.k_sweep:
         sub = config.copy_and_resolve_references()
@@ -57,7 +56,7 @@ def run(config, context) -> dict:
             sub.infogan.k_sweep = ()
             sub.workdir = os.path.join(context.workdir, f"k{int(k)}")
         with context.stage(sub) as stage_context:
-            report = infowgan_job.train_and_evaluate(sub, stage_context)
+            report = train_and_evaluate(sub, stage_context)
         if context.chief:
             q = report["clustering"].get("infowgan_q")
             if q is None:  # no test cell of a known type

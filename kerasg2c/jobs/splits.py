@@ -5,9 +5,8 @@ import os
 import numpy as np
 
 from kerasg2c import json_files
-from kerasg2c.data import image_source, layout, pipeline
+from kerasg2c.data import layout, pipeline
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import shared_config
 
 SPLITS = ("train", "val", "test")
 
@@ -92,12 +91,3 @@ def declared_positive_class(context, classes) -> str | None:
     if positive is not None and positive not in classes:
         raise UserError(f'{meta}: "positive_class" {positive!r} is not one of {list(classes)}')
     return positive
-
-
-def use_cache(config, split) -> bool:
-    """Whether the split's decoded images fit in `data.cache_budget_gb`."""
-    return image_source.fits_in_memory(
-        len(split),
-        shared_config.image_shape(config),
-        int(config.data.cache_budget_gb * 2**30),
-    )

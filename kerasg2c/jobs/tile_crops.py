@@ -13,7 +13,7 @@ types (the phantoms' `counts/<split>.csv`, column `instance_types`): a crop matc
 true nucleus under the segmentation scores' 50 % overlap rule
 (`segmentation_metrics.match_nuclei`) takes that nucleus's type; every other crop (a
 merge's extra part, a false nucleus, a tile without types) goes to the class folder
-`UNKNOWN`, trained on but not scored (`infowgan_job.evaluate`). Tiles without types at all
+`UNKNOWN`, trained on but not scored (`infowgan_evaluation.evaluate`). Tiles without types at all
 (a user's own) give only `UNKNOWN` crops: the stage trains and its report says the
 clustering is not scored.
 """
@@ -27,7 +27,7 @@ from PIL import Image
 
 from kerasg2c.data import layout
 from kerasg2c.errors import UserError
-from kerasg2c.jobs.infowgan_job import UNKNOWN
+from kerasg2c.jobs.infowgan_evaluation import UNKNOWN
 from kerasg2c.pathology import nuclei, segmentation_metrics, stain
 from kerasg2c.phantoms import cell_shapes
 

@@ -37,10 +37,10 @@ def main(argv):
         raise app.UsageError("--workdir is required")
     try:
         config_path = os.path.join(_WORKDIR.value, "config.json")
-        if not os.path.isfile(config_path):
-            raise UserError(f"{_WORKDIR.value}: no config.json (did the run finish?)")
-        with open(config_path) as f:
-            image_size = shared_config.image_shape(json.load(f))
+        image_size = None  # without config.json, `run` refuses the run and says why
+        if os.path.isfile(config_path):
+            with open(config_path) as f:
+                image_size = shared_config.image_shape(json.load(f))
         table = run(_WORKDIR.value, image_size, _SPLIT.value)
     except UserError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
