@@ -55,11 +55,11 @@ def _flags_of(module: str) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(OURS[:3]):
             for alias in node.names:
-                for name in (f"{node.module}.{alias.name}", node.module):
-                    found = importlib.util.find_spec(name) if _importable(name) else None
-                    if found and found.origin and found.origin.endswith(".py"):
-                        sources.append(found.origin)
-                        break
+                # `from a.b import c`: c is a module of a.b, or a name defined in a.b.
+                name = f"{node.module}.{alias.name}"
+                found = importlib.util.find_spec(name if _importable(name) else node.module)
+                if found and found.origin and found.origin.endswith(".py"):
+                    sources.append(found.origin)
     for source in sources:
         text = _text(source)
         names |= set(re.findall(r"DEFINE_\w+\(\s*\"(\w+)\"", text))
