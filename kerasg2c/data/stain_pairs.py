@@ -91,31 +91,19 @@ class StainPair:
         n_a, n_b = len(self.train_a), len(self.train_b)
         return min(n_a, n_b) if self.conditional else max(n_a, n_b)
 
-    def dataset(self, *, batch_size, image_size, seed, epoch, skip_batches, augment, repeat_to=0):
+    def dataset(self, *, seed, **read):
         """One epoch of training batches in [-1, 1]: (a, b), or ((a, one-hot class of a),
-        (b, one-hot class of b)) when conditional; `repeat_to`: at least this many pairs,
-        sides smaller than that repeated (as `LabeledSplit.dataset`)."""
+        (b, one-hot class of b)) when conditional.
+
+        Args:
+          seed: the run's seed (a conditional pair shuffles side b with `seed + 1`).
+          **read: `batch_size`, `image_size`, `epoch`, `skip_batches`, `augment` and
+            `repeat_to` (at least this many pairs, sides smaller than that repeated), as
+            `LabeledSplit.dataset` takes them.
+        """
         if not self.conditional:
-            return unpaired_dataset(
-                *self._sources,
-                batch_size=batch_size,
-                image_size=image_size,
-                seed=seed,
-                epoch=epoch,
-                skip_batches=skip_batches,
-                augment=augment,
-                repeat_to=repeat_to,
-            )
-        sides = _zip_labeled(
-            (self.train_a, self.train_b),
-            (seed, seed + 1),  # each side shuffled on its own
-            batch_size=batch_size,
-            image_size=image_size,
-            epoch=epoch,
-            skip_batches=skip_batches,
-            augment=augment,
-            repeat_to=repeat_to,
-        )
+            return unpaired_dataset(*self._sources, seed=seed, **read)
+        sides = _zip_labeled((self.train_a, self.train_b), (seed, seed + 1), **read)
         n = len(self.classes)
         return sides.map(lambda a, b: ((a[0], tf.one_hot(a[1], n)), (b[0], tf.one_hot(b[1], n))))
 
@@ -155,60 +143,38 @@ def aligned(x: LabeledSplit, truth: LabeledSplit) -> tuple[LabeledSplit, Labeled
     return subset(x), subset(truth)
 
 
-def paired_dataset(
-    a_split: LabeledSplit,
-    b_split: LabeledSplit,
-    *,
-    batch_size,
-    image_size,
-    seed=0,
-    epoch=0,
-    skip_batches=0,
-    augment=False,
-    repeat_to=0,
-) -> tf.data.Dataset:
+def paired_dataset(a_split: LabeledSplit, b_split: LabeledSplit, *, seed=0, **read):
     """One epoch of aligned (a, b) image batches in [-1, 1]: element i of b is the patch
-    of element i of a in the other stain (splits as `aligned` returns them); `repeat_to`:
-    at least this many pairs, fewer repeated (as `LabeledSplit.dataset`).
+    of element i of a in the other stain (splits as `aligned` returns them).
 
     Both sides are read with the same seeds: equal lengths give the same permutation, and
     `epochs.augment_image` draws the same flips, brightness and saturation for both.
     Order and augmentation are functions of (seed, epoch), as in `LabeledSplit.dataset`.
+
+    Args:
+      a_split, b_split: the two stains of the same patches, aligned file by file.
+      seed: the run's seed.
+      **read: `batch_size`, `image_size`, `epoch`, `skip_batches`, `augment` and
+        `repeat_to` (at least this many pairs, fewer repeated), as `LabeledSplit.dataset`
+        takes them.
     """
     if [_key(p) for p in a_split.paths] != [_key(p) for p in b_split.paths]:
         raise ValueError(
             f"{a_split.name} and {b_split.name} are not aligned file by file "
             f"({len(a_split)} and {len(b_split)} files): pass them through `aligned`"
         )
-    sides = _zip_labeled(
-        (a_split, b_split),
-        (seed, seed),  # one permutation and one augmentation for both
-        batch_size=batch_size,
-        image_size=image_size,
-        epoch=epoch,
-        skip_batches=skip_batches,
-        augment=augment,
-        repeat_to=repeat_to,
-    )
+    # One permutation and one augmentation for both sides.
+    sides = _zip_labeled((a_split, b_split), (seed, seed), **read)
     return sides.map(lambda a, b: (a[0], b[0]))
 
 
-def _zip_labeled(splits, seeds, *, batch_size, image_size, epoch, skip_batches, augment, repeat_to):
+def _zip_labeled(splits, seeds, **read):
     """One training epoch of each labeled split, in [-1, 1], side by side: ((x, label),
-    (x, label)) batches, split i read with `seeds[i]`."""
+    (x, label)) batches, split i read with `seeds[i]` and the `LabeledSplit.dataset`
+    arguments `read`."""
     return tf.data.Dataset.zip(
         tuple(
-            split.dataset(
-                batch_size=batch_size,
-                image_size=image_size,
-                value_range="symmetric",
-                training=True,
-                seed=side_seed,
-                epoch=epoch,
-                skip_batches=skip_batches,
-                augment=augment,
-                repeat_to=repeat_to,
-            )
+            split.dataset(value_range="symmetric", training=True, seed=side_seed, **read)
             for split, side_seed in zip(splits, seeds)
         )
     )

@@ -141,18 +141,15 @@ def run(config, context, trainer: str, build, next_epoch=None, describe=None, pr
 
     train_cache = images.use_cache(train)
 
-    def make_dataset(epoch, skip):
-        return train.dataset(
-            batch_size=config.train.batch_size,
-            image_size=images.shape,
-            training=True,
-            seed=config.seed,
-            epoch=epoch,
-            skip_batches=skip,
-            augment=config.data.augment,
-            cache=train_cache,
-            repeat_to=spe * config.train.batch_size,
-        )
+    make_dataset = train_settings.epoch_reader(
+        config,
+        train.dataset,
+        batch_size=config.train.batch_size,
+        steps_per_epoch=spe,
+        image_size=images.shape,
+        training=True,
+        cache=train_cache,
+    )
 
     calibration = BatchNormCalibration(model, train, val, config, strategy, images)
 

@@ -134,16 +134,9 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
         model = build_model(config, num_classes)
         model.compile(*make_optimizers(config.optimizer, spe))
 
-    def make_dataset(epoch, skip):
-        return pair.dataset(
-            batch_size=batch,
-            image_size=size,
-            seed=config.seed,
-            epoch=epoch,
-            skip_batches=skip,
-            augment=config.data.augment,
-            repeat_to=spe * batch,
-        )
+    make_dataset = train_settings.epoch_reader(
+        config, pair.dataset, batch_size=batch, steps_per_epoch=spe, image_size=size
+    )
 
     workdir = os.path.join(context.workdir, pair.name)
     identity_warmup.warm_up(config, context, workdir, model, make_dataset, spe)

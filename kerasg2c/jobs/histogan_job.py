@@ -213,17 +213,9 @@ def train_and_evaluate(config, context) -> dict:
     real_images = pipeline.load_images(train, size)
     selection = FIDSelection(config, context.workdir, extractor, train, real_images)
 
-    def make_dataset(epoch, skip):
-        return train.dataset(
-            batch_size=batch,
-            image_size=size,
-            training=True,
-            seed=config.seed,
-            epoch=epoch,
-            skip_batches=skip,
-            augment=config.data.augment,
-            repeat_to=spe * batch,
-        )
+    make_dataset = train_settings.epoch_reader(
+        config, train.dataset, batch_size=batch, steps_per_epoch=spe, image_size=size, training=True
+    )
 
     def on_epoch_end(epoch):
         if context.chief:

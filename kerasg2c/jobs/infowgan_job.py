@@ -221,17 +221,9 @@ def train_and_evaluate(config, context) -> dict:
     with context.strategy.scope():
         model = build_model(config)
 
-    def make_dataset(epoch, skip):
-        return train.dataset(
-            batch_size=batch,
-            image_size=size,
-            training=True,
-            seed=config.seed,
-            epoch=epoch,
-            skip_batches=skip,
-            augment=config.data.augment,
-            repeat_to=spe * batch,
-        )
+    make_dataset = train_settings.epoch_reader(
+        config, train.dataset, batch_size=batch, steps_per_epoch=spe, image_size=size, training=True
+    )
 
     columns = i.grid_columns
     test = loaded["test"]

@@ -12,6 +12,8 @@ stain, the evaluation on val and test beside the identity and Reinhard baselines
 SSIM is an estimate of the best a generator of that size can do from the source stain.
 """
 
+import functools
+
 import keras
 import tensorflow as tf
 from absl import logging
@@ -48,18 +50,13 @@ def train_pair(config, context, pair: stain_pairs.StainPair, extract) -> dict:
         model = build_model(config)
         model.compile(cyclegan_job.make_optimizers(config.optimizer, spe)[0])
 
-    def make_dataset(epoch, skip):
-        return stain_pairs.paired_dataset(
-            train_a,
-            train_b,
-            batch_size=batch,
-            image_size=size,
-            seed=config.seed,
-            epoch=epoch,
-            skip_batches=skip,
-            augment=config.data.augment,
-            repeat_to=spe * batch,
-        )
+    make_dataset = train_settings.epoch_reader(
+        config,
+        functools.partial(stain_pairs.paired_dataset, train_a, train_b),
+        batch_size=batch,
+        steps_per_epoch=spe,
+        image_size=size,
+    )
 
     return cyclegan_job.fit_translator(config, context, pair, extract, model, make_dataset, spe)
 

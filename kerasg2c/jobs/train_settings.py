@@ -1,5 +1,5 @@
 """What a job derives from the `train.*` and `optimizer.*` keys: steps per epoch, the
-loop's settings, and the classifier's optimizer."""
+epoch reader, the loop's settings, and the classifier's optimizer."""
 
 import keras
 from absl import logging
@@ -57,6 +57,41 @@ def steps_per_epoch(
         raise UserError(f"{data}: {examples} examples < {why}; {limit}")
     logging.info("%d images < %s: the set is repeated", examples, why)
     return steps
+
+
+def epoch_reader(config, read, *, batch_size: int, steps_per_epoch: int, **kwargs):
+    """`make_dataset(epoch, skip)` as `loop.fit` takes it: one epoch of `read`'s batches.
+
+    Every job reads its training data the same way: seeded by `config.seed`, augmented
+    per `config.data.augment`, `skip` batches skipped on a resume, and a set too small for
+    `steps_per_epoch` steps repeated (`repeat_to`, see `steps_per_epoch`).
+
+    Args:
+      config: the run's config.
+      read: a function taking `batch_size`, `seed`, `epoch`, `skip_batches`, `augment`
+        and `repeat_to` keywords (`LabeledSplit.dataset`, `StainPair.dataset`, ...).
+      batch_size: examples one step reads (WGAN-GP: `n_critic` sub-batches).
+      steps_per_epoch: the epoch's steps.
+      **kwargs: further keywords of `read` (`image_size=`, `training=True`, ...).
+
+    Examples:
+      >>> make_dataset = epoch_reader(config, train.dataset, batch_size=16,
+      ...                             steps_per_epoch=3, image_size=64, training=True)
+      >>> make_dataset(0, 0)  # epoch 0 from its start: 3 batches of 16
+    """
+
+    def make_dataset(epoch, skip):
+        return read(
+            batch_size=batch_size,
+            seed=config.seed,
+            epoch=epoch,
+            skip_batches=skip,
+            augment=config.data.augment,
+            repeat_to=steps_per_epoch * batch_size,
+            **kwargs,
+        )
+
+    return make_dataset
 
 
 def loop_settings(config, steps_per_epoch: int) -> loop.LoopSettings:

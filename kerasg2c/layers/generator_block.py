@@ -4,6 +4,7 @@ import keras
 
 from kerasg2c.layers.instance_norm import InstanceNormalization
 from kerasg2c.layers.reflection_padding import ReflectionPadding2D
+from kerasg2c.layers.stack import build_stack
 
 PADDINGS = ("reflect", "zero")
 
@@ -59,10 +60,7 @@ class GeneratorResidualBlock(keras.layers.Layer):
             raise ValueError(
                 f"{self.name}: input has {input_shape[-1]} channels, the block {self.filters}"
             )
-        shape = input_shape
-        for layer in self.body:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        build_stack(self.body, input_shape)
 
     def call(self, x):
         y = x

@@ -6,6 +6,8 @@ layers take the `training` flag and are where G2C inserts its cross-stain attent
 
 import keras
 
+from kerasg2c.layers.stack import build_stack, stack_output_shape
+
 BRANCHES = ("stem_resnet", "alexnet")
 
 
@@ -28,11 +30,7 @@ class Branch(keras.layers.Layer):
     block_type = keras.layers.Layer  # subclasses: the class of their blocks
 
     def build(self, input_shape):
-        self.stem.build(input_shape)
-        shape = self.stem.compute_output_shape(input_shape)
-        for layer in self.body:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        build_stack([self.stem, *self.body], input_shape)
 
     @property
     def blocks(self):
@@ -64,7 +62,4 @@ class Branch(keras.layers.Layer):
         return x
 
     def compute_output_shape(self, input_shape):
-        shape = self.stem.compute_output_shape(input_shape)
-        for layer in self.body:
-            shape = layer.compute_output_shape(shape)
-        return shape
+        return stack_output_shape([self.stem, *self.body], input_shape)

@@ -5,6 +5,7 @@ import keras
 
 from kerasg2c.layers.generator_block import conv_initializer
 from kerasg2c.layers.instance_norm import InstanceNormalization
+from kerasg2c.layers.stack import build_stack, stack_output_shape
 
 VARIANTS = ("patchgan", "ihc")
 NORMALIZATIONS = ("instance", "none")
@@ -81,10 +82,7 @@ class PatchDiscriminator(keras.Model):
         return body + [keras.layers.GlobalAveragePooling2D(dtype="float32", name="pool")]
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.body:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        build_stack(self.body, input_shape)
 
     def call(self, x, training=None):
         if x.shape[1] is not None and x.shape[2] is not None:
@@ -96,10 +94,7 @@ class PatchDiscriminator(keras.Model):
         return x
 
     def compute_output_shape(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.body:
-            shape = layer.compute_output_shape(shape)
-        return shape
+        return stack_output_shape(self.body, input_shape)
 
     def get_config(self):
         return {

@@ -10,6 +10,7 @@ from kerasg2c.layers.generator_block import (
     spatial_padding,
 )
 from kerasg2c.layers.instance_norm import InstanceNormalization
+from kerasg2c.layers.stack import build_stack
 
 UPSAMPLING = {"deconv3": 3, "deconv4": 4}
 
@@ -103,10 +104,7 @@ class ResnetGenerator(keras.Model):
         self.body = body
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.body:
-            layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+        build_stack(self.body, input_shape)
 
     def call(self, x, training=None):
         for layer in self.body:

@@ -22,7 +22,7 @@ from absl import app, flags, logging
 from PIL import Image
 from skimage import segmentation
 
-from kerasg2c.phantoms import cell_nuisance
+from kerasg2c.phantoms import cell_nuisance, cli
 from kerasg2c.phantoms.cell_shapes import CROP_SIZE, STAIN_MATRIX, TYPES, make_cell
 from kerasg2c.phantoms.cell_tiles import (
     ABNORMAL_SHARE,
@@ -224,26 +224,27 @@ def main(argv):
     f = flags.FLAGS
     unknown = sorted(set(f.kinds) - {"cells", "tiles"})
     if unknown:
-        raise ValueError(f"kinds must name cells and/or tiles, got {unknown}")
-    if f.out is None and f.preview is None:
-        raise ValueError("out or preview must be given")
-    if f.out and "cells" in f.kinds:
-        counts = {k: getattr(f, f"n_cells_{k}") for k in _SPLITS}
-        summary = write_cells(
-            pathlib.Path(f.out, "cells"), **{f"n_{k}": v for k, v in counts.items()},
-            seed=f.seed, nuisance=f.nuisance,
-        )  # fmt: skip
-        logging.info("cell phantoms: %s", json.dumps(summary))
-    if f.out and "tiles" in f.kinds:
-        counts = {k: getattr(f, f"n_tiles_{k}") for k in _SPLITS}
-        summary = write_tiles(
-            pathlib.Path(f.out, "tiles"), **{f"n_{k}": v for k, v in counts.items()},
-            seed=f.seed, size=f.tile_size,
-        )  # fmt: skip
-        logging.info("cell phantoms: %s", json.dumps(summary))
-    if f.preview:
-        write_preview(f.preview, seed=f.seed, tile_size=f.tile_size)
-        logging.info("cell phantoms: preview written to %s", f.preview)
+        raise app.UsageError(f"--kinds must name cells and/or tiles, got {unknown}", exitcode=2)
+
+    def write(out):
+        summary = {}
+        for kind, write_kind, options in (
+            ("cells", write_cells, {"nuisance": f.nuisance}),
+            ("tiles", write_tiles, {"size": f.tile_size}),
+        ):
+            if kind in f.kinds:
+                counts = {f"n_{k}": getattr(f, f"n_{kind}_{k}") for k in _SPLITS}
+                folder = pathlib.Path(out, kind)
+                summary[kind] = write_kind(folder, **counts, seed=f.seed, **options)
+        return summary
+
+    cli.write_and_preview(
+        "cell phantoms",
+        f.out,
+        f.preview,
+        write,
+        lambda png: write_preview(png, seed=f.seed, tile_size=f.tile_size),
+    )
 
 
 if __name__ == "__main__":

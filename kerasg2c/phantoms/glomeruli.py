@@ -42,6 +42,7 @@ from absl import app, flags, logging
 from PIL import Image
 from scipy import ndimage
 
+from kerasg2c.phantoms import cli
 from kerasg2c.phantoms.glomerulus_layout import CLASSES, make_layout
 
 STAINS = ("PAS", "HE", "MASSON", "PASM")
@@ -222,7 +223,7 @@ def write_preview(path, *, size, seed=0, difficulty=0.0):
 
 
 def _define_flags():
-    flags.DEFINE_string("out", None, "DATA_ROOT to write.", required=True)
+    flags.DEFINE_string("out", None, "DATA_ROOT to write.")
     flags.DEFINE_integer("n_train", 300, "Labeled training patches.")
     flags.DEFINE_integer("n_val", 60, "Labeled validation patches.")
     flags.DEFINE_integer("n_test", 60, "Labeled test patches.")
@@ -237,11 +238,13 @@ def main(argv):
     del argv
     f = flags.FLAGS
     counts = {k: getattr(f, k) for k in ("n_train", "n_val", "n_test", "n_reference")}
-    summary = write_dataset(f.out, **counts, size=f.size, seed=f.seed, difficulty=f.difficulty)
-    logging.info("phantoms: %s", json.dumps(summary))
-    if f.preview:
-        write_preview(f.preview, size=f.size, seed=f.seed, difficulty=f.difficulty)
-        logging.info("phantoms: preview written to %s", f.preview)
+    cli.write_and_preview(
+        "phantoms",
+        f.out,
+        f.preview,
+        lambda out: write_dataset(out, **counts, size=f.size, seed=f.seed, difficulty=f.difficulty),
+        lambda png: write_preview(png, size=f.size, seed=f.seed, difficulty=f.difficulty),
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import numpy as np
 from absl import app, flags, logging
 from scipy import ndimage
 
-from kerasg2c.phantoms import cell_shapes, cells
+from kerasg2c.phantoms import cell_shapes, cells, cli
 
 CLASSES = ("normal", "tumour")
 STAINS = ("HE", "KI67")
@@ -196,17 +196,14 @@ def _define_flags():
 def main(argv):
     del argv
     f = flags.FLAGS
-    if f.out is None and f.preview is None:
-        raise app.UsageError("--out or --preview must be given")
-    if f.out:
-        summary = write_dataset(
-            f.out, n_train=f.n_train, n_val=f.n_val, n_test=f.n_test,
-            n_reference=f.n_reference, seed=f.seed, size=f.size,
-        )  # fmt: skip
-        logging.info("ihc phantoms: %s", json.dumps(summary))
-    if f.preview:
-        write_preview(f.preview, seed=f.seed, size=f.size)
-        logging.info("ihc phantoms: preview written to %s", f.preview)
+    counts = {k: getattr(f, k) for k in ("n_train", "n_val", "n_test", "n_reference")}
+    cli.write_and_preview(
+        "ihc phantoms",
+        f.out,
+        f.preview,
+        lambda out: write_dataset(out, **counts, seed=f.seed, size=f.size),
+        lambda png: write_preview(png, seed=f.seed, size=f.size),
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ import json
 import pathlib
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 from PIL import Image
+
+from kerasg2c.phantoms import cli
 
 CLASSES = ("normal", "tumour")
 _SPLITS = ("train", "val", "test")
@@ -280,15 +282,16 @@ def _define_flags():
 def main(argv):
     del argv
     f = flags.FLAGS
-    if f.out is None and f.preview is None:
-        raise app.UsageError("--out or --preview must be given")
-    if f.out:
-        counts = write_tiles(f.out, n_train=f.n_train, n_val=f.n_val, n_test=f.n_test,
-                             size=f.size, instance_size=f.instance_size, seed=f.seed)  # fmt: skip
-        logging.info("mil phantoms: %s", json.dumps(counts))
-    if f.preview:
-        write_preview(f.preview, seed=f.seed, size=f.size, instance_size=f.instance_size)
-        logging.info("mil phantoms: preview written to %s", f.preview)
+    shape = {"size": f.size, "instance_size": f.instance_size}
+    cli.write_and_preview(
+        "mil phantoms",
+        f.out,
+        f.preview,
+        lambda out: write_tiles(
+            out, n_train=f.n_train, n_val=f.n_val, n_test=f.n_test, seed=f.seed, **shape
+        ),
+        lambda png: write_preview(png, seed=f.seed, **shape),
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage import morphology
 
-from kerasg2c.phantoms import glomeruli, glomerulus_layout
+from kerasg2c.phantoms import cli, glomeruli, glomerulus_layout
 from kerasg2c.phantoms.slide_tissue import (
     _ISLANDS,
     _MARGIN,
@@ -161,7 +161,7 @@ def write_preview(out, path, max_size=512):
 
 
 def _define_flags():
-    flags.DEFINE_string("out", None, "Folder to write the slides to.", required=True)
+    flags.DEFINE_string("out", None, "Folder to write the slides to (the preview reads them).")
     flags.DEFINE_integer("width", 4096, "Slide width in pixels.")
     flags.DEFINE_integer("height", 4096, "Slide height in pixels.")
     flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical slides.")
@@ -171,19 +171,16 @@ def _define_flags():
 def main(argv):
     del argv
     f = flags.FLAGS
-    started = time.perf_counter()
-    meta = write_slides(f.out, height=f.height, width=f.width, seed=f.seed)
-    logging.info(
-        "slide phantoms: %dx%d, tissue %.1f %%, written to %s in %.1f s",
-        f.width,
-        f.height,
-        100 * meta["tissue_fraction"],
-        f.out,
-        time.perf_counter() - started,
+    if f.out is None:
+        raise app.UsageError("--out must be given (--preview is drawn from the slides)", exitcode=2)
+
+    def write(out):
+        meta = write_slides(out, height=f.height, width=f.width, seed=f.seed)
+        return {"width": f.width, "height": f.height, "tissue_fraction": meta["tissue_fraction"]}
+
+    cli.write_and_preview(
+        "slide phantoms", f.out, f.preview, write, lambda png: write_preview(f.out, png)
     )
-    if f.preview:
-        write_preview(f.out, f.preview)
-        logging.info("slide phantoms: preview written to %s", f.preview)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,9 @@
         --metrics-port=8002] [--host=127.0.0.1] [--admin_key=KEY] \
         [--tls_cert=CERT.pem --tls_key=KEY.pem] [--tritonserver=PATH]
 
-The server listens on 127.0.0.1 only unless --host opens it (0.0.0.0 = every interface).
-Opened beyond loopback, it needs an admin key (--admin_key or $KERASG2C_ADMIN_KEY): the
-administrative APIs (model repository and model control, statistics, trace, logging, shared
-memory) then answer only requests carrying the header `admin-key: KEY` (Triton's
---http-restricted-api / --grpc-restricted-protocol); health, metadata, model configuration and
-inference stay open. --tls_cert/--tls_key serve gRPC over TLS; Triton's HTTP endpoint has no
-TLS, so put a TLS-terminating proxy in front of it when it leaves the machine
-(`serving.server.options`).
+It listens on 127.0.0.1 only unless --host opens it; opened beyond loopback it needs an
+admin key for the administrative APIs, and --tls_cert/--tls_key serve gRPC over TLS (what each
+protects, and what it does not: `serving.server.options`).
 
 The server binary is --tritonserver, else `tritonserver` on PATH (an NGC container), else the
 CPU-capable Triton 2.51 inside the nvidia-pytriton wheel, fetched once under $KERASG2C_CACHE or
