@@ -138,9 +138,9 @@ def test_cli_errors(tmp_path):
     missing = tmp_path / "nowhere"
     run_a = _write(tmp_path / "run_a", REPORT_A)
     proc = run_python(["-m", "kerasg2c.tools.compare", str(run_a), str(missing)], timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert str(missing) in proc.stderr
     unfinished = _write(tmp_path / "run_c", {"trainer": "classifier"})
     proc = run_python(["-m", "kerasg2c.tools.compare", str(run_a), str(unfinished)], timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert str(unfinished / "report.json") in proc.stderr and "metrics" in proc.stderr

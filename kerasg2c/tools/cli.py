@@ -5,7 +5,8 @@
 
 Each tool is a module run as `python -m <module>` would run it, so both spellings take the
 same flags and give the same exit codes (0 done, 1 a run failed, 2 a flag or file cannot be
-used). The trainers stay `python -m trainers.<name> --config=configs/<name>.py`.
+used), but for `--help`: 0 here, where absl's `python -m` exits 1. The trainers stay
+`python -m trainers.<name> --config=configs/<name>.py`.
 
 Examples:
 
@@ -18,6 +19,8 @@ Examples:
 
 import runpy
 import sys
+
+HELP_FLAGS = {"-h", "--help", "-?", "--helpshort", "--helpfull"}
 
 # name → (module, what it does). The modules are found by name, not imported here, so the
 # table names the serving tools without the library depending on them.
@@ -67,7 +70,10 @@ def main(argv=None) -> int:
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as e:  # absl and argparse exit with the tool's code
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code == 1 and HELP_FLAGS & set(argv[2:]):
+            return 0  # absl exits 1 after printing --help; the help was what was asked
+        return code
     return 0
 
 

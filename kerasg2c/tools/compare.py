@@ -6,7 +6,9 @@ python -m kerasg2c.tools.compare RUN_A RUN_B [--split=test] [--out=FILE.json] [-
 
 RUN_A and RUN_B are workdirs holding report.json, or report.json paths. Differences are B - A.
 --figure draws the paper's Figure 3: the patches A gets wrong and B gets right, each with the
-stains B's generators make of it (RUN_B must be a workdir holding model.keras).
+stains B's generators make of it (RUN_B must be a workdir holding model.keras). A run that
+cannot be compared (no report, no per-patient accuracy, fewer than two shared patients) or a
+figure that cannot be written is named on stderr, and the tool exits 2.
 
 Examples:
 
@@ -88,7 +90,7 @@ def main(argv):
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     name_a, name_b = run_name(path_a, report_a), run_name(path_b, report_b)
     result["a"]["name"], result["b"]["name"] = name_a, name_b
     result["a"]["path"], result["b"]["path"] = path_a, path_b
@@ -103,7 +105,7 @@ def main(argv):
             n = write_figure(path_a, path_b, report_b, _SPLIT.value, _FIGURE.value)
         except (OSError, ValueError) as e:
             print(f"error: --figure: {e}", file=sys.stderr)
-            return 1
+            return 2
         print(
             f"{n} patches A gets wrong and B gets right" + (f"; wrote {_FIGURE.value}" if n else "")
         )
