@@ -127,6 +127,8 @@ class RunContext:
         settings = {**config.data.phantoms.to_dict(), "seed": config.seed}
         if not settings.get("nuisance", 1):  # level 0 writes what folders before the key hold
             del settings["nuisance"]
+        if settings.get("pas_matrix_fade") == -1:  # likewise, the fade from difficulty
+            del settings["pas_matrix_fade"]
         if os.path.exists(done):
             with open(done) as f:
                 written = json.load(f)
@@ -157,4 +159,5 @@ def _write_glomerulus_phantoms(root, config) -> None:
         size=p.size,
         seed=config.seed,
         difficulty=p.difficulty,
+        pas_matrix_fade=None if p.pas_matrix_fade == -1 else p.pas_matrix_fade,
     )

@@ -61,6 +61,10 @@ def base_config() -> ml_collections.ConfigDict:
     # Class overlap in [0, 1]: 0 = the easy phantoms (separable on PAS alone); higher values
     # shrink/fade sclerosis, add noa matrix expansion, more noise/blur and a weaker PAS matrix.
     config.data.phantoms.difficulty = 0.0
+    # How faintly PAS shows the matrix (sclerosis) that the other stains show plainly: the
+    # fraction of the way PAS's matrix absorption moves towards its cytoplasm's, in [0, 1]
+    # (0 = in PAS's own colour, the control of the G2C map); -1 = 0.45 × difficulty.
+    config.data.phantoms.pas_matrix_fade = -1.0
 
     # --- Training loop ------------------------------------------------------
     config.train = ml_collections.ConfigDict()
@@ -156,6 +160,8 @@ def check_shared(config, prefix: str = "") -> None:
     require_positive(config, p + "data.phantoms.n_reference", allow_zero=True)
     require_positive(config, p + "data.phantoms.size")
     require_fraction(config, p + "data.phantoms.difficulty")
+    if value(config, p + "data.phantoms.pas_matrix_fade") != -1:
+        require_fraction(config, p + "data.phantoms.pas_matrix_fade")
     positive = ("epochs", "batch_size", "checkpoint_every_steps", "log_every_steps")
     require_positive(config, *(f"{p}train.{k}" for k in positive))
     counts = ("steps_per_epoch", "num_cpu_replicas")

@@ -24,6 +24,12 @@ expansion; stain-intensity jitter, noise and blur grow. PAS also stains matrix m
 cytoplasm (faint magenta on pink) while Masson (blue on red) and PASM (black on pale) keep
 their matrix contrast, so faint sclerosis is plainer in those stains than in PAS.
 
+`pas_matrix_fade` in [0, 1] sets that last effect on its own: the fraction of the way from
+PAS's matrix absorption to its cytoplasm's (0: PAS shows matrix in its own colour, as
+plainly as the other stains show it; 1: matrix and cytoplasm absorb alike). None (the
+default) takes it from `difficulty`, 0.45 × difficulty, and writes the files of the
+generator without the knob byte for byte. Only PAS images depend on it.
+
     python -m kerasg2c.phantoms.glomeruli --out=/tmp/phantoms --size=64 --preview=/tmp/grid.png
 
 Examples:
@@ -69,7 +75,7 @@ _CODES = {name: code for code, name in enumerate((*_SPLITS, *STAINS, "preview"))
 _LAYOUT, _PLAN, _RENDER = 0, 1, 2  # stream ids; rendering in stain s uses _RENDER + s
 
 
-def render(layout, stain, rng):
+def render(layout, stain, rng, pas_matrix_fade=None):
     """Renders `layout` in `stain` by Beer–Lambert optical density.
 
     OD = sum_k c_k * v_k + OD_slide with per-component stain-intensity jitter, then
@@ -81,6 +87,8 @@ def render(layout, stain, rng):
       layout: a `Layout` from `make_layout`.
       stain: one of `STAINS`.
       rng: a `np.random.Generator` for the jitter, blur and noise.
+      pas_matrix_fade: in PAS, the fraction of the way the matrix's absorption moves
+        towards the cytoplasm's; None = 0.45 × the layout's difficulty.
 
     Returns:
       A uint8 array of shape (H, W, 3).
@@ -90,10 +98,11 @@ def render(layout, stain, rng):
     k, d = len(_COMPONENTS), layout.difficulty
     conc = np.stack([getattr(layout, name) for name in _COMPONENTS], axis=-1)
     od_unit = _OD[stain][:k]
-    if d and stain == "PAS":
+    fade = 0.45 * d if pas_matrix_fade is None else float(pas_matrix_fade)
+    if fade and stain == "PAS":
         matrix = _COMPONENTS.index("matrix")
         od_unit = od_unit.copy()
-        od_unit[matrix] += 0.45 * d * (od_unit[_COMPONENTS.index("cytoplasm")] - od_unit[matrix])
+        od_unit[matrix] += fade * (od_unit[_COMPONENTS.index("cytoplasm")] - od_unit[matrix])
     jitter = rng.uniform(0.85 - 0.15 * d, 1.15 + 0.15 * d, k) * rng.uniform(
         0.9 - 0.1 * d, 1.1 + 0.1 * d
     )
@@ -130,7 +139,7 @@ def _split_plan(seed, split, n, first_patient):
     return list(zip(labels.tolist(), [f"p{p:04d}" for p in patients]))
 
 
-def _split_images(split, plan, seed, size, difficulty):
+def _split_images(split, plan, seed, size, difficulty, fade):
     """Yields (path, image) for each labeled (PAS) patch and its paired renderings."""
     code = _CODES[split]
     for index, (label, patient) in enumerate(plan):
@@ -138,11 +147,11 @@ def _split_images(split, plan, seed, size, difficulty):
         relative = pathlib.Path(split, label, f"{patient}__g{index:05d}.png")
         for s, stain in enumerate(STAINS):
             root = ("labeled",) if stain == SOURCE_STAIN else ("paired", stain)
-            image = render(layout, stain, _rng(seed, code, index, _RENDER + s))
+            image = render(layout, stain, _rng(seed, code, index, _RENDER + s), fade)
             yield pathlib.Path(*root, relative), image
 
 
-def _reference_images(n, seed, size, difficulty):
+def _reference_images(n, seed, size, difficulty, fade):
     """Yields (path, image) for `n` patches per stain, each stain from its own layouts."""
     for stain in STAINS:
         code = _CODES[stain]
@@ -150,7 +159,7 @@ def _reference_images(n, seed, size, difficulty):
             rng = _rng(seed, code, index, _LAYOUT)
             label = CLASSES[rng.choice(len(CLASSES), p=CLASS_FREQUENCIES)]
             layout = make_layout(rng, size, label, difficulty)
-            image = render(layout, stain, _rng(seed, code, index, _RENDER))
+            image = render(layout, stain, _rng(seed, code, index, _RENDER), fade)
             yield pathlib.Path("reference", stain, f"ref{index:05d}.png"), image
 
 
@@ -159,7 +168,9 @@ def _save(path, image):
     Image.fromarray(image).save(path, compress_level=1)
 
 
-def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, difficulty=0.0):
+def write_dataset(
+    out, *, n_train, n_val, n_test, n_reference, size, seed=0, difficulty=0.0, pas_matrix_fade=None
+):
     """Writes a phantom DATA_ROOT (docs/DATA.md) under `out`.
 
     Writes `labeled/<split>/<class>/<patient>__<name>.png` (PAS, patients disjoint across
@@ -168,13 +179,17 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, dif
     `dataset.json`. Every image depends only on (seed, split, index, difficulty) so equal
     arguments give byte-identical files. `difficulty` in [0, 1] makes the classes overlap
     (`make_layout`); dataset.json's "generator" records it when it is not 0 (difficulty 0
-    writes exactly the files of the generator without the knob).
+    writes exactly the files of the generator without the knob). `pas_matrix_fade` (module
+    docstring) is recorded when given.
 
     Returns:
       {"path", "counts": {split: {class: n}}, "patients": {split: n}, "n_reference", "stains"}.
     """
     if not 0 <= difficulty <= 1:
         raise ValueError(f"difficulty must be in [0, 1], got {difficulty!r}")
+    if pas_matrix_fade is not None and not 0 <= pas_matrix_fade <= 1:
+        raise ValueError(f"pas_matrix_fade must be in [0, 1] or None, got {pas_matrix_fade!r}")
+    fade = pas_matrix_fade
     out = pathlib.Path(out)
     sizes = {"train": n_train, "val": n_val, "test": n_test}
     plans, first_patient = {}, 0
@@ -182,8 +197,8 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, dif
         plans[split] = _split_plan(seed, split, sizes[split], first_patient)
         first_patient += len({p for _, p in plans[split]})
     images = itertools.chain(
-        *(_split_images(split, plans[split], seed, size, difficulty) for split in _SPLITS),
-        _reference_images(n_reference, seed, size, difficulty),
+        *(_split_images(split, plans[split], seed, size, difficulty, fade) for split in _SPLITS),
+        _reference_images(n_reference, seed, size, difficulty, fade),
     )
     total = len(STAINS) * (n_train + n_val + n_test + n_reference)
     for count, (path, image) in enumerate(images, 1):
@@ -193,6 +208,8 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, dif
     generator = {"name": "kerasg2c.data.phantoms", "seed": seed, "size": size}
     if difficulty:
         generator["difficulty"] = float(difficulty)
+    if fade is not None:
+        generator["pas_matrix_fade"] = float(fade)
     meta = {"source_stain": SOURCE_STAIN, "stains": list(STAINS), "classes": list(CLASSES)}
     meta |= {"tasks": TASKS, "generator": generator}
     out.mkdir(parents=True, exist_ok=True)
@@ -207,16 +224,14 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference, size, seed=0, dif
     }
 
 
-def write_preview(path, *, size, seed=0, difficulty=0.0):
+def write_preview(path, *, size, seed=0, difficulty=0.0, pas_matrix_fade=None):
     """Writes a PNG grid: one layout per class (rows) rendered in every stain (columns)."""
     code, rows = _CODES["preview"], []
     for c, label in enumerate(CLASSES):
         layout = make_layout(_rng(seed, code, c, _LAYOUT), size, label, difficulty)
         rngs = [_rng(seed, code, c, _RENDER + i) for i in range(len(STAINS))]
-        tiles = [
-            np.pad(render(layout, st, r), ((2, 2), (2, 2), (0, 0)), constant_values=255)
-            for st, r in zip(STAINS, rngs)
-        ]
+        images = [render(layout, st, r, pas_matrix_fade) for st, r in zip(STAINS, rngs)]
+        tiles = [np.pad(im, ((2, 2), (2, 2), (0, 0)), constant_values=255) for im in images]
         rows.append(np.concatenate(tiles, axis=1))
     scale = max(1, 192 // size)
     _save(pathlib.Path(path), np.concatenate(rows, 0).repeat(scale, 0).repeat(scale, 1))
@@ -231,6 +246,9 @@ def _define_flags():
     flags.DEFINE_integer("size", 64, "Patch side in pixels.")
     flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical datasets.")
     flags.DEFINE_float("difficulty", 0.0, "Class overlap in [0, 1]; 0 = the easy phantoms.")
+    flags.DEFINE_float(
+        "pas_matrix_fade", None, "PAS matrix towards cytoplasm, [0, 1]; unset = 0.45 × difficulty."
+    )
     flags.DEFINE_string("preview", None, "Optional PNG: classes (rows) x stains (columns).")
 
 
@@ -238,12 +256,14 @@ def main(argv):
     del argv
     f = flags.FLAGS
     counts = {k: getattr(f, k) for k in ("n_train", "n_val", "n_test", "n_reference")}
+    look = {"size": f.size, "seed": f.seed, "difficulty": f.difficulty}
+    look["pas_matrix_fade"] = f.pas_matrix_fade
     cli.write_and_preview(
         "phantoms",
         f.out,
         f.preview,
-        lambda out: write_dataset(out, **counts, size=f.size, seed=f.seed, difficulty=f.difficulty),
-        lambda png: write_preview(png, size=f.size, seed=f.seed, difficulty=f.difficulty),
+        lambda out: write_dataset(out, **counts, **look),
+        lambda png: write_preview(png, **look),
     )
 
 
