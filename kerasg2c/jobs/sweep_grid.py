@@ -19,8 +19,14 @@ _RESERVED = ("seed", "workdir")
 # Keys that vary together: --vary=variant:g2c.stain_source=PAS_ONLY:generated,PAS_ALL:paired
 LINK = ":"
 # Modules under trainers/ that are not trainers: old names kept for one release, and the
-# launcher that itself runs a grid.
-_NOT_TRAINERS = ("sweep", "infogan", "infogan_map", "infowgan_map")
+# launchers that themselves run a grid (the maps, trainers/*_map.py).
+_NOT_TRAINERS = ("sweep", "infogan")
+
+
+def _is_trainer(name: str) -> bool:
+    return name not in _NOT_TRAINERS and not name.endswith("_map")
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
@@ -161,7 +167,7 @@ def trainer_module(name: str | None, config: str) -> str:
     # Found, not imported: the library never imports its launchers.
     spec = importlib.util.find_spec("trainers")
     places = spec.submodule_search_locations if spec else []
-    known = sorted(m.name for m in pkgutil.iter_modules(places) if m.name not in _NOT_TRAINERS)
+    known = sorted(m.name for m in pkgutil.iter_modules(places) if _is_trainer(m.name))
     if name is None:
         stem = os.path.splitext(os.path.basename(config))[0]
         if stem not in known:
@@ -172,8 +178,7 @@ def trainer_module(name: str | None, config: str) -> str:
     module = name if "." in name else f"trainers.{name}"
     try:
         found = (
-            module.rpartition(".")[2] not in _NOT_TRAINERS
-            and importlib.util.find_spec(module) is not None
+            _is_trainer(module.rpartition(".")[2]) and importlib.util.find_spec(module) is not None
         )
     except ModuleNotFoundError:  # its package does not exist
         found = False

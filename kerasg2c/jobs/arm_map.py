@@ -1,0 +1,164 @@
+"""Mechanism maps: a method's arms against a control arm over a premise knob × a budget.
+
+A map has three --vary axes and seeds. The *premise* is a physical knob of the phantoms the
+paper's argument relies on, with a control level where the premise is absent; the *budget*
+is what a user spends (labels, epochs); the *arms* are linked config values, the first of
+them the control arm (G2C: PAS_ONLY) and the others the method and its oracles. Every
+premise × budget × arm × seed is one trainer run in its own folder under --out
+(`kerasg2c.jobs.sweep`: a subprocess per run, resumable, a finished run never recomputed),
+and one number is read from its report (`metric(report)`, e.g. test balanced accuracy).
+
+The map compares each arm with the control arm in each premise × budget cell, paired over
+seeds (a seed draws the phantoms and the initialisation, so both arms of a seed see the same
+data): the mean difference with its 95 % t interval and the paired t-test's p
+(`effect_map.cell_summary`). It writes map.csv (every run's value), map.md (per cell every
+arm's mean ± sd with its per-seed values, then the effects) and map.png (one heat map per
+non-control arm: premise rows × budget columns).
+"""
+
+import csv
+import itertools
+import os
+
+from kerasg2c import json_files
+from kerasg2c.errors import UserError
+from kerasg2c.evaluation import effect_map
+from kerasg2c.jobs import sweep, sweep_grid
+
+AXES = ("premise", "budget", "arm")
+
+
+def grid_for(trainer, config, premise, budget, arms, seeds, sets) -> sweep_grid.Grid:
+    """The sweep grid of a map: --vary premise, budget and arms, in that order.
+
+    Args:
+      trainer: the trainer module (`trainers.g2c`).
+      config: its config file.
+      premise, budget: 'key=v1,v2,...' each (the premise's control level among them).
+      arms: 'k1:k2=a1:b1,a2:b2,...', the control arm first; at least two arms.
+      seeds: '0,1,2'.
+      sets: ['key=value', ...] overrides for every run.
+    """
+    grid = sweep_grid.make_grid(trainer, config, [premise, budget, arms], seeds, sets)
+    if len(grid.vary[2][1]) < 2:
+        raise UserError(f"--arms={arms}: a map needs the control arm and at least one other")
+    return grid
+
+
+def arm_label(value: str) -> str:
+    """'PAS_ALL_PLUS:paired' → 'PAS_ALL_PLUS/paired'."""
+    return value.replace(sweep_grid.LINK, "/")
+
+
+def collect(grid: sweep_grid.Grid, out: str, metric) -> list[dict]:
+    """One record per finished run: premise, budget, arm, seed and `metric(report)`."""
+    records = []
+    for cell in grid.cells():
+        workdir = os.path.join(out, cell.name)
+        if not sweep.is_done(workdir):
+            continue
+        _, report = json_files.load_report(workdir)
+        values = dict(zip(AXES, (v for _, v in cell.variant)))
+        records.append({**values, "seed": cell.seed, "value": float(metric(report))})
+    return records
+
+
+def summarise(records, grid: sweep_grid.Grid) -> dict:
+    """{(arm, premise, budget): `effect_map.cell_summary`(arm, control)} over the seeds at
+    which both finished, for every non-control arm."""
+    values = {(r["arm"], r["premise"], r["budget"], r["seed"]): r["value"] for r in records}
+    control, *others = grid.vary[2][1]
+    cells = {}
+    for arm in others:
+        for premise in grid.vary[0][1]:
+            for budget in grid.vary[1][1]:
+                seeds = [
+                    s
+                    for s in grid.seeds
+                    if (arm, premise, budget, s) in values
+                    and (control, premise, budget, s) in values
+                ]
+                if seeds:
+                    cells[arm, premise, budget] = effect_map.cell_summary(
+                        [values[arm, premise, budget, s] for s in seeds],
+                        [values[control, premise, budget, s] for s in seeds],
+                    )
+    return cells
+
+
+def write_csv(records, path, grid: sweep_grid.Grid, metric_name: str) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([grid.vary[0][0], grid.vary[1][0], "arm", "seed", metric_name])
+        for r in records:
+            writer.writerow(
+                [r["premise"], r["budget"], arm_label(r["arm"]), r["seed"], f"{r['value']:.4f}"]
+            )
+
+
+def format_markdown(records, cells, grid: sweep_grid.Grid, metric_name, command) -> str:
+    """map.md: the command, every arm per cell with its seeds, then each arm − control."""
+    (p_key, premises), (b_key, budgets), (_, arms) = grid.vary
+    lines = [
+        f"Command: `{command}`",
+        "",
+        f"Metric: {metric_name}; per-seed values in seed order.",
+        "",
+    ]
+    lines += [
+        f"| {p_key} | {b_key} | arm | seeds | mean ± sd | per seed |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for premise, budget, arm in itertools.product(premises, budgets, arms):
+        rows = [
+            r for r in records if (r["premise"], r["budget"], r["arm"]) == (premise, budget, arm)
+        ]
+        if not rows:
+            continue
+        rows.sort(key=lambda r: r["seed"])
+        values = [r["value"] for r in rows]
+        s = effect_map.cell_summary(values, values)
+        seeds = ",".join(str(r["seed"]) for r in rows)
+        spread = effect_map.mean_sd(s["method_mean"], s["method_sd"])
+        per_seed = ", ".join(f"{v:.3f}" for v in values)
+        lines.append(
+            f"| {premise} | {budget} | {arm_label(arm)} | {seeds} | {spread} | {per_seed} |"
+        )
+    lines += [
+        "",
+        f"Each arm against the control arm `{arm_label(arms[0])}`, paired over seeds "
+        "(mean difference [95 % interval], paired t-test p):",
+        "",
+        f"| arm | {p_key} | {b_key} | n | difference |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for (arm, premise, budget), s in cells.items():
+        lines.append(
+            f"| {arm_label(arm)} | {premise} | {budget} | {s['n']} | {effect_map.effect_text(s)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_map(grid: sweep_grid.Grid, out: str, metric, metric_name: str, title: str, command: str):
+    """Writes map.csv, map.md and map.png into `out` from the finished runs; returns their
+    paths. UserError when no run has finished."""
+    records = collect(grid, out, metric)
+    if not records:
+        raise UserError(f"--out={out}: no finished run to map yet")
+    cells = summarise(records, grid)
+    paths = [os.path.join(out, name) for name in ("map.csv", "map.md", "map.png")]
+    write_csv(records, paths[0], grid, metric_name)
+    with open(paths[1], "w") as f:
+        f.write(format_markdown(records, cells, grid, metric_name, command))
+    (p_key, premises), (b_key, budgets), (_, arms) = grid.vary
+    panels = {
+        f"{arm_label(arm)} − {arm_label(arms[0])}": {
+            (premise, budget): s for (a, premise, budget), s in cells.items() if a == arm
+        }
+        for arm in arms[1:]
+    }
+    effect_map.save_heat_map(
+        panels, list(premises), list(budgets), paths[2], row_name=p_key, column_name=b_key,
+        title=f"{title} ({metric_name}; mean, 95 % CI)",
+    )  # fmt: skip
+    return paths
