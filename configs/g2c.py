@@ -34,6 +34,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     config.g2c = ml_collections.ConfigDict()
     config.g2c.generators_dir = ""  # a CycleGAN run's generators/; '' = run the stage below
+    # A folder where runs share that stage: trained once per stage config, stains and data,
+    # reused by every later run with the same (kerasg2c.jobs.stage_cache); '' = in workdir.
+    config.g2c.stage_cache = ""
     # generated: the CycleGAN stage's g_m (the papers) | supervised: generators of the same
     # architecture trained with the true pairs, L1 (paired/, the best g_m can do) |
     # paired: the true stains themselves, the stain oracle (paired/ at every split).

@@ -7,13 +7,16 @@ python -m trainers.g2c_map --out=runs/g2c_map_tiny --premise=data.phantoms.pas_m
     --budget=data.max_train_patients=0 --seeds=0 --set=train.epochs=2
 
 Every premise × budget × arm × seed is one `trainers.g2c` run under --out; each run's test
-balanced accuracy is compared with the control arm's (PAS_ONLY) of the same seed. Rerunning
+balanced accuracy is compared with the control arm's (PAS_ONLY) of the same seed. The runs
+share their generator stages through `--out/stages` (`g2c.stage_cache`): the runs of one
+premise level, seed and stain source train their generators once, whatever the budget. Rerunning
 the same command resumes (finished runs are skipped); --map_only only redraws. Paper-size
 maps are a GPU's: `--config=configs/g2c.py` (64 px) with `--set=cyclegan_stage.train.epochs=200`
 and the like. Exit codes: 0 every run finished; 1 a run failed (the rest are mapped); 2 a
 flag cannot be used (one line naming it); 130 after Ctrl-C.
 """
 
+import os
 import shlex
 import sys
 
@@ -53,10 +56,12 @@ def main(argv):
     def work():
         if not _OUT.value:
             raise UserError("--out: required (the map folder)")
+        sets = list(_SET.value)
+        if not any(s.startswith("g2c.stage_cache=") for s in sets):  # budgets share stages
+            sets.append(f"g2c.stage_cache={os.path.join(os.path.abspath(_OUT.value), 'stages')}")
         grid = arm_map.grid_for(
-            "g2c", _CONFIG.value, _PREMISE.value, _BUDGET.value, _ARMS.value, _SEEDS.value,
-            _SET.value,
-        )  # fmt: skip
+            "g2c", _CONFIG.value, _PREMISE.value, _BUDGET.value, _ARMS.value, _SEEDS.value, sets
+        )
         sweep.record_grid(grid, _OUT.value)
         failed = [] if _MAP_ONLY.value else sweep.run_sweep(grid, _OUT.value, _PARALLEL.value)
         paths = arm_map.write_map(

@@ -2,10 +2,12 @@
 feed one weight-shared classifier branch per stain, trained jointly after the generators'
 frozen warm-up (G2C papers, §Method; docs/METHODS.md)."""
 
+import contextlib
 import os
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from kerasg2c.data import stain_views
 from kerasg2c.errors import MissingPathError, UserError
@@ -17,6 +19,7 @@ from kerasg2c.jobs import (
     paired_translator_job,
     reporting,
     shared_config,
+    stage_cache,
     train_settings,
 )
 from kerasg2c.models.g2c import G2C
@@ -110,16 +113,31 @@ def check(config) -> None:
 
 def run_generator_stage(config, context) -> str:
     """Trains g_m for the variant's stains into `workdir/cyclegan/` (CycleGAN) or
-    `workdir/supervised/` (paired translator), a stage of `context` on its data, unless
-    they are there already (a rerun, or a resumed run); returns its generators folder."""
+    `workdir/supervised/` (paired translator), or with `g2c.stage_cache` into that cache
+    (`stage_cache`), a stage of `context` on its data, unless they are there already (a
+    rerun, a resumed run, or another run of the same stage); returns its generators folder."""
     key, job = GENERATOR_STAGES[config.g2c.stain_source]
     stage = stage_config(config)
-    folder = os.path.join(context.workdir, _stage_folder(key), "generators")
-    if all(os.path.exists(os.path.join(folder, f"{s}.keras")) for s in variant_stains(config)):
-        return folder
-    stage.data.root = context.data_root  # phantoms written once
-    with context.stage(stage) as stage_context:
-        job.train_and_evaluate(stage, stage_context)
+    shared = bool(config.g2c.stage_cache)
+    if shared and isinstance(context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise UserError(
+            "config key g2c.stage_cache: not in a multi-worker run (its workers train a stage "
+            "together; the cache would make one wait for the other); leave it ''"
+        )
+    if shared:
+        stage.workdir = stage_cache.folder(
+            config.g2c.stage_cache, _stage_folder(key), stage, config.data, config.seed
+        )
+    folder = os.path.join(stage.workdir, "generators")
+    paths = generator_paths(folder, variant_stains(config))
+    with stage_cache.locked(stage.workdir) if shared else contextlib.nullcontext():
+        if all(os.path.exists(p) for p in paths):
+            if shared:
+                logging.info("generators from the stage cache: %s", folder)
+            return folder
+        stage.data.root = context.data_root  # phantoms written once
+        with context.stage(stage) as stage_context:
+            job.train_and_evaluate(stage, stage_context)
     return folder
 
 
