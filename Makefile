@@ -55,6 +55,9 @@ demo: $(STAMP)
 		--out=runs/g2c/compare_pas_only.json --figure=runs/g2c/figure3_rescued.png
 	$(PY) -m serving.export --workdir=runs/g2c --repository=runs/model_repository --name=g2c
 	@echo "G2C report: runs/g2c/report.json; versus PAS_ONLY: runs/g2c/compare_pas_only.json"
+	@echo "Why PAS_ALL+ may win or lose here (the other stains help only where PAS hides the cue"
+	@echo "and the generators carry it): docs/RESULTS.md, 'G2C: where do the other stains lift"
+	@echo "the classifier above PAS alone?'"
 	@echo "Triton repository: runs/model_repository (make serve starts a server on it)"
 
 # Triton on the demo's repository (HTTP 8000, gRPC 8001, metrics 8002); Ctrl-C stops it.

@@ -128,6 +128,11 @@ def test_cli_prints_table_and_t_test_and_writes_json(tmp_path):
     assert "paired t-test over 4 patients: t=2.4495, p=" in proc.stdout
     assert "mean difference (B-A) +0.1000, 95 % CI [" in proc.stdout
     assert "balanced_accuracy" in proc.stdout and "train_test_gap" in proc.stdout
+    sentence = proc.stdout.strip().splitlines()[-2]  # before "wrote ..."
+    assert sentence.startswith("On the test split PAS_ALL (run_all) scores a balanced accuracy")
+    assert "+0.100 on average" in sentence
+    assert "paired t-test over 4 patients, p = 0.0917" in sentence
+    assert sentence.endswith("within what patient-to-patient noise gives (p ≥ 0.05).")
     result = json.loads(out.read_text())
     assert result["patients"] == ["b", "c", "d", "e"]
     assert result["t_test"]["t"] == pytest.approx(math.sqrt(6))

@@ -78,6 +78,29 @@ def format_comparison(result: dict, name_a: str, name_b: str) -> str:
     return "\n".join(lines)
 
 
+def in_words(result: dict, name_a: str, name_b: str) -> str:
+    """One plain sentence: B against A in balanced accuracy and per-patient accuracy, with
+    the interval and p of the paired t-test, and whether the difference is distinguishable
+    from none at 5 %."""
+    row = next(r for r in result["metrics"] if r["metric"] == "balanced_accuracy")
+    t = result["t_test"]
+    if t["p"] is None:
+        verdict = "the per-patient differences are all equal, so the test is undefined"
+    elif t["p"] < 0.05:
+        better = "better" if t["mean_difference"] > 0 else "worse"
+        verdict = f"{name_b} is {better} at the 5 % level"
+    else:
+        verdict = "the difference is within what patient-to-patient noise gives (p ≥ 0.05)"
+    p = "undefined" if t["p"] is None else f"{t['p']:.3g}"
+    return (
+        f"On the {result['split']} split {name_b} scores a balanced accuracy of "
+        f"{_fmt(row['b'])} against {_fmt(row['a'])} for {name_a}; per patient it is "
+        f"{t['mean_difference']:+.3f} on average (95 % CI [{_fmt(t['ci_low'], True)}, "
+        f"{_fmt(t['ci_high'], True)}], paired t-test over {t['n']} patients, p = {p}): "
+        f"{verdict}."
+    )
+
+
 def main(argv):
     if len(argv) != 3:
         raise app.UsageError(
@@ -95,6 +118,7 @@ def main(argv):
     result["a"]["name"], result["b"]["name"] = name_a, name_b
     result["a"]["path"], result["b"]["path"] = path_a, path_b
     print(format_comparison(result, name_a, name_b))
+    print("\n" + in_words(result, name_a, name_b))
     if _OUT.value:
         os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
         with open(_OUT.value, "w") as f:
