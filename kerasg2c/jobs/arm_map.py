@@ -67,22 +67,16 @@ def summarise(records, grid: sweep_grid.Grid) -> dict:
     """{(arm, premise, budget): `effect_map.cell_summary`(arm, control)} over the seeds at
     which both finished, for every non-control arm."""
     values = {(r["arm"], r["premise"], r["budget"], r["seed"]): r["value"] for r in records}
-    control, *others = grid.vary[2][1]
+    (_, premises), (_, budgets), (_, (control, *others)) = grid.vary
     cells = {}
-    for arm in others:
-        for premise in grid.vary[0][1]:
-            for budget in grid.vary[1][1]:
-                seeds = [
-                    s
-                    for s in grid.seeds
-                    if (arm, premise, budget, s) in values
-                    and (control, premise, budget, s) in values
-                ]
-                if seeds:
-                    cells[arm, premise, budget] = effect_map.cell_summary(
-                        [values[arm, premise, budget, s] for s in seeds],
-                        [values[control, premise, budget, s] for s in seeds],
-                    )
+    for arm, premise, budget in itertools.product(others, premises, budgets):
+        pairs = [
+            (values[arm, premise, budget, s], values[control, premise, budget, s])
+            for s in grid.seeds
+            if (arm, premise, budget, s) in values and (control, premise, budget, s) in values
+        ]
+        if pairs:
+            cells[arm, premise, budget] = effect_map.cell_summary(*zip(*pairs))
     return cells
 
 
