@@ -193,13 +193,12 @@ def test_q_learns_the_code_and_a_restored_state_repeats_a_step():
 # --- One device against two replicas -----------------------------------------------
 
 # In a fresh process (the CPU is split into 2 devices before TensorFlow starts them).
-# The draws are per replica by design (seeds fold in the replica id), so they are patched
-# to be the global batch's draw of which replica r keeps its rows, and the data are
-# reordered so that replica r gets the r-th half of each one-device sub-batch (as in the
-# HistoGAN replica test). What is left must agree: loss scaling by the global batch,
+# The draws are patched to one device's and the data reordered (replica_draws.py, as in
+# the HistoGAN replica test). What is left must agree: loss scaling by the global batch,
 # gradient and log reduction, synchronised batch norm, three optimizers, the step counter.
 REPLICA_SCRIPT = r"""
 import json
+import sys
 
 from kerasg2c.training import runtime
 
@@ -209,37 +208,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+sys.path.insert(0, "tests")
+from replica_draws import draw_as_one_device, one_device_order
+
 from kerasg2c.models.infowgan import InfoWGANGP
 from kerasg2c.training import loop
 
 B, N_CRITIC, STEPS = 4, 1, 2
 one, two = runtime.make_strategy("default"), runtime.make_strategy("mirrored", 2)
 assert two.num_replicas_in_sync == 2
-
-
-def replica_0_seed(self, *values):
-    seed = tf.constant([self.seed, 0], tf.int64)
-    for value in (*values, 0):
-        value = tf.cast(value, tf.int64)
-        seed = tf.random.experimental.stateless_fold_in(seed, value, alg="philox")
-    return seed
-
-
-def global_draw(draw):
-    def wrapped(shape, seed, *args, **kwargs):
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return draw(shape, seed, *args, **kwargs)
-        n, r = context.num_replicas_in_sync, context.replica_id_in_sync_group
-        local = shape[0]
-        return draw([local * n, *shape[1:]], seed, *args, **kwargs)[r * local : (r + 1) * local]
-
-    return wrapped
-
-
-InfoWGANGP._seed = replica_0_seed
-tf.random.stateless_normal = global_draw(tf.random.stateless_normal)
-tf.random.stateless_uniform = global_draw(tf.random.stateless_uniform)
+draw_as_one_device(InfoWGANGP)
 
 
 def model():
@@ -260,9 +238,7 @@ for a, b in zip(models[0].weights, models[1].weights, strict=True):
 initial = [v.numpy() for v in models[0].trainable_weights]
 rng = np.random.default_rng(0)
 images = rng.uniform(0, 1, (STEPS * N_CRITIC * B, 16, 16, 3)).astype("float32")
-half = B // 2
-order = [k * B + r * half + j for r in range(2) for k in range(N_CRITIC) for j in range(half)]
-order = np.concatenate([s * N_CRITIC * B + np.array(order) for s in range(STEPS)])
+order = one_device_order(B, N_CRITIC, STEPS)
 results = {}
 runs = (("one", one, models[0], images), ("two", two, models[1], images[order]))
 for name, strategy, m, data in runs:

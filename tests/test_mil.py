@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 from conftest import REPO, prefetched, run_python, trainer_args
+from job_harness import trained_run
 from PIL import Image
 
 from kerasg2c.errors import UserError
@@ -62,10 +63,7 @@ def _no_whole_split(split, image_size):
 @prefetched()
 def mil_run(tmp_path_factory):
     """The workdir of the tiny MIL run (TINY_RUN), trained in a subprocess."""
-    workdir = tmp_path_factory.mktemp("mil")
-    proc = run_python(trainer_args("mil", workdir, *TINY_RUN))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    return trained_run(tmp_path_factory, "mil", TINY_RUN)
 
 
 def test_phantoms_are_deterministic_and_label_instances_by_tumour_fraction(tmp_path):

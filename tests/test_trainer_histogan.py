@@ -3,24 +3,25 @@ HistoGAN with FID selection, selective augmentation, augmented DATA_ROOTs that l
 
 import json
 import os
-import re
 
 import numpy as np
 import pytest
 from conftest import (
     REPO,
-    checkpoint_state,
-    killed_beside_whole,
     prefetched,
     prefetched_value,
     run_python,
-    trainer_args,
+)
+from job_harness import (
+    assert_bad_key_named,
+    assert_resumed_to_the_same_state,
+    killed_after_step_3,
+    trained_run,
 )
 from PIL import Image
 
 from kerasg2c.augment.feature_extractor import MCDropoutExtractor
 from kerasg2c.data import layout, pipeline
-from kerasg2c.errors import UserError
 from kerasg2c.jobs import classifier_job, config_files, histogan_job, shared_config
 
 TINY = [
@@ -49,10 +50,7 @@ TINY = [
 
 @prefetched()
 def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("histogan")
-    proc = run_python(trainer_args("histogan", workdir, *TINY))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    return trained_run(tmp_path_factory, "histogan", TINY)
 
 
 def test_fid_selection_keeps_the_lowest_smoothed_epoch(finished_run):
@@ -118,11 +116,7 @@ def test_every_arm_is_a_data_root_with_r_times_n_synthetic_images(finished_run):
     ],
 )
 def test_bad_keys_are_named(key, value, message):
-    config = config_files.load(os.path.join(REPO, "configs", "histogan.py"))
-    section, name = key.rsplit(".", 1)
-    shared_config.value(config, section)[name] = value
-    with pytest.raises(UserError, match=re.escape(message)):
-        histogan_job.check(config)
+    assert_bad_key_named("histogan", histogan_job.check, key, value, message)
 
 
 @pytest.mark.parametrize(
@@ -167,51 +161,28 @@ def test_each_paper_config_passes_its_check_and_builds_at_a_tiny_width(
 
 # --- Resume -------------------------------------------------------------------
 
-# TINY for one epoch with n_critic=1: 48 images, 4 per step, 12 steps; a checkpoint every
-# 2 steps, a log line every step, op determinism. n_critic=1 because the first step's
-# trace grows with n_critic × stages (~25 s for 1 × 2 on a loaded CI core, ~50 s for
-# TINY's 2 × 2) and this test traces it three times.
-RESUME = [
-    *TINY,
-    "--config.histogan.n_critic=1",
-    "--config.train.epochs=1",
-    "--config.train.checkpoint_every_steps=2",
-    "--config.train.log_every_steps=1",
-    "--config.train.deterministic=True",
-]
+# TINY for one epoch (RESUME_FLAGS) with n_critic=1: 48 images, 4 per step, 12 steps.
+# n_critic=1 because the first step's trace grows with n_critic × stages (~25 s for 1 × 2
+# on a loaded CI core, ~50 s for TINY's 2 × 2) and this test traces it three times.
+RESUME = [*TINY, "--config.histogan.n_critic=1"]
 
 
 @prefetched()
 def resume_runs(tmp_path_factory):
-    """`killed_beside_whole`: the run SIGKILLed after step 3 logged, then resumed, and the
-    same run uninterrupted."""
+    """The run SIGKILLed after step 3 logged, then resumed, and the same run uninterrupted."""
     finished_run = prefetched_value(__name__, "finished_run")
-    tmp_path = tmp_path_factory.mktemp("resume")
     # Both runs load the finished run's feature extractor (training does not use it
     # before the FID warm-up ends), so neither trains one. Both must load it: a run that
     # trains its extractor in-process starts the GAN from other initial weights than a
     # run that loads it (the classifier stage draws from Keras's global RNG between the
     # job's set_random_seed and build_model).
     extractor = f"--config.histogan.feature_extractor={finished_run / 'feature_extractor'}"
-    # Killed after step 3 is logged: the checkpoint of step 2 (or of 4, if step 4 ends
-    # before the signal lands) is the latest.
-    return killed_beside_whole("histogan", tmp_path, [*RESUME, extractor], "epoch 1/1 step 3/12")
+    return killed_after_step_3(tmp_path_factory, "histogan", [*RESUME, extractor], steps=12)
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_state(resume_runs):
-    import signal
-
-    (killed, returncode, resumed), (whole, whole_returncode, whole_log) = resume_runs
-    assert returncode == -signal.SIGKILL
-    assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert whole_returncode == 0, whole_log[-4000:]
-    assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = checkpoint_state(whole), checkpoint_state(killed)
-    assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
-    assert expected.keys() == got.keys()
-    for name in expected:  # networks, optimizers and step counters, bitwise
-        np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+    assert_resumed_to_the_same_state(resume_runs, steps=12)
 
 
 # --- One device against two replicas ---------------------------------------------
@@ -220,16 +191,11 @@ def test_killed_run_resumes_to_the_same_state(resume_runs):
 # with the loop's own fit on a tiny model (16 px, one stage, n_critic=2, "batch" critics:
 # synchronised BN); prints one JSON line. It is done at the model level, not with the job
 # and --config.train.num_cpu_replicas=2: the job's runs cannot agree beyond sampling
-# noise, for two reasons this script isolates. (1) The noise and the penalty's ε are
-# drawn per replica by design (seeds fold in the replica id), so they are patched here to
-# be the global batch's draw, of which each replica keeps its rows. (2) The loop gives
-# replica r the r-th half of the global batch and train_step splits that into n_critic
-# sub-batches, so on 2 replicas a critic update sees other real images than on one
-# device (a permutation of the step's images, harmless); the data are reordered here so
-# that replica r gets the r-th half of each one-device sub-batch. What is left is what
-# must agree: loss scaling by the global batch, gradient and log reduction, synchronised
-# BN and all-gathered minibatch discrimination (also in the penalty's second-order
-# pass), the optimizers and the step counter.
+# noise, for the two reasons replica_draws.py sets aside: per-replica draws (patched to
+# the global batch's draw) and the split of a step into critic sub-batches (the data
+# reordered). What is left is what must agree: loss scaling by the global batch, gradient
+# and log reduction, synchronised BN and all-gathered minibatch discrimination (also in
+# the penalty's second-order pass), the optimizers and the step counter.
 REPLICA_SCRIPT = r"""
 import json
 import sys
@@ -242,6 +208,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+sys.path.insert(0, "tests")
+from replica_draws import draw_as_one_device, one_device_order
+
 from kerasg2c.models.histogan import HistoGAN, HistoGANCritic, HistoGANGenerator
 from kerasg2c.training import loop
 
@@ -249,33 +218,7 @@ CLASSES, NOISE, B, N_CRITIC, STEPS, K = 3, 8, 4, 2, 3, 4  # K: minibatch kernels
 one, two = runtime.make_strategy("default"), runtime.make_strategy("mirrored", 2)
 assert two.num_replicas_in_sync == 2
 keras.utils.set_random_seed(0)
-
-
-def replica_0_seed(self, *values):
-    # HistoGAN._seed as replica 0 (and one device) computes it, on every replica.
-    seed = tf.constant([self.seed, 0], tf.int64)
-    for value in (*values, 0):
-        value = tf.cast(value, tf.int64)
-        seed = tf.random.experimental.stateless_fold_in(seed, value, alg="philox")
-    return seed
-
-
-def global_draw(draw):
-    # draw(shape, seed) for the global batch; replica r keeps rows r·b … (r + 1)·b − 1.
-    def wrapped(shape, seed, *args, **kwargs):
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return draw(shape, seed, *args, **kwargs)
-        n, r = context.num_replicas_in_sync, context.replica_id_in_sync_group
-        local = shape[0]
-        return draw([local * n, *shape[1:]], seed, *args, **kwargs)[r * local : (r + 1) * local]
-
-    return wrapped
-
-
-HistoGAN._seed = replica_0_seed
-tf.random.stateless_normal = global_draw(tf.random.stateless_normal)
-tf.random.stateless_uniform = global_draw(tf.random.stateless_uniform)
+draw_as_one_device(HistoGAN)
 
 
 def critic():
@@ -327,9 +270,7 @@ for minibatch in (False, True):
 # same weights, minibatch discrimination live.
 n = STEPS * N_CRITIC * B
 data = (rng.uniform(0, 1, (n, 16, 16, 3)).astype("float32"), rng.integers(0, CLASSES, n))
-half = B // 2
-order = [k * B + r * half + j for r in range(2) for k in range(N_CRITIC) for j in range(half)]
-order = np.concatenate([s * N_CRITIC * B + np.array(order) for s in range(STEPS)])
+order = one_device_order(B, N_CRITIC, STEPS)
 models = []
 for strategy in (one, two):
     with strategy.scope():

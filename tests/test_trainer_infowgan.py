@@ -7,45 +7,34 @@ image-level classification)."""
 import csv
 import json
 import os
-import re
 
 import numpy as np
 import pytest
 from conftest import (
+    INFOWGAN_TINY,
     REPO,
-    checkpoint_state,
-    killed_beside_whole,
     prefetched,
     run_python,
     trainer_args,
 )
+from job_harness import (
+    assert_bad_key_named,
+    assert_resumed_to_the_same_state,
+    killed_after_step_3,
+    trained_run,
+)
 from PIL import Image
 
-from kerasg2c.errors import UserError
-from kerasg2c.jobs import cells_job, config_files, infowgan_job, shared_config, tile_crops
+from kerasg2c.jobs import cells_job, config_files, infowgan_job, tile_crops
 from kerasg2c.phantoms import cell_shapes, cell_tiles
 from kerasg2c.phantoms import cells as cell_phantoms
 
-TINY = [
-    "--config.data.phantoms.n_train=40",
-    "--config.data.phantoms.n_val=5",
-    "--config.data.phantoms.n_test=20",
-    "--config.infogan.channels=8",
-    "--config.infogan.noise_dim=8",
-    "--config.infogan.n_critic=2",
-    "--config.infogan.grid_columns=4",
-    "--config.train.batch_size=4",
-    "--config.train.epochs=2",
-    "--config.train.steps_per_epoch=0",  # one pass per epoch (the default: 40 steps)
-]
+TINY = [*INFOWGAN_TINY, "--config.train.batch_size=4", "--config.train.epochs=2"]
 
 
 @prefetched()
 def infogan_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("infogan")
-    proc = run_python(trainer_args("infowgan", workdir, *TINY))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    return trained_run(tmp_path_factory, "infowgan", TINY)
 
 
 def test_infogan_run_reports_clusters_against_baselines(infogan_run):
@@ -105,11 +94,7 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
     ],
 )
 def test_infogan_bad_keys_are_named(key, value, message):
-    config = config_files.load(os.path.join(REPO, "configs", "infowgan.py"))
-    section, name = key.rsplit(".", 1)
-    shared_config.value(config, section)[name] = value
-    with pytest.raises(UserError, match=re.escape(message)):
-        infowgan_job.check(config)
+    assert_bad_key_named("infowgan", infowgan_job.check, key, value, message)
 
 
 @pytest.mark.parametrize(
@@ -129,11 +114,7 @@ def test_infogan_bad_keys_are_named(key, value, message):
     ],
 )
 def test_cells_bad_keys_are_named(key, value, message):
-    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
-    section, name = key.rsplit(".", 1)
-    shared_config.value(config, section)[name] = value
-    with pytest.raises(UserError, match=re.escape(message)):
-        cells_job.check(config)
+    assert_bad_key_named("cells", cells_job.check, key, value, message)
 
 
 @prefetched()
@@ -239,41 +220,19 @@ def test_serving_exports_q_and_the_generator(infogan_run, tmp_path):
 
 # --- Resume -------------------------------------------------------------------
 
-# One epoch of 48 cells, 4 per step with n_critic=1: 12 steps; a checkpoint every 2
-# steps, a log line every step, op determinism.
-RESUME = [
-    *TINY,
-    "--config.data.phantoms.n_train=48",
-    "--config.infogan.n_critic=1",
-    "--config.train.epochs=1",
-    "--config.train.checkpoint_every_steps=2",
-    "--config.train.log_every_steps=1",
-    "--config.train.deterministic=True",
-]
+# One epoch (RESUME_FLAGS) of 48 cells, 4 per step with n_critic=1: 12 steps.
+RESUME = [*TINY, "--config.data.phantoms.n_train=48", "--config.infogan.n_critic=1"]
 
 
 @prefetched()
 def resume_runs(tmp_path_factory):
-    """`killed_beside_whole`: the run SIGKILLed after step 3 logged, then resumed, and the
-    same run uninterrupted."""
-    tmp_path = tmp_path_factory.mktemp("resume")
-    return killed_beside_whole("infowgan", tmp_path, RESUME, "epoch 1/1 step 3/12")
+    """The run SIGKILLed after step 3 logged, then resumed, and the same run uninterrupted."""
+    return killed_after_step_3(tmp_path_factory, "infowgan", RESUME, steps=12)
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_state(resume_runs):
-    import signal
-
-    (killed, returncode, resumed), (whole, whole_returncode, whole_log) = resume_runs
-    assert returncode == -signal.SIGKILL
-    assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert whole_returncode == 0, whole_log[-4000:]
-    assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = checkpoint_state(whole), checkpoint_state(killed)
-    assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
-    assert expected.keys() == got.keys()
-    for name in expected:  # networks, optimizers and the step counters, bitwise
-        np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+    assert_resumed_to_the_same_state(resume_runs, steps=12)
 
 
 def test_tritonserver_serves_q_like_keras(infogan_run, tmp_path):
