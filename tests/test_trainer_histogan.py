@@ -6,12 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import (
-    REPO,
-    prefetched,
-    prefetched_value,
-    run_python,
-)
+from conftest import REPO, prefetched, prefetched_value, run_python
 from job_harness import (
     assert_bad_key_named,
     assert_resumed_to_the_same_state,
