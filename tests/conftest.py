@@ -207,11 +207,6 @@ def _seeded():
     keras.utils.set_random_seed(0)
 
 
-def uniform_images(n, size=16, channels=3, seed=0) -> np.ndarray:
-    """n float32 images of size × size × channels, uniform in [-1, 1] (a generator's range)."""
-    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, channels)).astype("float32")
-
-
 def tiny_flags(n_train=24, n_val=8, n_test=8) -> list:
     """Config overrides for a seconds-long run: 32 px phantoms, a two-unit 8/16 branch."""
     return [

@@ -1,5 +1,6 @@
-"""Tiny HistoGANs for the model tests (stage 1 16×16, stage 2 32×32, 8 channels): its
-generator and critic, the model built and compiled, and a batch of labelled images."""
+"""Inputs and tiny networks for the GAN model and layer tests: seeded random arrays and
+images; HistoGAN's generator and critic (stage 1 16×16, stage 2 32×32, 8 channels), the
+model built and compiled, and a batch of labelled images."""
 
 import keras
 import numpy as np
@@ -7,6 +8,16 @@ import numpy as np
 from kerasg2c.models.histogan import HistoGAN, HistoGANCritic, HistoGANGenerator
 
 NUM_CLASSES, NOISE_DIM = 3, 8
+
+
+def normal(shape, seed=0) -> np.ndarray:
+    """float32 draws of N(0, 1) of `shape`."""
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def uniform_images(n, size=16, channels=3, seed=0) -> np.ndarray:
+    """n float32 images of size × size × channels, uniform in [-1, 1] (a generator's range)."""
+    return np.random.default_rng(seed).uniform(-1, 1, (n, size, size, channels)).astype("float32")
 
 
 def tiny_generator(n_stages=2, num_classes=NUM_CLASSES):

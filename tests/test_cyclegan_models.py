@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_python, uniform_images
+from conftest import run_python
+from gan_harness import uniform_images
 from model_harness import run_model_test, run_saving_test, run_train_step_test
 
 from kerasg2c.losses import adversarial

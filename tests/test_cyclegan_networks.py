@@ -6,7 +6,7 @@ parameter counts, which only build)."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import uniform_images
+from gan_harness import uniform_images
 from model_harness import run_model_test
 
 from kerasg2c.layers.generator_block import GeneratorResidualBlock
