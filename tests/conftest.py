@@ -223,6 +223,15 @@ def tiny_flags(n_train=24, n_val=8, n_test=8) -> list:
     ]
 
 
+# A seconds-long InfoWGAN-GP run on the cell phantoms, one pass over the data per epoch
+# (the default: 40 steps); the caller adds --config.train.epochs.
+INFOWGAN_TINY = [
+    "--config.data.phantoms.n_train=40", "--config.data.phantoms.n_val=5",
+    "--config.data.phantoms.n_test=20", "--config.infogan.channels=8",
+    "--config.infogan.noise_dim=8", "--config.infogan.n_critic=2",
+    "--config.infogan.grid_columns=4", "--config.train.steps_per_epoch=0",
+]  # fmt: skip
+
 G2C_TINY = [
     *tiny_flags(n_train=16),
     "--config.train.epochs=1",

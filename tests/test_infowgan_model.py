@@ -1,15 +1,13 @@
 """InfoWGAN-GP (Hu et al. §III-A, §IV): the networks' shapes, the critic's gradient penalty,
 rotation augmentation, one train_step and resumable randomness, Q learning the code on
-generated cells, one device against two replicas, serialisation and serving (tiny
-networks: 16×16 cells, 8 channels)."""
-
-import json
+generated cells, serialisation and serving (tiny networks: 16×16 cells, 8 channels). One
+device against two replicas: test_infowgan_replicas.py; the paper configs:
+test_infowgan_paper_configs.py."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import prefetched, run_python
 from model_harness import run_config_test, run_saving_test, run_train_step_test
 
 from kerasg2c.losses import wasserstein
@@ -190,119 +188,6 @@ def test_q_learns_the_code_and_a_restored_state_repeats_a_step():
         np.testing.assert_array_equal(variable.numpy(), after[name], err_msg=name)
 
 
-# --- One device against two replicas -----------------------------------------------
-
-# In a fresh process (the CPU is split into 2 devices before TensorFlow starts them).
-# The draws are per replica by design (seeds fold in the replica id), so they are patched
-# to be the global batch's draw of which replica r keeps its rows, and the data are
-# reordered so that replica r gets the r-th half of each one-device sub-batch (as in the
-# HistoGAN replica test). What is left must agree: loss scaling by the global batch,
-# gradient and log reduction, synchronised batch norm, three optimizers, the step counter.
-REPLICA_SCRIPT = r"""
-import json
-
-from kerasg2c.training import runtime
-
-runtime.split_cpu(2)
-
-import keras
-import numpy as np
-import tensorflow as tf
-
-from kerasg2c.models.infowgan import InfoWGANGP
-from kerasg2c.training import loop
-
-B, N_CRITIC, STEPS = 4, 1, 2
-one, two = runtime.make_strategy("default"), runtime.make_strategy("mirrored", 2)
-assert two.num_replicas_in_sync == 2
-
-
-def replica_0_seed(self, *values):
-    seed = tf.constant([self.seed, 0], tf.int64)
-    for value in (*values, 0):
-        value = tf.cast(value, tf.int64)
-        seed = tf.random.experimental.stateless_fold_in(seed, value, alg="philox")
-    return seed
-
-
-def global_draw(draw):
-    def wrapped(shape, seed, *args, **kwargs):
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return draw(shape, seed, *args, **kwargs)
-        n, r = context.num_replicas_in_sync, context.replica_id_in_sync_group
-        local = shape[0]
-        return draw([local * n, *shape[1:]], seed, *args, **kwargs)[r * local : (r + 1) * local]
-
-    return wrapped
-
-
-InfoWGANGP._seed = replica_0_seed
-tf.random.stateless_normal = global_draw(tf.random.stateless_normal)
-tf.random.stateless_uniform = global_draw(tf.random.stateless_uniform)
-
-
-def model():
-    m = InfoWGANGP(categories=3, noise_dim=4, channels=8, image_size=16, n_critic=N_CRITIC, seed=5)
-    m(np.zeros((1, 16, 16, 3), "float32"))
-    m.compile(*(keras.optimizers.SGD(0.01) for _ in range(3)))
-    m.build_optimizers()
-    return m
-
-
-keras.utils.set_random_seed(0)
-models = []
-for strategy in (one, two):
-    with strategy.scope():
-        models.append(model())
-for a, b in zip(models[0].weights, models[1].weights, strict=True):
-    b.assign(a)
-initial = [v.numpy() for v in models[0].trainable_weights]
-rng = np.random.default_rng(0)
-images = rng.uniform(0, 1, (STEPS * N_CRITIC * B, 16, 16, 3)).astype("float32")
-half = B // 2
-order = [k * B + r * half + j for r in range(2) for k in range(N_CRITIC) for j in range(half)]
-order = np.concatenate([s * N_CRITIC * B + np.array(order) for s in range(STEPS)])
-results = {}
-runs = (("one", one, models[0], images), ("two", two, models[1], images[order]))
-for name, strategy, m, data in runs:
-    step = loop.make_distributed_step(m, strategy, jit_compile=False)
-    dataset = strategy.experimental_distribute_dataset(
-        tf.data.Dataset.from_tensor_slices(data).batch(N_CRITIC * B)
-    )
-    results[name] = []
-    for batch in dataset:
-        logs, _ = step(batch, tf.constant(0.0))
-        results[name].append({k: float(v) for k, v in logs.items()})
-weights = [[v.numpy() for v in m.weights if "float" in v.dtype] for m in models]
-results["max_weight_difference"] = max(float(np.max(np.abs(x - y))) for x, y in zip(*weights))
-trained = [v.numpy() for v in models[0].trainable_weights]
-results["max_weight_change"] = max(float(np.max(np.abs(x - y))) for x, y in zip(initial, trained))
-results["step_counters"] = [int(m.step_counter.numpy()) for m in models]
-print(json.dumps(results))
-"""
-
-
-@prefetched()
-def replica_results(tmp_path_factory):
-    """REPLICA_SCRIPT's results (a subprocess: two virtual CPU devices)."""
-    proc = run_python(["-c", REPLICA_SCRIPT], timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.mark.slow
-def test_two_replicas_train_as_one_device(replica_results):
-    result = replica_results
-    assert result["step_counters"] == [2, 2]
-    for one, two in zip(result["one"], result["two"], strict=True):
-        assert set(one) == LOG_NAMES and set(two) == LOG_NAMES
-        for name in one:
-            assert two[name] == pytest.approx(one[name], rel=1e-4, abs=1e-5), name
-    # A gradient scaled per replica would change every update by half its size.
-    assert result["max_weight_difference"] < 1e-4 < 0.01 * result["max_weight_change"]
-
-
 # --- Serialisation and serving -----------------------------------------------------
 
 
@@ -333,59 +218,3 @@ def test_config_keras_round_trip_and_serving(tmp_path):
     assert np.max(np.abs(cell.astype(float) - expected)) <= 1
     # Two inputs: serving.export's check for a three-channel image input lets it through.
     assert "input_shape" not in generator.get_build_config()
-
-
-@pytest.mark.parametrize(
-    "name, noise_dim",
-    [("infowgan_paper_a", 32), ("infowgan_paper_b", 32), ("infowgan_paper_c", 64)],
-)
-def test_paper_configs_check_and_build(name, noise_dim):
-    """Each dataset's paper config holds §IV-B's values, passes the job's check and builds
-    its model (at width 8: the keys other than the width are the paper's)."""
-    import os
-
-    from conftest import REPO
-
-    from kerasg2c.jobs import config_files, infowgan_job
-
-    config = config_files.load(os.path.join(REPO, "configs", f"{name}.py"))
-    infowgan_job.check(config)
-    i, o = config.infogan, config.optimizer
-    assert (i.categories, i.noise_dim, i.n_critic, i.lambda_gp, i.lambda_info) == (
-        5, noise_dim, 5, 10.0, 1.0
-    )  # fmt: skip
-    assert (o.learning_rate, o.beta_1, o.beta_2, config.train.batch_size) == (1e-4, 0.5, 0.9, 64)
-    assert i.rotate and config.data.image_size == 32 and i.channels == 128
-    config.infogan.channels = 8
-    model = infowgan_job.build_model(config)
-    assert (model.categories, model.noise_dim) == (5, noise_dim)
-    cells = model.generate(np.arange(5, dtype=np.int32), np.zeros((5, noise_dim), np.float32))
-    assert cells.shape == (5, 32, 32, 3)
-    assert model.predict_on_batch(np.asarray(cells)).shape == (5, 5)
-
-
-def test_cells_paper_config_checks_builds_and_segments():
-    """configs/cells_paper.py: the cells job's check, its InfoWGAN-GP stage built (width 8)
-    and its segmentation keys run on a synthetic H&E tile (Reinhard to the paper's lαβ
-    statistics first)."""
-    import os
-    import sys
-
-    from conftest import REPO
-
-    from kerasg2c.jobs import cells_job, config_files, infowgan_job, tile_crops
-
-    config = config_files.load(os.path.join(REPO, "configs", "cells_paper.py"))
-    cells_job.check(config)
-    c = config.cells
-    assert (c.reinhard_mean, c.reinhard_std) == ((8.98, 0.08, 0.02), (0.64, 0.11, 0.03))
-    assert config.infogan_stage.infogan.noise_dim == 64
-    assert c.stage_cells == "tiles"  # §IV-E: the GAN trains on the training tiles' crops
-    config.infogan_stage.infogan.channels = 8
-    assert infowgan_job.build_model(config.infogan_stage).categories == 5
-    sys.path.insert(0, os.path.join(REPO, "tests"))
-    from test_nuclei import NUCLEI, synthetic_he_tile
-
-    target = tile_crops.reinhard_target(config)  # the paper's lαβ statistics, as above
-    found = tile_crops.segment(config, synthetic_he_tile(), size=32, target=target)
-    assert found.stains_estimated and len(found) == len(NUCLEI)

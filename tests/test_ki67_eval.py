@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 from conftest import prefetched, run_python, trainer_args
+from job_harness import trained_run
 
 TINY = [
     "--config.data.phantoms.n_train=12",
@@ -36,10 +37,7 @@ TINY = [
 
 @prefetched()
 def run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("ki67_eval")
-    proc = run_python(trainer_args("ki67_eval", workdir, *TINY))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return workdir
+    return trained_run(tmp_path_factory, "ki67_eval", TINY)
 
 
 def _rows(path):

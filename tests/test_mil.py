@@ -1,9 +1,9 @@
-"""Top-1 MIL (`python -m trainers.mil`): the top-1 selection on hand-made scores, a tiny
-run on MIL phantoms through the CLI (tile AUC above chance, report, model, heat-map),
-the served tile score against the model's instances, the Triton export, a bad key
-refused, 1 vs 2 virtual CPU replicas scoring alike, tiles streamed from their files as
-the in-memory tiles, the branch's per-unit block counts (ResNet34's depth), and the
-positive class declared, never taken from folder order (`cancer/` before `normal/`)."""
+"""Top-1 MIL (`python -m trainers.mil`): a tiny run on MIL phantoms through the CLI (tile
+AUC above chance, report, model, heat-map), the served tile score against the model's
+instances, the Triton export, bad keys refused, 1 vs 2 virtual CPU replicas scoring alike,
+and the positive class declared, never taken from folder order (`cancer/` before
+`normal/`). The instances and their selection: test_mil_instances.py; the branch:
+test_mil_backbone.py."""
 
 import json
 import os
@@ -12,12 +12,12 @@ import re
 import numpy as np
 import pytest
 from conftest import REPO, prefetched, run_python, trainer_args
+from job_harness import trained_run
 from PIL import Image
 
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import config_files, mil_job
-from kerasg2c.mil import instances, roles, selection
-from kerasg2c.models.stem_resnet import StemResNet
+from kerasg2c.mil import instances, roles
 
 TINY = [
     "--config.data.image_size=128",
@@ -44,102 +44,10 @@ TINY_RUN = [
 ]
 
 
-@pytest.fixture(scope="module")
-def phantom_train_split(tmp_path_factory):
-    """Six 64-px MIL phantom tiles (4 × 4 instances of 16 px) as a labeled split."""
-    from kerasg2c.data import pipeline
-    from kerasg2c.phantoms import mil_tiles
-
-    root = tmp_path_factory.mktemp("phantoms")
-    mil_tiles.write_tiles(root, n_train=6, n_val=2, n_test=2, size=64, instance_size=16)
-    return pipeline.load_labeled_split(str(root), "train")
-
-
-def _no_whole_split(split, image_size):
-    raise AssertionError("pipeline.load_images: a whole split held in memory")
-
-
 @prefetched()
 def mil_run(tmp_path_factory):
     """The workdir of the tiny MIL run (TINY_RUN), trained in a subprocess."""
-    workdir = tmp_path_factory.mktemp("mil")
-    proc = run_python(trainer_args("mil", workdir, *TINY_RUN))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
-
-
-def test_phantoms_are_deterministic_and_label_instances_by_tumour_fraction(tmp_path):
-    """Equal seeds write byte-identical roots; a tumour tile has a tumour instance and a
-    normal tile none; an instance is tumour when its tumour-pixel share reaches
-    TUMOUR_FRACTION (the tumour region is not aligned to the grid)."""
-    from kerasg2c.phantoms import mil_tiles
-
-    roots = [tmp_path / "a", tmp_path / "b"]
-    for root in roots:
-        mil_tiles.write_tiles(root, n_train=8, n_val=2, n_test=2, size=64, instance_size=16)
-    files = sorted(p.relative_to(roots[0]) for p in roots[0].rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(roots[1]) for p in roots[1].rglob("*") if p.is_file())
-    for name in files:
-        assert (roots[0] / name).read_bytes() == (roots[1] / name).read_bytes(), name
-    for name, grid in mil_tiles.read_instance_labels(roots[0], "train").items():
-        assert grid.shape == (4, 4) and grid.any() == name.split("/")[1].startswith("tumour")
-    for index in range(20):
-        rng = np.random.default_rng([1, index])
-        image, labels, mask = mil_tiles.make_tile(rng, 64, 16, True, index % 2 == 0)
-        assert image.shape == (64, 64, 3) and image.dtype == np.uint8 and labels.any()
-        shares = mask.reshape(4, 16, 4, 16).mean(axis=(1, 3))
-        np.testing.assert_array_equal(labels, shares >= mil_tiles.TUMOUR_FRACTION)
-
-
-def test_top1_picks_each_tiles_top_instance():
-    scores = np.array([[0.1, 0.9, 0.3, 0.2], [0.5, 0.4, 0.6, 0.7], [0.0, 0.0, 0.0, 0.1]])
-    np.testing.assert_array_equal(selection.top1(scores), [1, 3, 3])
-    np.testing.assert_allclose(selection.tile_scores(scores), [0.9, 0.7, 0.1])
-    rows = selection.training_set(scores, np.array([1, 0, 1]), seed=0, epoch=2)
-    assert sorted(map(tuple, rows)) == [(0, 1, 1), (1, 3, 0), (2, 3, 1)]
-
-
-def test_cut_is_row_major_over_the_grid():
-    tiles = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1)
-    pieces = instances.cut(tiles, 2)
-    assert pieces.shape == (2, 4, 2, 2, 1)
-    np.testing.assert_array_equal(pieces[1, 2], tiles[1, 2:4, 0:2])
-    np.testing.assert_array_equal(instances.instance(tiles, [1], [2], 2)[0], pieces[1, 2])
-
-
-def test_scorer_on_tiles_streamed_from_files_scores_like_in_memory_tiles(
-    phantom_train_split, monkeypatch
-):
-    import keras
-    import tensorflow as tf
-
-    from kerasg2c.data import pipeline
-    from kerasg2c.models.mil_classifier import MILClassifier
-
-    in_memory = pipeline.load_images(phantom_train_split, 64)
-    model = MILClassifier(instance_size=16, widths=(4,), blocks_per_unit=1, stem_width=4)
-    pieces = np.reshape(instances.cut(in_memory, 16), (-1, 16, 16, 3))
-    want = keras.ops.softmax(model(pieces, training=False)).numpy()[:, 1].reshape(6, 16)
-    monkeypatch.setattr(pipeline, "load_images", _no_whole_split)
-    score = instances.Scorer(model, tf.distribute.get_strategy(), 16, batch_size=10)
-    streamed = score(instances.tile_dataset(phantom_train_split, 64))  # batches span tiles
-    np.testing.assert_allclose(streamed, want, atol=1e-6)
-    from_memory = score(tf.data.Dataset.from_tensor_slices(in_memory))
-    np.testing.assert_array_equal(streamed, from_memory)
-
-
-def test_instance_dataset_reads_each_rows_instance_from_its_tile(phantom_train_split, monkeypatch):
-    from kerasg2c.data import pipeline
-
-    in_memory = pipeline.load_images(phantom_train_split, 64)
-    monkeypatch.setattr(pipeline, "load_images", _no_whole_split)
-    rows = np.array([[3, 5, 1], [0, 15, 0], [3, 0, 1], [5, 7, 1]])
-    ds = instances.instance_dataset(phantom_train_split.paths, rows, 64, 16, skip=1)
-    got = list(ds.as_numpy_iterator())
-    assert len(got) == 3
-    for (image, label), (t, i, want_label) in zip(got, rows[1:]):
-        np.testing.assert_array_equal(image, instances.cut(in_memory, 16)[t, i])
-        assert label == want_label
+    return trained_run(tmp_path_factory, "mil", TINY_RUN)
 
 
 def test_tiny_run_beats_chance_and_writes_its_outputs(mil_run):
@@ -248,82 +156,6 @@ def test_one_and_two_virtual_replicas_agree(tmp_path):
     np.testing.assert_allclose(one["scores"], two["scores"], atol=1e-2)
     for a, b in zip(reports[1]["history"], reports[2]["history"]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-2)
-
-
-def _stem_resnet_params(widths, blocks, stem_width):
-    """Hand count: a ConvBNReLU has k·k·in·out weights and 4·out BN values; a residual
-    block two 3×3 of them and a 1×1 projection when its width changes."""
-
-    def conv(i, o, k=3):
-        return k * k * i * o + 4 * o
-
-    half = stem_width // 2
-    total = conv(3, half) + conv(half, half) + conv(half, stem_width)
-    previous = stem_width
-    for width, count in zip(widths, blocks):
-        for _ in range(count):
-            total += conv(previous, width) + conv(width, width)
-            total += conv(previous, width, 1) if previous != width else 0
-            previous = width
-    return total
-
-
-def test_stem_resnet_takes_one_block_count_per_unit():
-    widths, blocks = (4, 8, 16, 32), (3, 4, 6, 3)
-    net = StemResNet(widths, blocks_per_unit=blocks, stem_width=4)
-    net.build((None, 32, 32, 3))
-    assert [b.name for b in net.blocks][-4:] == [
-        "unit3_block6", "unit4_block1", "unit4_block2", "unit4_block3"
-    ]  # fmt: skip
-    assert len(net.blocks) == 16 and net.count_params() == _stem_resnet_params(widths, blocks, 4)
-    same = StemResNet(widths, blocks_per_unit=2, stem_width=4)
-    same.build((None, 32, 32, 3))
-    assert len(same.blocks) == 8
-    assert same.count_params() == _stem_resnet_params(widths, (2, 2, 2, 2), 4)
-
-
-@pytest.mark.parametrize("blocks", [(3, 4, 6), (3, 4, 6, 0)])
-def test_stem_resnet_refuses_a_bad_block_count_per_unit(blocks):
-    with pytest.raises(ValueError, match="expected an int or one positive int per unit"):
-        StemResNet((4, 8, 16, 32), blocks_per_unit=blocks, stem_width=4)
-
-
-def test_paper_config_builds_the_resnet34_deep_model():
-    config = config_files.load(os.path.join(REPO, "configs", "mil_paper.py"))
-    mil_job.check(config)
-    assert (config.data.image_size, config.data.phantoms.size) == (2240, 2240)
-    # Training Configuration: Adam 1e-4, 100 epochs, each validated, the best one kept.
-    assert (config.optimizer.learning_rate, config.optimizer.weight_decay) == (1e-4, 0.0)
-    assert (config.train.epochs, config.mil.validate_every) == (100, 1)
-    model = mil_job.build_model(config)  # built on one 224-px instance, not trained
-    assert len(model.backbone.blocks) == 16
-    head = 512 * 2 + 2
-    want = _stem_resnet_params((64, 128, 256, 512), (3, 4, 6, 3), 64) + head
-    assert model.count_params() == want
-
-
-def test_blocks_per_unit_takes_an_int_or_a_tuple_from_the_command_line():
-    from absl import flags
-    from ml_collections import config_flags
-
-    def parse(*args):  # as trainers/mil.py parses its command line
-        argv = ["mil", "--config=" + os.path.join(REPO, "configs", "mil.py"), *args]
-        values = flags.FlagValues()
-        config_flags.DEFINE_config_file("config", flag_values=values, sys_argv=argv)
-        values(argv)
-        return values.config
-
-    assert parse().model.blocks_per_unit == 1
-    assert parse("--config.model.blocks_per_unit=2").model.blocks_per_unit == 2
-    config = parse("--config.model.blocks_per_unit=(1,2,1)")
-    assert config.model.blocks_per_unit == (1, 2, 1)
-    mil_job.check(config)
-    for blocks, why in (("(1,2)", "expected an int or one count per unit"), ("(1,0,1)", "> 0")):
-        config = parse(f"--config.model.blocks_per_unit={blocks}")
-        with pytest.raises(UserError, match=re.escape("config key model.blocks_per_unit=")):
-            mil_job.check(config)
-        with pytest.raises(UserError, match=re.escape(why)):
-            mil_job.check(config)
 
 
 def test_tfds_is_refused_naming_the_key():

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import REPO, prefetched, run_python, tiny_flags, trainer_args
+from conftest import INFOWGAN_TINY, REPO, prefetched, run_python, tiny_flags, trainer_args
 from PIL import Image
 
 from kerasg2c.data import pipeline, stain_pairs
@@ -174,17 +174,7 @@ RUNS = {  # trainer, flags, exit code, what stderr says
     ),
     "infowgan": (
         "infowgan",
-        [
-            "--config.data.phantoms.n_train=40",
-            "--config.data.phantoms.n_val=5",
-            "--config.data.phantoms.n_test=20",
-            "--config.infogan.channels=8",
-            "--config.infogan.noise_dim=8",
-            "--config.infogan.n_critic=2",
-            "--config.infogan.grid_columns=4",
-            "--config.train.epochs=1",
-            "--config.train.steps_per_epoch=0",
-        ],
+        [*INFOWGAN_TINY, "--config.train.epochs=1"],
         0,
         r"\d+ images < 64 per step \(train.batch_size=32, infogan.n_critic=2\): the set is "
         r"repeated",

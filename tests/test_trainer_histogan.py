@@ -1,26 +1,24 @@
 """`python -m trainers.histogan` end to end on tiny phantoms: feature extractor stage,
-HistoGAN with FID selection, selective augmentation, augmented DATA_ROOTs that load."""
+HistoGAN with FID selection, selective augmentation, augmented DATA_ROOTs that load, its
+bad keys and paper configs, a killed run resumed exactly. One device against two replicas:
+test_histogan_replicas.py."""
 
 import json
 import os
-import re
 
 import numpy as np
 import pytest
-from conftest import (
-    REPO,
-    checkpoint_state,
-    killed_beside_whole,
-    prefetched,
-    prefetched_value,
-    run_python,
-    trainer_args,
+from conftest import REPO, prefetched, prefetched_value
+from job_harness import (
+    assert_bad_key_named,
+    assert_resumed_to_the_same_state,
+    killed_after_step_3,
+    trained_run,
 )
 from PIL import Image
 
 from kerasg2c.augment.feature_extractor import MCDropoutExtractor
 from kerasg2c.data import layout, pipeline
-from kerasg2c.errors import UserError
 from kerasg2c.jobs import classifier_job, config_files, histogan_job, shared_config
 
 TINY = [
@@ -49,10 +47,7 @@ TINY = [
 
 @prefetched()
 def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("histogan")
-    proc = run_python(trainer_args("histogan", workdir, *TINY))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    return trained_run(tmp_path_factory, "histogan", TINY)
 
 
 def test_fid_selection_keeps_the_lowest_smoothed_epoch(finished_run):
@@ -118,11 +113,7 @@ def test_every_arm_is_a_data_root_with_r_times_n_synthetic_images(finished_run):
     ],
 )
 def test_bad_keys_are_named(key, value, message):
-    config = config_files.load(os.path.join(REPO, "configs", "histogan.py"))
-    section, name = key.rsplit(".", 1)
-    shared_config.value(config, section)[name] = value
-    with pytest.raises(UserError, match=re.escape(message)):
-        histogan_job.check(config)
+    assert_bad_key_named("histogan", histogan_job.check, key, value, message)
 
 
 @pytest.mark.parametrize(
@@ -167,231 +158,25 @@ def test_each_paper_config_passes_its_check_and_builds_at_a_tiny_width(
 
 # --- Resume -------------------------------------------------------------------
 
-# TINY for one epoch with n_critic=1: 48 images, 4 per step, 12 steps; a checkpoint every
-# 2 steps, a log line every step, op determinism. n_critic=1 because the first step's
-# trace grows with n_critic × stages (~25 s for 1 × 2 on a loaded CI core, ~50 s for
-# TINY's 2 × 2) and this test traces it three times.
-RESUME = [
-    *TINY,
-    "--config.histogan.n_critic=1",
-    "--config.train.epochs=1",
-    "--config.train.checkpoint_every_steps=2",
-    "--config.train.log_every_steps=1",
-    "--config.train.deterministic=True",
-]
+# TINY for one epoch (RESUME_FLAGS) with n_critic=1: 48 images, 4 per step, 12 steps.
+# n_critic=1 because the first step's trace grows with n_critic × stages (~25 s for 1 × 2
+# on a loaded CI core, ~50 s for TINY's 2 × 2) and this test traces it three times.
+RESUME = [*TINY, "--config.histogan.n_critic=1"]
 
 
 @prefetched()
 def resume_runs(tmp_path_factory):
-    """`killed_beside_whole`: the run SIGKILLed after step 3 logged, then resumed, and the
-    same run uninterrupted."""
+    """The run SIGKILLed after step 3 logged, then resumed, and the same run uninterrupted."""
     finished_run = prefetched_value(__name__, "finished_run")
-    tmp_path = tmp_path_factory.mktemp("resume")
     # Both runs load the finished run's feature extractor (training does not use it
     # before the FID warm-up ends), so neither trains one. Both must load it: a run that
     # trains its extractor in-process starts the GAN from other initial weights than a
     # run that loads it (the classifier stage draws from Keras's global RNG between the
     # job's set_random_seed and build_model).
     extractor = f"--config.histogan.feature_extractor={finished_run / 'feature_extractor'}"
-    # Killed after step 3 is logged: the checkpoint of step 2 (or of 4, if step 4 ends
-    # before the signal lands) is the latest.
-    return killed_beside_whole("histogan", tmp_path, [*RESUME, extractor], "epoch 1/1 step 3/12")
+    return killed_after_step_3(tmp_path_factory, "histogan", [*RESUME, extractor], steps=12)
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_state(resume_runs):
-    import signal
-
-    (killed, returncode, resumed), (whole, whole_returncode, whole_log) = resume_runs
-    assert returncode == -signal.SIGKILL
-    assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert whole_returncode == 0, whole_log[-4000:]
-    assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = checkpoint_state(whole), checkpoint_state(killed)
-    assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
-    assert expected.keys() == got.keys()
-    for name in expected:  # networks, optimizers and step counters, bitwise
-        np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
-
-
-# --- One device against two replicas ---------------------------------------------
-
-# Run in a fresh process (the CPU is split into 2 devices before TensorFlow starts them),
-# with the loop's own fit on a tiny model (16 px, one stage, n_critic=2, "batch" critics:
-# synchronised BN); prints one JSON line. It is done at the model level, not with the job
-# and --config.train.num_cpu_replicas=2: the job's runs cannot agree beyond sampling
-# noise, for two reasons this script isolates. (1) The noise and the penalty's ε are
-# drawn per replica by design (seeds fold in the replica id), so they are patched here to
-# be the global batch's draw, of which each replica keeps its rows. (2) The loop gives
-# replica r the r-th half of the global batch and train_step splits that into n_critic
-# sub-batches, so on 2 replicas a critic update sees other real images than on one
-# device (a permutation of the step's images, harmless); the data are reordered here so
-# that replica r gets the r-th half of each one-device sub-batch. What is left is what
-# must agree: loss scaling by the global batch, gradient and log reduction, synchronised
-# BN and all-gathered minibatch discrimination (also in the penalty's second-order
-# pass), the optimizers and the step counter.
-REPLICA_SCRIPT = r"""
-import json
-import sys
-
-from kerasg2c.training import runtime
-
-runtime.split_cpu(2)
-
-import keras
-import numpy as np
-import tensorflow as tf
-
-from kerasg2c.models.histogan import HistoGAN, HistoGANCritic, HistoGANGenerator
-from kerasg2c.training import loop
-
-CLASSES, NOISE, B, N_CRITIC, STEPS, K = 3, 8, 4, 2, 3, 4  # K: minibatch kernels
-one, two = runtime.make_strategy("default"), runtime.make_strategy("mirrored", 2)
-assert two.num_replicas_in_sync == 2
-keras.utils.set_random_seed(0)
-
-
-def replica_0_seed(self, *values):
-    # HistoGAN._seed as replica 0 (and one device) computes it, on every replica.
-    seed = tf.constant([self.seed, 0], tf.int64)
-    for value in (*values, 0):
-        value = tf.cast(value, tf.int64)
-        seed = tf.random.experimental.stateless_fold_in(seed, value, alg="philox")
-    return seed
-
-
-def global_draw(draw):
-    # draw(shape, seed) for the global batch; replica r keeps rows r·b … (r + 1)·b − 1.
-    def wrapped(shape, seed, *args, **kwargs):
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return draw(shape, seed, *args, **kwargs)
-        n, r = context.num_replicas_in_sync, context.replica_id_in_sync_group
-        local = shape[0]
-        return draw([local * n, *shape[1:]], seed, *args, **kwargs)[r * local : (r + 1) * local]
-
-    return wrapped
-
-
-HistoGAN._seed = replica_0_seed
-tf.random.stateless_normal = global_draw(tf.random.stateless_normal)
-tf.random.stateless_uniform = global_draw(tf.random.stateless_uniform)
-
-
-def critic():
-    return HistoGANCritic(CLASSES, channels=8, n_down=2, critic_norm="batch", minibatch_kernels=K)
-
-
-def histogan():
-    generator = HistoGANGenerator(CLASSES, NOISE, base_shape=(1, 1), channels=8, n_stages=1)
-    model = HistoGAN(generator, [critic()], CLASSES, NOISE, n_critic=N_CRITIC, seed=3)
-    model(np.zeros(1, "int32"))
-    # SGD: a weight's change is proportional to its gradient (Adam's normalised step would
-    # hide a wrong gradient scale and magnify round-off in gradients near zero). 0.001:
-    # with minibatch discrimination live, SGD(0.01) blows the tiny critic up on the 2nd
-    # step (gradients of hundreds), and round-off then grows chaotically (measured: 1e-6
-    # after step 1, 1e-3 relative after step 2, order 1 after step 3).
-    model.compile(keras.optimizers.SGD(0.001), keras.optimizers.SGD(0.001))
-    return model
-
-
-def copy(source, target):
-    for a, b in zip(source.weights, target.weights, strict=True):
-        b.assign(a)
-
-
-rng = np.random.default_rng(0)
-results = {}
-
-# 1. A critic's scores on one global batch of 8 in training mode, with and without
-# minibatch discrimination.
-images = rng.uniform(0, 1, (8, 16, 16, 3)).astype("float32")
-labels = rng.integers(0, CLASSES, 8).astype("int32")
-critics = []
-for strategy in (one, two):
-    with strategy.scope():
-        critics.append(critic())
-        critics[-1](images[:1], labels[:1])
-copy(*critics)
-dataset = tf.data.Dataset.from_tensors((images, labels))
-batch = next(iter(two.experimental_distribute_dataset(dataset)))
-for minibatch in (False, True):
-    alone = critics[0](images, labels, training=True, minibatch=minibatch).numpy()
-    split = two.run(
-        tf.function(lambda x, y: critics[1](x, y, training=True, minibatch=minibatch)), args=batch
-    )
-    split = np.concatenate([s.numpy() for s in two.experimental_local_results(split)])
-    results[f"critic_minibatch_{minibatch}"] = float(np.max(np.abs(alone - split)))
-
-# 2. One epoch of STEPS steps with loop.fit on one device and on two replicas, from the
-# same weights, minibatch discrimination live.
-n = STEPS * N_CRITIC * B
-data = (rng.uniform(0, 1, (n, 16, 16, 3)).astype("float32"), rng.integers(0, CLASSES, n))
-half = B // 2
-order = [k * B + r * half + j for r in range(2) for k in range(N_CRITIC) for j in range(half)]
-order = np.concatenate([s * N_CRITIC * B + np.array(order) for s in range(STEPS)])
-models = []
-for strategy in (one, two):
-    with strategy.scope():
-        models.append(histogan())
-copy(*models)
-initial = [v.numpy() for v in models[0].trainable_weights]
-minibatch_initial = models[0].critics[0].minibatch.kernel.numpy()
-runs = (("one", one, models[0], data), ("two", two, models[1], (data[0][order], data[1][order])))
-for name, strategy, model, (images, labels) in runs:
-
-    def make_dataset(epoch, skip, images=images, labels=labels):
-        dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype("int32")))
-        return dataset.batch(N_CRITIC * B).skip(skip)
-
-    settings = loop.LoopSettings(epochs=1, steps_per_epoch=STEPS, global_batch_size=N_CRITIC * B)
-    history = loop.fit(
-        model, make_dataset, strategy=strategy, workdir=f"{sys.argv[1]}/{name}", settings=settings
-    )
-    results[name] = {k: v for k, v in history[0].items() if k.startswith("train_")}
-weights = [[v.numpy() for v in m.weights if "float" in v.dtype] for m in models]
-trained = [v.numpy() for v in models[0].trainable_weights]
-for key, (a, b) in (("difference", weights), ("change", (initial, trained))):
-    results[f"max_weight_{key}"] = max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
-results["step_counters"] = [int(m.step_counter.numpy()) for m in models]
-results["minibatch_kernel_change"] = float(
-    np.max(np.abs(models[1].critics[0].minibatch.kernel.numpy() - minibatch_initial))
-)
-print(json.dumps(results))
-"""
-
-
-@prefetched()
-def one_and_two_replicas(tmp_path_factory):
-    proc = run_python(["-c", REPLICA_SCRIPT, str(tmp_path_factory.mktemp("replicas"))])
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.mark.slow
-def test_two_replicas_train_as_one_device(one_and_two_replicas):
-    result = one_and_two_replicas
-    # The minibatch kernel trained (its features reach the score), on both sides alike.
-    assert result["minibatch_kernel_change"] > 0.01 and result["step_counters"] == [3, 3]
-    # float32 sums in another order (per-replica partial sums of the BN moments and of
-    # the gradients), carried through 3 steps: measured 3e-6 relative on the logs and
-    # 1e-6 on the weights. A real fault is orders larger: a loss scaled per replica
-    # halves a log; per-replica batch statistics or minibatch closeness move scores by ~1.
-    one, two = result["one"], result["two"]
-    logs = {"critic_loss", "gradient_penalty", "wasserstein_gap", "generator_loss"}
-    assert set(one) == {f"train_{k}" for k in logs} and set(two) == set(one)
-    for name in one:
-        assert two[name] == pytest.approx(one[name], rel=1e-4, abs=1e-5), name
-    # SGD(0.001) moved some weight by max_weight_change (~0.24); a gradient scaled per
-    # replica would change every update by half its size.
-    assert result["max_weight_difference"] < 1e-4 < 0.01 * result["max_weight_change"]
-
-
-@pytest.mark.slow
-def test_synchronised_batch_norm_scores_as_on_one_device(one_and_two_replicas):
-    assert one_and_two_replicas["critic_minibatch_False"] < 1e-5
-
-
-@pytest.mark.slow
-def test_minibatch_discrimination_scores_as_on_one_device(one_and_two_replicas):
-    assert one_and_two_replicas["critic_minibatch_True"] < 1e-5
+    assert_resumed_to_the_same_state(resume_runs, steps=12)

@@ -1,51 +1,30 @@
-"""`python -m trainers.infowgan` and `python -m trainers.cells` end to end on tiny cell
-phantoms: InfoWGAN-GP training, its clustering scored against k-means baselines, the
-generated-cell grid, the serving export of Q and of the generator, a killed run resumed
-exactly, and the cells job (its InfoWGAN-GP stage, segmentation, proportions,
-image-level classification)."""
+"""`python -m trainers.infowgan` end to end on tiny cell phantoms: InfoWGAN-GP training,
+its clustering scored against k-means baselines, the generated-cell grid, its bad keys,
+the serving export of Q and of the generator (and Triton serving Q), a killed run resumed
+exactly, and the k sweep. The cells job: test_trainer_cells.py."""
 
 import csv
 import json
-import os
-import re
 
 import numpy as np
 import pytest
-from conftest import (
-    REPO,
-    checkpoint_state,
-    killed_beside_whole,
-    prefetched,
-    run_python,
-    trainer_args,
+from conftest import INFOWGAN_TINY, prefetched, run_python, trainer_args
+from job_harness import (
+    assert_bad_key_named,
+    assert_resumed_to_the_same_state,
+    killed_after_step_3,
+    trained_run,
 )
 from PIL import Image
 
-from kerasg2c.errors import UserError
-from kerasg2c.jobs import cells_job, config_files, infowgan_job, shared_config, tile_crops
-from kerasg2c.phantoms import cell_shapes, cell_tiles
-from kerasg2c.phantoms import cells as cell_phantoms
+from kerasg2c.jobs import infowgan_job
 
-TINY = [
-    "--config.data.phantoms.n_train=40",
-    "--config.data.phantoms.n_val=5",
-    "--config.data.phantoms.n_test=20",
-    "--config.infogan.channels=8",
-    "--config.infogan.noise_dim=8",
-    "--config.infogan.n_critic=2",
-    "--config.infogan.grid_columns=4",
-    "--config.train.batch_size=4",
-    "--config.train.epochs=2",
-    "--config.train.steps_per_epoch=0",  # one pass per epoch (the default: 40 steps)
-]
+TINY = [*INFOWGAN_TINY, "--config.train.batch_size=4", "--config.train.epochs=2"]
 
 
 @prefetched()
 def infogan_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("infogan")
-    proc = run_python(trainer_args("infowgan", workdir, *TINY))
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return workdir
+    return trained_run(tmp_path_factory, "infowgan", TINY)
 
 
 def test_infogan_run_reports_clusters_against_baselines(infogan_run):
@@ -105,108 +84,7 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
     ],
 )
 def test_infogan_bad_keys_are_named(key, value, message):
-    config = config_files.load(os.path.join(REPO, "configs", "infowgan.py"))
-    section, name = key.rsplit(".", 1)
-    shared_config.value(config, section)[name] = value
-    with pytest.raises(UserError, match=re.escape(message)):
-        infowgan_job.check(config)
-
-
-@pytest.mark.parametrize(
-    "key, value, message",
-    [
-        ("cells.cv_folds", 1, "config key cells.cv_folds=1"),
-        ("cells.splits", "train,holdout", "config key cells.splits"),
-        ("cells.infogan_run", "/nonexistent", "config key cells.infogan_run"),
-        ("cells.reinhard_target", "/nonexistent.png", "config key cells.reinhard_target"),
-        ("infogan_stage.infogan.k_sweep", (4, 4), "infogan_stage.infogan.k_sweep=(4, 4)"),
-        ("cells.reinhard_mean", (8.98,), "config key cells.reinhard_mean"),
-        ("cells.angle_percentile", 50.0, "config key cells.angle_percentile=50.0"),
-        ("cells.protrusion_width", -1, "config key cells.protrusion_width"),
-        ("infogan_stage.infogan.channels", 0, "infogan_stage.infogan.channels=0"),
-        ("cells.stage_cells", "crops", "config key cells.stage_cells='crops'"),
-        ("infogan_stage.data.root", "/data/cells", "config key infogan_stage.data.root"),
-    ],
-)
-def test_cells_bad_keys_are_named(key, value, message):
-    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
-    section, name = key.rsplit(".", 1)
-    shared_config.value(config, section)[name] = value
-    with pytest.raises(UserError, match=re.escape(message)):
-        cells_job.check(config)
-
-
-@prefetched()
-def cells_run(tmp_path_factory):
-    """(workdir, process) of the cells job on 16 tiles, its InfoWGAN-GP stage trained for 1
-    epoch on the training tiles' crops."""
-    tmp_path = tmp_path_factory.mktemp("cells")
-    workdir = tmp_path / "cells"
-    stage = [f"--config.infogan_stage.{flag[len('--config.') :]}" for flag in TINY]
-    stage = [f for f in stage if "train.epochs" not in f] + [
-        "--config.infogan_stage.train.epochs=1"
-    ]
-    # Reinhard to another phantom tile's colour statistics before stain estimation.
-    target = tmp_path / "target.png"
-    tile = cell_tiles.make_tile(np.random.default_rng(7), size=128)
-    Image.fromarray(tile.image).save(target)
-    tiles = [
-        f"--config.cells.reinhard_target={target}",
-        "--config.data.phantoms.n_train=8",
-        "--config.data.phantoms.n_val=4",
-        "--config.data.phantoms.n_test=4",
-        "--config.data.phantoms.size=128",
-    ]
-    return workdir, run_python(trainer_args("cells", workdir, *tiles, *stage))
-
-
-def test_cells_job_trains_its_infogan_stage_and_classifies_tiles(cells_run):
-    workdir, proc = cells_run
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "segmented 16/16 tiles" in proc.stderr
-    report = json.loads((workdir / "report.json").read_text())
-    # The stage (cells.stage_cells = "tiles", the default) trained on the crops segmented
-    # from the 8 training tiles, written as PNGs equal to the crops segment_tile cuts.
-    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
-    config.cells.reinhard_target = str(workdir.parent / "target.png")
-    target = tile_crops.reinhard_target(config)
-    crops = workdir / "infogan" / "data" / "labeled"
-    n_train = 0
-    for tile in sorted((workdir / "data" / "labeled" / "train").glob("*/*.png")):
-        found = tile_crops.segment(config, np.asarray(Image.open(tile).convert("RGB")), 32, target)
-        written = sorted(crops.glob(f"train/*/*_{tile.parent.name}_{tile.stem}_*.png"))
-        assert len(written) == len(found)
-        for path in written:
-            crop = found.crops[int(path.stem.rsplit("_", 1)[1])]
-            np.testing.assert_array_equal(np.asarray(Image.open(path)), crop)
-        n_train += len(found)
-    stage_report = json.loads((workdir / "infogan" / "report.json").read_text())
-    assert stage_report["data"]["train"]["n"] == n_train > 8
-    stage = report["stage"]
-    assert stage["cells"] == "tiles" and stage["crops"]["train"] == n_train
-    assert 0 < stage["typed"]["test"] <= stage["crops"]["test"]  # matched to mask instances
-    scored = stage_report["clustering"]
-    assert scored["scored"] and scored["infowgan_q"]["n"] == stage["typed"]["test"]
-    assert stage["clustering"] == scored["infowgan_q"]
-    assert report["trainer"] == "cells" and report["classes"] == ["normal", "abnormal"]
-    assert report["tiles"] == {"train": 8, "val": 4, "test": 4}
-    assert report["infogan_run"] == str(workdir / "infogan")
-    segmentation = report["segmentation"]
-    assert segmentation["tiles"] == 16 and segmentation["object_f_score"] > 0.8
-    assert segmentation["iou"] > 0.8
-    cells = report["cells"]
-    assert len(cells["per_cluster"]) == 5 and sum(cells["per_cluster"]) == cells["total"] > 16
-    for arm in ("infowgan_q", "true_types"):
-        level = report["image_level"][arm]
-        assert level["n"] == 16 and level["n_splits"] == 4
-        assert 0 <= level["svm"]["f1"] <= 1 and len(level["kmeans"]["f1_per_fold"]) == 4
-    with open(workdir / "proportions.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 16
-    for row in rows:
-        shares = [float(row[f"cluster_{c}"]) for c in range(5)]
-        assert sum(shares) == pytest.approx(1.0, abs=1e-5) or int(row["n_cells"]) == 0
-    assert (workdir / "proportions_pca.png").stat().st_size > 0
+    assert_bad_key_named("infowgan", infowgan_job.check, key, value, message)
 
 
 def test_serving_exports_q_and_the_generator(infogan_run, tmp_path):
@@ -239,41 +117,19 @@ def test_serving_exports_q_and_the_generator(infogan_run, tmp_path):
 
 # --- Resume -------------------------------------------------------------------
 
-# One epoch of 48 cells, 4 per step with n_critic=1: 12 steps; a checkpoint every 2
-# steps, a log line every step, op determinism.
-RESUME = [
-    *TINY,
-    "--config.data.phantoms.n_train=48",
-    "--config.infogan.n_critic=1",
-    "--config.train.epochs=1",
-    "--config.train.checkpoint_every_steps=2",
-    "--config.train.log_every_steps=1",
-    "--config.train.deterministic=True",
-]
+# One epoch (RESUME_FLAGS) of 48 cells, 4 per step with n_critic=1: 12 steps.
+RESUME = [*TINY, "--config.data.phantoms.n_train=48", "--config.infogan.n_critic=1"]
 
 
 @prefetched()
 def resume_runs(tmp_path_factory):
-    """`killed_beside_whole`: the run SIGKILLed after step 3 logged, then resumed, and the
-    same run uninterrupted."""
-    tmp_path = tmp_path_factory.mktemp("resume")
-    return killed_beside_whole("infowgan", tmp_path, RESUME, "epoch 1/1 step 3/12")
+    """The run SIGKILLed after step 3 logged, then resumed, and the same run uninterrupted."""
+    return killed_after_step_3(tmp_path_factory, "infowgan", RESUME, steps=12)
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_state(resume_runs):
-    import signal
-
-    (killed, returncode, resumed), (whole, whole_returncode, whole_log) = resume_runs
-    assert returncode == -signal.SIGKILL
-    assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert whole_returncode == 0, whole_log[-4000:]
-    assert int(re.search(r"resumed from .* at step (\d+)", resumed.stderr)[1]) in (2, 4)
-    expected, got = checkpoint_state(whole), checkpoint_state(killed)
-    assert int(expected["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
-    assert expected.keys() == got.keys()
-    for name in expected:  # networks, optimizers and the step counters, bitwise
-        np.testing.assert_array_equal(expected[name], got[name], err_msg=name)
+    assert_resumed_to_the_same_state(resume_runs, steps=12)
 
 
 def test_tritonserver_serves_q_like_keras(infogan_run, tmp_path):
@@ -312,38 +168,6 @@ def test_tritonserver_serves_q_like_keras(infogan_run, tmp_path):
     assert got.shape == (5, 5)
 
 
-def test_scored_crops_equal_the_training_crops_of_the_same_files(tmp_path):
-    """The crops `cells_job` scores (segmentation → `nuclei.fit_crop` → `cell_inputs`) and
-    the cells `infowgan_job` trains on and scores (files → `cell_split`) are one path: the
-    same crops written as PNGs read back equal, value for value, and a file larger than 32
-    is shrunk with its aspect kept and centred on white, not stretched."""
-    from test_nuclei import synthetic_he_tile
-
-    from kerasg2c.data import pipeline
-    from kerasg2c.pathology import nuclei
-
-    found = nuclei.segment_tile(synthetic_he_tile())
-    assert len(found) == 6
-    folder = tmp_path / "labeled" / "train" / "cell"
-    folder.mkdir(parents=True)
-    for n, crop in enumerate(found.crops):
-        Image.fromarray(crop).save(folder / f"{n:03d}.png")
-    wide = np.random.default_rng(0).integers(0, 200, (20, 48, 3)).astype(np.uint8)
-    Image.fromarray(wide).save(folder / "wide.png")
-    split = infowgan_job.cell_split(pipeline.load_labeled_split(str(tmp_path), "train"), 32)
-    order = np.argsort(split.paths)
-    read = pipeline.load_images(split, 32)[order]  # what evaluate() scores
-    scored = infowgan_job.cell_inputs(found.crops)  # what cells_job scores
-    np.testing.assert_array_equal(read[:6], scored)
-    expected_wide = nuclei.fit_crop(wide, 32)
-    assert (expected_wide[:6] == 255).all()  # 48×20 → 32×13, white above and below
-    np.testing.assert_array_equal(read[6], infowgan_job.cell_inputs(expected_wide[None])[0])
-    batches = split.dataset(batch_size=7, image_size=32, training=True, seed=3)
-    trained = np.concatenate([images.numpy() for images, _ in batches])
-    key = lambda images: sorted(x.tobytes() for x in images)  # noqa: E731
-    assert key(trained) == key(read)
-
-
 @prefetched()
 def k_sweep_run(tmp_path_factory):
     """The workdir of a k sweep over (2, 3), one epoch each."""
@@ -370,75 +194,3 @@ def test_k_sweep_trains_once_per_k_and_tabulates_purity_and_entropy(k_sweep_run)
     assert Image.open(tmp_path / "k_sweep.png").size[0] > 100
     report = json.loads((tmp_path / "report.json").read_text())
     assert [r["k"] for r in report["k_sweep"]] == [2, 3]
-
-
-def test_untyped_crops_are_trained_on_but_not_scored(tmp_path):
-    """Tiles without instance types (a user's own) give only `unknown` crops: the stage's
-    data loads, and its evaluation says the clustering is not scored; with some typed
-    test cells only those are scored."""
-    from kerasg2c.data import pipeline
-
-    root = tmp_path / "tiles"
-    cell_phantoms.write_tiles(root, n_train=1, n_val=1, n_test=2, seed=3, size=128)
-    (root / "counts" / "test.csv").unlink()  # the test tiles' types unknown
-    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
-    tiles, classes = cells_job.list_tiles(str(root), cells_job.SPLITS)
-    out = tmp_path / "crops"
-    summary = tile_crops.write_stage_data(str(out), config, str(root), tiles, classes, 32)
-    assert summary["typed"]["test"] == 0 < summary["typed"]["train"] <= summary["crops"]["train"]
-    assert not (out / "labeled" / "test" / "myeloblast").exists()
-    stage = config.infogan_stage
-    stage.infogan.channels, stage.infogan.noise_dim = 8, 8
-    model = infowgan_job.build_model(stage)
-    loaded = {
-        s: infowgan_job.cell_split(pipeline.load_labeled_split(str(out), s), 32)
-        for s in ("train", "test")
-    }
-    report = infowgan_job.evaluate(stage, model, loaded)
-    assert not report["clustering"]["scored"] and "not scored" in report["clustering"]["note"]
-    assert not report["svm"]["scored"]
-    # The training split's typed crops are scored when they are the test split.
-    loaded["test"] = loaded["train"]
-    report = infowgan_job.evaluate(stage, model, loaded)
-    q = report["clustering"]["infowgan_q"]
-    assert q["n"] == summary["typed"]["train"]
-    assert report["clustering"]["n_unknown"] == summary["crops"]["train"] - q["n"]
-
-
-@pytest.mark.parametrize("stage_cells", ["own", "tiles"])
-def test_cells_stage_data_follows_stage_cells(tmp_path, monkeypatch, stage_cells):
-    """`cells.stage_cells` picks the stage's DATA_ROOT: "own" writes the stage's cell
-    phantoms (five types), "tiles" the crops segmented from the job's tiles (every
-    training crop, typed or `unknown`)."""
-    import contextlib
-
-    from kerasg2c.data import layout
-
-    root = tmp_path / "tiles"
-    cell_phantoms.write_tiles(root, n_train=2, n_val=1, n_test=1, seed=5, size=128)
-    config = config_files.load(os.path.join(REPO, "configs", "cells.py"))
-    config.cells.stage_cells = stage_cells
-    phantoms = config.infogan_stage.data.phantoms
-    phantoms.n_train, phantoms.n_val, phantoms.n_test = 6, 5, 5
-
-    class Context:
-        chief, workdir, data_root = False, str(tmp_path / "run"), str(root)
-
-        @contextlib.contextmanager
-        def stage(self, stage, write_phantoms):
-            data = os.path.join(stage.workdir, "data")
-            write_phantoms(data, stage)
-            yield data
-
-    seen = {}
-    monkeypatch.setattr(infowgan_job, "train_and_evaluate", lambda _, data: seen.update(root=data))
-    cells_job.infogan_model(config, Context())
-    classes = layout.read_dataset_info(seen["root"]).classes
-    train = list((tmp_path / "run" / "infogan" / "data" / "labeled" / "train").glob("*/*.png"))
-    if stage_cells == "own":
-        assert classes == cell_shapes.TYPES and len(train) == 6
-        return
-    assert classes == (*cell_shapes.TYPES, "unknown")
-    tiles = sorted((root / "labeled" / "train").glob("*/*.png"))
-    rgb = [np.asarray(Image.open(t).convert("RGB")) for t in tiles]
-    assert len(train) == sum(len(tile_crops.segment(config, x, 32)) for x in rgb) > 2
