@@ -20,7 +20,6 @@ import csv
 import itertools
 import os
 
-from kerasg2c import json_files
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import effect_map
 from kerasg2c.jobs import sweep, sweep_grid
@@ -52,15 +51,14 @@ def arm_label(value: str) -> str:
 
 def collect(grid: sweep_grid.Grid, out: str, metric) -> list[dict]:
     """One record per finished run: premise, budget, arm, seed and `metric(report)`."""
-    records = []
-    for cell in grid.cells():
-        workdir = os.path.join(out, cell.name)
-        if not sweep.is_done(workdir):
-            continue
-        _, report = json_files.load_report(workdir)
-        values = dict(zip(AXES, (v for _, v in cell.variant)))
-        records.append({**values, "seed": cell.seed, "value": float(metric(report))})
-    return records
+    return [
+        {
+            **dict(zip(AXES, (v for _, v in cell.variant))),
+            "seed": cell.seed,
+            "value": float(metric(r)),
+        }
+        for cell, r in sweep.finished_reports(grid, out)
+    ]
 
 
 def summarise(records, grid: sweep_grid.Grid) -> dict:

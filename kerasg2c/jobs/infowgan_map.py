@@ -27,7 +27,6 @@ import os
 
 import numpy as np
 
-from kerasg2c import json_files
 from kerasg2c.errors import UserError
 from kerasg2c.evaluation import effect_map
 from kerasg2c.jobs import infowgan_monitor, sweep, sweep_grid
@@ -86,16 +85,11 @@ def readout(report: dict, budget: int) -> dict:
 
 def collect(grid: sweep_grid.Grid, out: str, budgets) -> list[dict]:
     """One record per finished run × budget: variant, seed, budget and `readout`'s values."""
-    records = []
-    for cell in grid.cells():
-        workdir = os.path.join(out, cell.name)
-        if not sweep.is_done(workdir):
-            continue
-        _, report = json_files.load_report(workdir)
-        for budget in sorted(budgets):
-            values = readout(report, budget)
-            records.append({"variant": cell.variant, "seed": cell.seed, "budget": budget, **values})
-    return records
+    return [
+        {"variant": cell.variant, "seed": cell.seed, "budget": budget, **readout(report, budget)}
+        for cell, report in sweep.finished_reports(grid, out)
+        for budget in sorted(budgets)
+    ]
 
 
 def _label(variant) -> str:

@@ -55,6 +55,15 @@ def is_done(workdir: str) -> bool:
     return True
 
 
+def finished_reports(grid: Grid, out: str):
+    """Yields (cell, report) for every cell of `grid` whose run in `out` finished."""
+    for cell in grid.cells():
+        try:
+            yield cell, json_files.load_report(os.path.join(out, cell.name))[1]
+        except UserError:  # not finished
+            continue
+
+
 def _last_line(path: str) -> str:
     """'\n  <the log's last non-empty line>' (the trainer's one-line error), or ''."""
     with open(path, errors="replace") as f:
@@ -111,14 +120,7 @@ def summarize(grid: Grid, out: str, split: str, baseline, command: str) -> list[
     paths written."""
     from kerasg2c.evaluation import sweep_table  # matplotlib only for the summary
 
-    reports = {}
-    for cell in grid.cells():
-        try:
-            reports[cell.variant, cell.seed] = json_files.load_report(os.path.join(out, cell.name))[
-                1
-            ]
-        except UserError:  # not finished
-            continue
+    reports = {(cell.variant, cell.seed): r for cell, r in finished_reports(grid, out)}
     summary = sweep_table.summarize(grid.variants(), grid.seeds, reports, split, baseline)
     return sweep_table.write_summary(summary, out, command)
 
