@@ -79,6 +79,7 @@ def summarise(records, grid: sweep_grid.Grid) -> dict:
 
 
 def write_csv(records, path, grid: sweep_grid.Grid, metric_name: str) -> None:
+    """map.csv: one row per finished run (premise, budget, arm, seed, value)."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow([grid.vary[0][0], grid.vary[1][0], "arm", "seed", metric_name])
@@ -133,7 +134,26 @@ def format_markdown(records, cells, grid: sweep_grid.Grid, metric_name, command)
 
 def write_map(grid: sweep_grid.Grid, out: str, metric, metric_name: str, title: str, command: str):
     """Writes map.csv, map.md and map.png into `out` from the finished runs; returns their
-    paths. UserError when no run has finished."""
+    paths.
+
+    Args:
+      grid: the map's grid (`grid_for`).
+      out: the map folder, holding one folder per run.
+      metric: `metric(report)`, the number a run's report.json gives (e.g. test balanced
+        accuracy).
+      metric_name: what the tables and the figure call it.
+      title: the figure's title.
+      command: the command that made the map, written at the top of map.md.
+
+    Raises:
+      UserError: no run has finished yet.
+
+    Examples:
+      >>> grid = grid_for("g2c", "configs/g2c_map.py", "data.phantoms.pas_matrix_fade=0,0.9",
+      ...                 "data.max_train_patients=0", "variant=PAS_ONLY,PAS_ALL_PLUS", "0,1,2", [])
+      >>> write_map(grid, "runs/map", lambda r: r["metrics"]["test"]["balanced_accuracy"],
+      ...           "test balanced accuracy", "G2C", "python -m trainers.g2c_map ...")
+    """
     records = collect(grid, out, metric)
     if not records:
         raise UserError(f"--out={out}: no finished run to map yet")
