@@ -44,7 +44,8 @@ _OUT = flags.DEFINE_string("out", None, "Map folder: sweep.json, one folder per 
 _MAP_ONLY = flags.DEFINE_bool("map_only", False, "Only redraw the map from finished runs.")
 
 
-def test_balanced_accuracy(report) -> float:
+def balanced_accuracy_on_test(report) -> float:
+    """The map's metric: a run's test balanced accuracy."""
     return report["metrics"]["test"]["balanced_accuracy"]
 
 
@@ -65,7 +66,7 @@ def main(argv):
         sweep.record_grid(grid, _OUT.value)
         failed = [] if _MAP_ONLY.value else sweep.run_sweep(grid, _OUT.value, _PARALLEL.value)
         paths = arm_map.write_map(
-            grid, _OUT.value, test_balanced_accuracy, "test balanced accuracy",
+            grid, _OUT.value, balanced_accuracy_on_test, "test balanced accuracy",
             "G2C: each arm − PAS_ONLY", command,
         )  # fmt: skip
         return paths, [], failed, len(grid.cells())

@@ -52,6 +52,13 @@ def mean_sd(mean, sd) -> str:
     return f"{mean:.3f}" if sd is None else f"{mean:.3f} ± {sd:.3f}"
 
 
+def spread(values) -> str:
+    """'0.812 ± 0.031' of per-seed values (sd with n − 1; '0.812' for one value)."""
+    values = [float(v) for v in values]
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return mean_sd(float(np.mean(values)), sd)
+
+
 def effect_text(summary: dict) -> str:
     """'+0.041 [−0.020, +0.102], p 0.12' (the interval and p when there are)."""
     text = f"{summary['effect']:+.3f}"

@@ -110,9 +110,8 @@ def format_markdown(records, cells, grid: sweep_grid.Grid, metric_name, command)
             continue
         rows.sort(key=lambda r: r["seed"])
         values = [r["value"] for r in rows]
-        s = effect_map.cell_summary(values, values)
         seeds = ",".join(str(r["seed"]) for r in rows)
-        spread = effect_map.mean_sd(s["method_mean"], s["method_sd"])
+        spread = effect_map.spread(values)
         per_seed = ", ".join(f"{v:.3f}" for v in values)
         lines.append(
             f"| {premise} | {budget} | {arm_label(arm)} | {seeds} | {spread} | {per_seed} |"

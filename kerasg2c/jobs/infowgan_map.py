@@ -136,9 +136,8 @@ def write_csv(records, path) -> None:
 
 def _arm_text(rows, arm, metric) -> str:
     values = [r[arm][metric] for r in rows]
-    s = effect_map.cell_summary(values, values)
     seeds = ", ".join(f"{v:.3f}" for v in values)
-    return f"{effect_map.mean_sd(s['method_mean'], s['method_sd'])} ({seeds})"
+    return f"{effect_map.spread(values)} ({seeds})"
 
 
 def format_markdown(cells, variants, budgets, command) -> str:

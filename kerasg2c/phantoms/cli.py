@@ -26,8 +26,10 @@ def write_and_preview(name, out, preview, write, write_preview) -> None:
       app.UsageError: neither `out` nor `preview` given (absl prints it, exits 2).
 
     Examples:
-      >>> write_and_preview("ihc phantoms", "data/ihc", None,
-      ...                   lambda out: ihc.write_dataset(out), None)
+      >>> write_and_preview(
+      ...     "ihc phantoms", "data/ihc", "data/ihc.png",
+      ...     lambda out: ihc.write_dataset(out, n_train=40, n_val=12, n_test=12),
+      ...     lambda png: ihc.write_preview(png))
     """
     if out is None and preview is None:
         raise app.UsageError("--out or --preview must be given", exitcode=2)
