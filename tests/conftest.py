@@ -135,6 +135,11 @@ class _Prefetcher:
 
     def start(self, items, factory):
         self.factory = factory
+        # pytest makes its base temp folder on first use, unlocked: made here, before the
+        # background thread starts, the foreground's first tmp_path cannot race the
+        # background's first mktemp into two folders ("... is not a normalized and
+        # relative path").
+        factory.getbasetemp()
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch")
         with self.lock:
             for item in items:
