@@ -62,6 +62,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.histogan.ratio = 0.5  # r: r·N_i synthetic images per class
     config.histogan.mc_passes = 5  # K
     config.histogan.mc_dropout = 0.5
+    # Where the selection's 4·r·N_i candidates per class come from: generator (the paper:
+    # the chosen HistoGAN generator) | held_out (no GAN: real training images of the
+    # patients data.max_train_patients leaves out; the selection map's control, with a
+    # known share of them from the other classes, kerasg2c/jobs/histogan_pool.py).
+    config.histogan.synthetic_source = "generator"
+    config.histogan.off_class_share = 0.0  # held_out only: candidates from other classes
 
     # Adam at a fixed 2e-4 (§4.2.1); β = (0.5, 0.9) is our choice (the paper gives none).
     config.optimizer = ml_collections.ConfigDict()

@@ -207,8 +207,8 @@ def test_histogan_pcam_config_runs_end_to_end_on_a_tiny_tfds_dataset(data_dir, t
     assert report["data"]["train"]["n"] == 4 and report["data"]["test"]["n"] == 2
     extractor = json.loads((workdir / "feature_extractor" / "report.json").read_text())
     assert extractor["data"]["train"]["n"] == 4  # the same TFDS subset
-    for root in report["selection"]["roots"].values():
+    for arm, root in report["selection"]["roots"].items():
         train = pipeline.load_labeled_split(root, "train")
         synthetic = [p for p in train.patients if p.startswith("synthetic-")]
-        assert len(train) == 4 + len(synthetic) and synthetic
+        assert len(train) == 4 + len(synthetic) and bool(synthetic) == (arm != "real")
         assert len(pipeline.load_labeled_split(root, "val")) == 3

@@ -74,7 +74,13 @@ def test_every_arm_is_a_data_root_with_r_times_n_synthetic_images(finished_run):
     per_class = report["selection"]["per_class"]
     real = pipeline.load_labeled_split(finished_run / "data", "train")
     kept_by_arm = {}
-    for arm, root in report["selection"]["roots"].items():
+    roots = report["selection"]["roots"]
+    assert list(roots) == ["real", *histogan_job.ARMS]
+    real_root = pipeline.load_labeled_split(roots.pop("real"), "train")
+    assert sorted(map(os.path.basename, real_root.paths)) == sorted(
+        map(os.path.basename, real.paths)
+    )  # the baseline arms' data: the real training patches alone
+    for arm, root in roots.items():
         info = layout.read_dataset_info(root)
         assert info.classes == ("noa", "ss", "gs")
         train = pipeline.load_labeled_split(root, "train")

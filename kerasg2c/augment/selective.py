@@ -185,6 +185,11 @@ def select(entropy, distance, keep) -> np.ndarray:
     return np.sort(near)
 
 
+def keep_count(r, n_real) -> int:
+    """r·N_i rounded half up: the images `select_class` keeps (it generates 4 times as many)."""
+    return int(np.floor(r * n_real + 0.5))
+
+
 def select_class(
     generate_fn, predict_fn, layers_fn, real_images, n_real, r=0.5, passes=5, batch_size=64
 ) -> Selection:
@@ -205,7 +210,7 @@ def select_class(
     Returns:
       A `Selection`: r·N_i kept indices (rounded half up) and every image's scores.
     """
-    keep = int(np.floor(r * n_real + 0.5))
+    keep = keep_count(r, n_real)
     if keep < 1:
         raise ValueError(f"r·N_i = {r}·{n_real} keeps no image; raise r or add real images")
     centroid = class_centroid(layers_fn, real_images, batch_size)

@@ -153,7 +153,16 @@ def write_map(grid: sweep_grid.Grid, out: str, metric, metric_name: str, title: 
       >>> write_map(grid, "runs/map", lambda r: r["metrics"]["test"]["balanced_accuracy"],
       ...           "test balanced accuracy", "G2C", "python -m trainers.g2c_map ...")
     """
-    records = collect(grid, out, metric)
+    return draw_map(collect(grid, out, metric), grid, out, metric_name, title, command)
+
+
+def draw_map(records, grid: sweep_grid.Grid, out: str, metric_name: str, title: str, command):
+    """`write_map` from records already collected (premise, budget, arm, seed, value; the
+    values of `grid.vary`'s three axes): for a map whose runs are not one grid's cells.
+
+    Raises:
+      UserError: no record.
+    """
     if not records:
         raise UserError(f"--out={out}: no finished run to map yet")
     cells = summarise(records, grid)

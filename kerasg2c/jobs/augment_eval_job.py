@@ -4,7 +4,8 @@
 Six arms, each trained over the same seeds by the classifier trainer, as the linked values
 of `data.root:data.augment` (one --vary key of the sweep):
 
-  baseline       the HistoGAN run's own DATA_ROOT, data.augment=False (no augmentation)
+  baseline       the HistoGAN run's real training patches (its `augmented/real` DATA_ROOT:
+                 the patients it trained on), data.augment=False (no augmentation)
   traditional    the same DATA_ROOT, data.augment=True (random flips, brightness and
                  saturation jitter)
   unselected     its `augmented/unselected` DATA_ROOT, data.augment=True (GAN, no selection)
@@ -29,7 +30,9 @@ from kerasg2c import json_files
 from kerasg2c.errors import UserError
 from kerasg2c.jobs import sweep, sweep_grid
 
-# The DATA_ROOTs `kerasg2c.jobs.histogan_job` writes (its ARMS), in table order.
+# The DATA_ROOTs `kerasg2c.jobs.histogan_job` writes (its ARMS), in table order, and the
+# one of its real training patches alone.
+REAL = "real"
 GAN_ARMS = ("unselected", "entropy_only", "centroid_only", "selective")
 ARMS = ("baseline", "traditional", *GAN_ARMS)
 # The one --vary key: both config keys vary together, one value 'ROOT:AUGMENT' per arm.
@@ -141,7 +144,8 @@ def arms(histogan_run: str) -> list[Arm]:
     for arm in GAN_ARMS:
         if not os.path.isdir(roots[arm]):
             raise UserError(f"{path}: selection.roots.{arm}: {roots[arm]} is not a folder")
-    real = run_data_root(histogan_run)
+    # The run's real training patches (its drawn patients too); an older run has no REAL.
+    real = os.path.abspath(roots[REAL]) if REAL in roots else run_data_root(histogan_run)
     result = [
         Arm("baseline", real, False),
         Arm("traditional", real, True),

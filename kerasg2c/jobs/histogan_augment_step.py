@@ -17,6 +17,9 @@ from kerasg2c.evaluation import plots
 from kerasg2c.jobs.histogan_real_data import real_data_root
 
 ARMS = ("unselected", "entropy_only", "centroid_only", "selective")
+# The DATA_ROOT of the real training patches alone (the baseline arms' data: the patients
+# the run trained on when data.max_train_patients drew a subset).
+REAL = "real"
 SYNTHETIC = "synthetic"
 
 
@@ -50,7 +53,8 @@ def arm_indices(selection: selective.Selection, keep: int) -> dict:
 def write_augmented_roots(config, context, loaded: dict, synthetic: dict, counts: dict) -> dict:
     """One DATA_ROOT per arm: real training files and val/test linked (from the run's
     DATA_ROOT, or with data.tfds from `workdir/tfds_data/`, see `real_data_root`), the
-    arm's synthetic PNGs linked from `workdir/synthetic/`; returns {arm: root}.
+    arm's synthetic PNGs linked from `workdir/synthetic/`; and `REAL`, the same without
+    synthetic PNGs; returns {arm: root}.
 
     Args:
       loaded: {"train", "val", "test"} splits as the job read them (`splits.load_splits`);
@@ -60,14 +64,14 @@ def write_augmented_roots(config, context, loaded: dict, synthetic: dict, counts
     data_root, train_paths = real_data_root(config, context, loaded)
     info = layout.read_dataset_info(data_root)
     roots = {}
-    for arm in ARMS:
+    for arm in (REAL, *ARMS):
         root = os.path.join(context.workdir, "augmented", arm)
         for split in ("val", "test"):
             paths, labels, _ = layout.list_labeled(data_root, split, info.classes)
             _link_all(paths, labels, info.classes, os.path.join(root, "labeled", split))
         train_dir = os.path.join(root, "labeled", "train")
         _link_all(train_paths, train.labels, info.classes, train_dir)
-        for label, files in synthetic[arm].items():
+        for label, files in synthetic.get(arm, {}).items():
             _link_all(files, [label] * len(files), info.classes, train_dir)
         json_files.write(
             os.path.join(root, "dataset.json"),
@@ -78,7 +82,7 @@ def write_augmented_roots(config, context, loaded: dict, synthetic: dict, counts
                 SYNTHETIC: {
                     "arm": arm,
                     "files": f"labeled/train/<class>/{SYNTHETIC}-<class>__<index>.png",
-                    "per_class": {info.classes[c]: n for c, n in counts[arm].items()},
+                    "per_class": {info.classes[c]: n for c, n in counts.get(arm, {}).items()},
                 },
             },
         )
@@ -94,12 +98,17 @@ def _link_all(paths, labels, classes, folder) -> None:
             os.symlink(os.path.abspath(path), target)
 
 
-def augment(config, context, model, extractor, loaded, real_images) -> dict:
-    """Step 4 for every class; returns the report's "selection" entry. `loaded`: the
-    job's {"train", "val", "test"} splits."""
+def augment(config, context, candidates, extractor, loaded, real_images) -> dict:
+    """Step 4 for every class; returns the report's "selection" entry.
+
+    Args:
+      candidates: label -> (generate_fn, off_class): the class's candidate images
+        (`class_generator`, or a held-out `histogan_pool.Pool`'s) and, for a held-out pool,
+        its bool [4·r·N_i] off-class flags (None for a generator).
+      loaded: the job's {"train", "val", "test"} splits.
+    """
     train = loaded["train"]
     h, classes = config.histogan, train.classes
-    generator = model.generator
     synthetic_dir = os.path.join(context.workdir, SYNTHETIC)
     synthetic = {arm: {} for arm in ARMS}
     counts = {arm: {} for arm in ARMS}
@@ -109,7 +118,7 @@ def augment(config, context, model, extractor, loaded, real_images) -> dict:
         real = real_images[train.labels == label]
         if len(real) == 0:
             raise UserError(f"class {name!r} has no training image to augment")
-        generate = class_generator(generator, label, h.noise_dim, config.seed)
+        generate, off_class = candidates(label)
         selection = selective.select_class(
             generate,
             extractor.predict,
@@ -148,6 +157,11 @@ def augment(config, context, model, extractor, loaded, real_images) -> dict:
             "mean_entropy": {a: float(selection.entropy[i].mean()) for a, i in arms.items()},
             "mean_distance": {a: float(selection.distance[i].mean()) for a, i in arms.items()},
         }
+        if off_class is not None:  # a held-out pool: how many mislabelled images each arm kept
+            per_class[name]["off_class_share"] = {
+                "candidates": float(off_class.mean()),
+                **{a: float(off_class[i].mean()) for a, i in arms.items()},
+            }
     roots = write_augmented_roots(config, context, loaded, synthetic, counts)
     plot_tsne(features, train, classes, os.path.join(context.workdir, "tsne.png"), config.seed)
     return {"per_class": per_class, "roots": roots}

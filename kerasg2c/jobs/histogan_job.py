@@ -42,7 +42,14 @@ from absl import logging
 from kerasg2c.augment.feature_extractor import MCDropoutExtractor
 from kerasg2c.data import pipeline
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import classifier_job, reporting, shared_config, splits, train_settings
+from kerasg2c.jobs import (
+    classifier_job,
+    histogan_pool,
+    reporting,
+    shared_config,
+    splits,
+    train_settings,
+)
 from kerasg2c.jobs.histogan_augment_step import (  # noqa: F401  (public here too)
     ARMS,
     SYNTHETIC,
@@ -82,6 +89,18 @@ def check(config) -> None:
     )
     shared_config.require_choice(config, h + "critic_norm", CRITIC_NORMS)
     shared_config.require_choice(config, h + "penalty_batch", PENALTY_BATCHES)
+    shared_config.require_choice(config, h + "synthetic_source", histogan_pool.SOURCES)
+    shared_config.require_fraction(config, h + "off_class_share")
+    if config.histogan.synthetic_source == "held_out" and not config.data.max_train_patients:
+        raise UserError(
+            "config key histogan.synthetic_source=held_out: the candidates are the training "
+            "patients data.max_train_patients leaves out; set data.max_train_patients"
+        )
+    if config.histogan.off_class_share and config.histogan.synthetic_source != "held_out":
+        raise UserError(
+            "config key histogan.off_class_share: a known off-class share needs "
+            "histogan.synthetic_source=held_out (a generator's share is unknown)"
+        )
     for key in ("ema_alpha", "mc_dropout"):
         shared_config.require_fraction(config, h + key)
     for key in ("beta_1", "beta_2"):
@@ -197,6 +216,9 @@ def train_and_evaluate(config, context) -> dict:
     loaded = splits.load_splits(config, context)
     train = loaded["train"]
     size = context.images.shape  # (height, width), resolved once for the run
+    real_images = pipeline.load_images(train, size)
+    if h.synthetic_source == "held_out":
+        return histogan_pool.held_out_report(config, context, extractor, loaded, real_images)
     replicas = context.strategy.num_replicas_in_sync
     if config.train.batch_size % replicas:
         raise UserError(
@@ -210,7 +232,6 @@ def train_and_evaluate(config, context) -> dict:
     keras.utils.set_random_seed(config.seed)
     with context.strategy.scope():
         model = build_model(config, len(train.classes))
-    real_images = pipeline.load_images(train, size)
     selection = FIDSelection(config, context.workdir, extractor, train, real_images)
 
     make_dataset = train_settings.epoch_reader(
@@ -235,15 +256,22 @@ def train_and_evaluate(config, context) -> dict:
     if not context.chief:  # generation and selection run once, on the chief
         return {}
     model.generator.save(os.path.join(context.workdir, "model.keras"))  # what serving exports
+
+    def candidates(label):
+        return class_generator(model.generator, label, h.noise_dim, config.seed), None
+
     report = {
         "trainer": "histogan",
+        "synthetic_source": h.synthetic_source,
         "classes": list(train.classes),
         "data": reporting.data_summary(loaded),
         "history": history,
         "fid": {str(k): v for k, v in fid.items()},
         "fid_smoothed": {str(k): v for k, v in smoothed.items()},
         "chosen_epoch": int(chosen),
-        "selection": augment(config, context, model, extractor, loaded, real_images),
+        # The run's result for a sweep: the chosen generator's FID, raw and smoothed.
+        "metrics": {"fid": fid.get(chosen), "fid_smoothed": smoothed.get(chosen)},
+        "selection": augment(config, context, candidates, extractor, loaded, real_images),
     }
     reporting.write_report(context.workdir, report)
     return report

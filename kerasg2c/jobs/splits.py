@@ -15,6 +15,16 @@ def load_splits(config, context) -> dict:
     """{"train": split, "val": split, "test": split} from data.tfds or the DATA_ROOT; the
     training split keeps `data.max_train_patients` patients when set (0 = all; with
     data.tfds every example is its own patient, so that many examples)."""
+    loaded = {s: load_split(config, context, s) for s in SPLITS}
+    if config.data.max_train_patients:
+        loaded["train"] = patient_subset(
+            loaded["train"], config.data.max_train_patients, config.seed
+        )
+    return loaded
+
+
+def load_split(config, context, split: str):
+    """One split, whole, from data.tfds or the DATA_ROOT (no patient subset)."""
     if config.data.tfds:
         try:
             from kerasg2c.data import tfds_source
@@ -22,29 +32,36 @@ def load_splits(config, context) -> dict:
             raise UserError(
                 "config key data.tfds needs tensorflow-datasets: pip install 'kerasg2c[tfds]'"
             ) from e
-        loaded = {
-            s: tfds_source.load_tfds_split(
-                config.data.tfds, s, data_dir=config.data.tfds_data_dir or None
-            )
-            for s in SPLITS
-        }
-    else:
-        scan_cache = os.path.join(context.workdir, "data_scan.json")
-        loaded = {
-            s: pipeline.load_labeled_split(
-                context.data_root,
-                s,
-                strict=config.data.strict,
-                scan_cache=scan_cache,
-                max_pixels=config.data.max_pixels,
-            )
-            for s in SPLITS
-        }
-    if config.data.max_train_patients:
-        loaded["train"] = patient_subset(
-            loaded["train"], config.data.max_train_patients, config.seed
+        return tfds_source.load_tfds_split(
+            config.data.tfds, split, data_dir=config.data.tfds_data_dir or None
         )
-    return loaded
+    return pipeline.load_labeled_split(
+        context.data_root,
+        split,
+        strict=config.data.strict,
+        scan_cache=os.path.join(context.workdir, "data_scan.json"),
+        max_pixels=config.data.max_pixels,
+    )
+
+
+def held_out_train(config, context, train):
+    """The training split's examples of the patients `data.max_train_patients` left out of
+    `train` (the drawn subset), in split order.
+
+    Raises:
+      UserError: every patient was drawn (data.max_train_patients 0, or not below the
+        split's patient count).
+    """
+    whole = load_split(config, context, "train")
+    drawn = set(train.patients)
+    rest = [i for i, p in enumerate(whole.patients) if p not in drawn]
+    if not rest:
+        raise UserError(
+            f"config key data.max_train_patients={config.data.max_train_patients}: every "
+            "training patient is drawn, so none is held out; set it below the split's "
+            f"{len(set(whole.patients))} patients"
+        )
+    return whole.subset(rest)
 
 
 def patient_subset(split, n: int, seed: int):
