@@ -35,11 +35,22 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.phantoms.n_test = 16
     config.data.phantoms.n_reference = 20
     config.data.phantoms.size = 128
+    # How plainly H&E shows a tile's class (kerasg2c/phantoms/ihc.py): 1 = normal nuclei
+    # small, dense and sparse as ever; 0 = drawn like the tumour's, so only the Ki-67
+    # positivity differs (the conditional CycleGAN map's premise axis, docs/RESULTS.md).
+    config.data.phantoms.he_cue = 1.0
 
     config.ki67 = ml_collections.ConfigDict()
     config.ki67.splits = "val,test"  # the patches scored (comma-separated)
     config.ki67.threshold = 0.2  # mean DAB OD (base 10) of a positive nucleus (QuPath)
     config.ki67.figure_rows = 4  # test patches in ki67_figure.png
+    # What the conditional CycleGAN is told about each patch: mil (the paper: each stain's
+    # MIL classifier's class) | true (the true tile class) | shuffled (the true classes
+    # shuffled within each split and stain: no information, the control).
+    config.ki67.condition_source = "mil"
+    # A folder where runs of the same data and seed share the MIL stages and the raw
+    # CycleGAN ('' = each run trains its own, in its workdir).
+    config.ki67.stage_cache = ""
 
     config.mil_stage = mil.get_config()
     config.mil_stage.mil.instance_size = 32

@@ -8,10 +8,14 @@ Each step is a stage in its own sub-workdir, so each resumes on its own:
    job), on `labeled/` (H&E) and on `paired/KI67/` seen as `labeled/`
    (`relabel.stain_as_labeled`).
 2. Every patch's class is its own stain's classifier's prediction: the relabelled view
-   `views/relabelled` (`relabel.write_view`; predicted vs true in `relabel.csv`).
+   `views/relabelled` (`relabel.write_view`; predicted vs true in `relabel.csv`). With
+   `ki67.condition_source` `true` or `shuffled` the view holds the true classes, or those
+   shuffled, instead (`ki67_conditions`).
 3. `cyclegan_conditional/` (`cyclegan.condition="labels"`, on that view) and
    `cyclegan_raw/` (no condition, the same training patches as unlabeled `reference/`:
    `views/unlabeled`, `relabel.train_as_reference`), both of the `cyclegan_stage.*` keys.
+   With `ki67.stage_cache` the MIL stages and the raw CycleGAN run in that cache, shared
+   by the runs of the same data and seed.
 4. The `ki67.splits` H&E patches translated by both generators (the conditional one given
    the H&E classifier's prediction, as in training), `pathology.ki67.ki67_index` of the
    real twins and of both synthetic sets against the phantoms' true index
@@ -19,18 +23,21 @@ Each step is a stage in its own sub-workdir, so each resumes on its own:
    and `report.json`. Its scoring lives in `ki67_scoring`.
 """
 
+import contextlib
 import csv
 import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from kerasg2c import json_files
 from kerasg2c.data import layout, pipeline, relabel, stain_pairs
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import cyclegan_job, mil_job, reporting, shared_config
-from kerasg2c.jobs.ki67_scoring import score_split, summary_rows
+from kerasg2c.jobs import cyclegan_job, mil_job, reporting, shared_config, stage_cache
+from kerasg2c.jobs.ki67_conditions import CONDITION_SOURCES, SHAREABLE, conditions
+from kerasg2c.jobs.ki67_scoring import pooled_errors, score_split, summary_rows
 from kerasg2c.mil import roles as mil_roles
 from kerasg2c.phantoms import ihc
 
@@ -52,6 +59,9 @@ def check(config) -> None:
     if config.data.tfds:
         raise UserError("config key data.tfds: ki67_eval reads H&E / Ki-67 twins (data.root)")
     shared_config.require_positive(config, "ki67.threshold", "ki67.figure_rows")
+    if "he_cue" in config.data.phantoms:
+        shared_config.require_fraction(config, "data.phantoms.he_cue")
+    shared_config.require_choice(config, "ki67.condition_source", CONDITION_SOURCES)
     wanted = eval_splits(config)
     if not wanted or any(s not in SPLITS for s in wanted):
         raise UserError(f"config key ki67.splits={config.ki67.splits!r}: expected some of {SPLITS}")
@@ -82,18 +92,32 @@ def write_phantoms(root, config) -> None:
         n_reference=p.n_reference,
         seed=config.seed,
         size=p.size,
+        he_cue=p.get("he_cue", 1.0),
     )
 
 
-def run_stage(context, job, stage, folder, data_root, done) -> str:
+def run_stage(config, context, job, stage, folder, data_root, done) -> str:
     """Runs `job` on `stage` in `context.workdir/folder` reading `data_root`, unless its
-    file `done` is there (a rerun); returns the folder."""
-    workdir = os.path.join(context.workdir, folder)
-    if not os.path.exists(os.path.join(workdir, done)):
-        stage = stage.copy_and_resolve_references()
-        stage.workdir, stage.data.root = workdir, data_root
-        with context.stage(stage, write_phantoms=write_phantoms) as stage_context:
-            job.train_and_evaluate(stage, stage_context)
+    file `done` is there (a rerun); returns the folder. With `ki67.stage_cache`, a
+    `ki67_conditions.SHAREABLE` stage runs in that cache instead (`stage_cache`: keyed by
+    the stage's config and the run's data and seed), once for every run that shares it."""
+    stage = stage.copy_and_resolve_references()
+    cache = config.ki67.stage_cache if folder in SHAREABLE else ""
+    if cache and isinstance(context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise UserError(
+            "config key ki67.stage_cache: not in a multi-worker run (its workers train a "
+            "stage together; the cache would make one wait for the other); leave it ''"
+        )
+    workdir = (
+        stage_cache.folder(cache, folder, stage, config.data, config.seed)
+        if cache
+        else os.path.join(context.workdir, folder)
+    )
+    with stage_cache.locked(workdir) if cache else contextlib.nullcontext():
+        if not os.path.exists(os.path.join(workdir, done)):
+            stage.workdir, stage.data.root = workdir, data_root
+            with context.stage(stage, write_phantoms=write_phantoms) as stage_context:
+                job.train_and_evaluate(stage, stage_context)
     return workdir
 
 
@@ -184,17 +208,20 @@ def train_and_evaluate(config, context) -> dict:
     predicted, accuracy = {}, {}
     for k, stain in enumerate((SOURCE, TARGET)):
         folder = run_stage(
-            context, mil_job, config.mil_stage, f"mil_{stain}", mil_roots[stain], "report.json"
-        )
+            config, context, mil_job, config.mil_stage, f"mil_{stain}", mil_roots[stain],
+            "report.json",
+        )  # fmt: skip
         predicted[stain] = {s: mil_predictions(folder, pairs[s][k], size, classes) for s in SPLITS}
         accuracy[stain] = {
             s: float(np.mean(predicted[stain][s] == pairs[s][k].labels)) for s in SPLITS
         }
+    true = {st: {s: pairs[s][k].labels for s in SPLITS} for k, st in enumerate((SOURCE, TARGET))}
+    given = conditions(config.ki67.condition_source, predicted, true, config.seed)
     rows = {
         s: [
             (a, classes[pa], b, classes[pb])
             for a, pa, b, pb in zip(
-                pairs[s][0].paths, predicted[SOURCE][s], pairs[s][1].paths, predicted[TARGET][s]
+                pairs[s][0].paths, given[SOURCE][s], pairs[s][1].paths, given[TARGET][s]
             )
         ]
         for s in SPLITS
@@ -209,8 +236,9 @@ def train_and_evaluate(config, context) -> dict:
         stage.cyclegan.condition = condition
         data = view if condition else unlabeled
         folder = run_stage(
-            context, cyclegan_job, stage, f"cyclegan_{name}", data, f"generators/{TARGET}.keras"
-        )
+            config, context, cyclegan_job, stage, f"cyclegan_{name}", data,
+            f"generators/{TARGET}.keras",
+        )  # fmt: skip
         generators[name] = os.path.join(folder, "generators", f"{TARGET}.keras")
     if not context.chief:
         return {}
@@ -228,7 +256,7 @@ def train_and_evaluate(config, context) -> dict:
     view_classes = tuple(json_files.read_object(conditional_report)["condition_classes"])
     for s in eval_splits(config):
         rows_s, columns = score_split(
-            config, root, s, pairs[s], predicted[SOURCE][s], nets, classes, view_classes
+            config, root, s, pairs[s], given[SOURCE][s], nets, classes, view_classes
         )
         patches += rows_s
         table += summary_rows(s, rows_s, classes)
@@ -245,6 +273,10 @@ def train_and_evaluate(config, context) -> dict:
         "classes": list(classes),
         "mil": {st: {"run": f"mil_{st}", "patch_accuracy": accuracy[st]} for st in accuracy},
         "relabelled_view": view,
+        "condition_source": config.ki67.condition_source,
+        # What a sweep reads: the per-image index error of every source against the truth,
+        # over the scored splits together.
+        "metrics": {"mae_vs_true": pooled_errors(patches)},
         "cyclegan": {n: os.path.relpath(p, workdir) for n, p in generators.items()},
         "ki67_threshold": config.ki67.threshold,
         "table": table,

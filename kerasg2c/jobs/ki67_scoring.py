@@ -91,6 +91,18 @@ def summary_rows(split, patches, classes) -> list[dict]:
     return rows
 
 
+def pooled_errors(patches) -> dict:
+    """{source: mean |index − true index|} over every patch of `patches` (all scored
+    splits) whose both indices are defined; None for a source with no such patch."""
+    truth = np.array([p["true"] for p in patches], np.float64)
+    errors = {}
+    for source in SOURCES:
+        v = np.array([p[source] for p in patches], np.float64)
+        ok = ~np.isnan(v) & ~np.isnan(truth)
+        errors[source] = float(np.mean(np.abs(v[ok] - truth[ok]))) if ok.any() else None
+    return errors
+
+
 def _nanmean(v):
     return float(np.nanmean(v)) if np.any(~np.isnan(v)) else None
 

@@ -11,6 +11,12 @@ known. Cells are drawn and painted by `cell_shapes`' geometry, placed touching o
 - `normal`: 25–35 cells per 256², small dense round nuclei (lymphocyte shape) and a few
   larger ones; positive with a per-image probability from 0.02–0.15.
 
+`he_cue` in [0, 1] sets how plainly H&E shows which class a tile is: 1 (the default) is
+the above; below 1 a normal tile's nuclei and density move towards the tumour's (its cell
+count range is interpolated, and each nucleus is drawn from the tumour's kinds with
+probability 1 − he_cue), while its Ki-67 positivity stays normal's. At 0 the classes differ
+only in Ki-67 positivity, which H&E cannot show.
+
 Both renderings are Beer–Lambert with the Ruifrok–Johnston vectors
 (`cell_shapes.STAIN_MATRIX`, rows H, E, DAB) and share the nuclei mask exactly. H&E:
 haematoxylin nuclei, eosin cytoplasm and stroma. Ki-67: haematoxylin counterstain at half
@@ -71,21 +77,28 @@ def _render(rng, conc):
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def make_twin(rng, size=SIZE, label="tumour") -> Twin:
+def make_twin(rng, size=SIZE, label="tumour", he_cue=1.0) -> Twin:
     """Draws one layout of `label` and renders it in H&E and in Ki-67.
 
     Args:
-      rng: a `np.random.Generator`; the twin depends on it alone.
+      rng: a `np.random.Generator`; the twin depends on it (and `he_cue`) alone.
       size: side in pixels (>= 64); the number of cells scales with the area.
       label: "normal" or "tumour".
+      he_cue: in [0, 1], how far a normal tile's nuclei and density stay normal's (1)
+        rather than the tumour's (0); see the module docstring. Tumour tiles ignore it.
     """
     if label not in CLASSES:
         raise ValueError(f"label must be one of {CLASSES}, got {label!r}")
     if int(size) != size or size < 64:
         raise ValueError(f"size must be an integer >= 64, got {size!r}")
+    if not 0 <= he_cue <= 1:
+        raise ValueError(f"he_cue must be in [0, 1], got {he_cue!r}")
     size = int(size)
-    n = int(round(rng.uniform(*_CELLS[label]) * size * size / SIZE**2))
-    kinds = rng.choice(_KINDS[label], size=n, p=_KIND_SHARE[label])
+    if label == "normal" and he_cue < 1:
+        n, kinds = _normal_towards_tumour(rng, size, he_cue)
+    else:
+        n = int(round(rng.uniform(*_CELLS[label]) * size * size / SIZE**2))
+        kinds = rng.choice(_KINDS[label], size=n, p=_KIND_SHARE[label])
     geos = sorted((cell_shapes._geometry(rng, k) for k in kinds), key=lambda g: -g["extent"])
     fibres = cell_shapes._noise(rng, (size, size), 1.5)
     fibres = fibres + 0.6 * cell_shapes._noise(rng, (size, size), 6.0)
@@ -110,7 +123,20 @@ def make_twin(rng, size=SIZE, label="tumour") -> Twin:
     return Twin(he=he, ki67=ki67, instances=labels, positive=positive, label=label)
 
 
-def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=SIZE):
+def _normal_towards_tumour(rng, size, he_cue):
+    """A normal tile's cell count and nucleus kinds at `he_cue` < 1: the count range
+    interpolated between normal's (1) and the tumour's (0), each nucleus of the tumour's
+    kinds with probability 1 − he_cue."""
+    (n_lo, n_hi), (t_lo, t_hi) = _CELLS["normal"], _CELLS["tumour"]
+    low, high = he_cue * n_lo + (1 - he_cue) * t_lo, he_cue * n_hi + (1 - he_cue) * t_hi
+    n = int(round(rng.uniform(low, high) * size * size / SIZE**2))
+    tumour_like = rng.random(n) >= he_cue
+    normal = rng.choice(_KINDS["normal"], size=n, p=_KIND_SHARE["normal"])
+    tumour = rng.choice(_KINDS["tumour"], size=n, p=_KIND_SHARE["tumour"])
+    return n, np.where(tumour_like, tumour, normal)
+
+
+def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=SIZE, he_cue=1.0):
     """Writes a DATA_ROOT of H&E patches with their Ki-67 twins and the truth.
 
     `labeled/<split>/<class>/<patient>__k<index>.png` (H&E), `paired/KI67/<split>/...` (the
@@ -119,6 +145,8 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=S
     layouts) and dataset.json (source stain HE, stains HE and KI67). Classes are balanced
     per split; a patient's 2–6 patches share a class; patients are disjoint across splits.
     Each image depends only on (seed, split, index): equal arguments give equal bytes.
+    `he_cue`: how plainly H&E shows the class (`make_twin`; 1, the default, is the
+    phantoms as they always were, byte for byte). The unpaired reference images keep 1.
 
     Returns:
       {"path", "counts": {split: {class: n}}, "nuclei": {split: n}}.
@@ -133,7 +161,7 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=S
         plan = cells._plan(seed, code, int(sizes[split]), first, CLASSES, (2, 7), True)
         rows = []
         for index, (label, patient) in enumerate(plan):
-            twin = make_twin(cells._rng(seed, code, index), size, label)
+            twin = make_twin(cells._rng(seed, code, index), size, label, he_cue)
             name = pathlib.Path(split, label, f"{patient}__k{index:05d}.png")
             cells._save(out / "labeled" / name, twin.he)
             cells._save(out / "paired" / "KI67" / name, twin.ki67)
@@ -162,20 +190,25 @@ def write_dataset(out, *, n_train, n_val, n_test, n_reference=10, seed=0, size=S
         "classes": list(CLASSES),
         "positive_class": "tumour",  # the MIL job's positive class (never folder order)
         "tasks": {},
-        "generator": {"name": "kerasg2c.data.ihc_phantoms", "seed": seed, "size": size},
+        "generator": {
+            "name": "kerasg2c.data.ihc_phantoms",
+            "seed": seed,
+            "size": size,
+            **({"he_cue": he_cue} if he_cue != 1 else {}),
+        },
         "stain_matrix": cell_shapes.STAIN_MATRIX.tolist(),
     }
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
     return summary
 
 
-def write_preview(path, *, seed=0, size=SIZE, per_class=2):
+def write_preview(path, *, seed=0, size=SIZE, per_class=2, he_cue=1.0):
     """Writes a PNG: per class, `per_class` rows of H&E | Ki-67 twins."""
     cells._check_counts(seed=seed, per_class=per_class)
     code, pad, rows = _CODES["preview"], 2, []
     for c, label in enumerate(CLASSES):
         for i in range(per_class):
-            twin = make_twin(cells._rng(seed, code, c, i), size, label)
+            twin = make_twin(cells._rng(seed, code, c, i), size, label, he_cue)
             pair = [np.pad(x, ((pad, pad), (pad, pad), (0, 0)), constant_values=255)
                     for x in (twin.he, twin.ki67)]  # fmt: skip
             rows.append(np.concatenate(pair, axis=1))
@@ -191,18 +224,21 @@ def _define_flags():
     flags.DEFINE_integer("size", SIZE, "Image side in pixels (>= 64).")
     flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical output.")
     flags.DEFINE_string("preview", None, "Optional PNG: H&E | Ki-67 twins, per class.")
+    flags.DEFINE_float("he_cue", 1.0, "How plainly H&E shows the class, in [0, 1] (1: as ever).")
 
 
 def main(argv):
     del argv
     f = flags.FLAGS
     counts = {k: getattr(f, k) for k in ("n_train", "n_val", "n_test", "n_reference")}
+    if not 0 <= f.he_cue <= 1:
+        raise app.UsageError(f"--he_cue={f.he_cue}: expected a value in [0, 1]", exitcode=2)
     cli.write_and_preview(
         "ihc phantoms",
         f.out,
         f.preview,
-        lambda out: write_dataset(out, **counts, seed=f.seed, size=f.size),
-        lambda png: write_preview(png, seed=f.seed, size=f.size),
+        lambda out: write_dataset(out, **counts, seed=f.seed, size=f.size, he_cue=f.he_cue),
+        lambda png: write_preview(png, seed=f.seed, size=f.size, he_cue=f.he_cue),
     )
 
 
