@@ -69,10 +69,12 @@ def effect_text(summary: dict) -> str:
     return text
 
 
-def save_heat_map(panels, rows, columns, path, *, row_name, column_name, title) -> None:
+def save_heat_map(
+    panels, rows, columns, path, *, row_name, column_name, title, lower_is_better=False
+) -> None:
     """One heat map per panel of the effect per (row, column) cell, each cell annotated
-    with its effect and 95 % interval; diverging colours centred on 0 (red: the method
-    above the control).
+    with its effect and 95 % interval; diverging colours centred on 0 on one scale for
+    every panel (red: the method better than the control).
 
     Args:
       panels: {panel title: {(row, column): `cell_summary` dict}}; a missing cell is grey.
@@ -80,7 +82,11 @@ def save_heat_map(panels, rows, columns, path, *, row_name, column_name, title) 
       path: the PNG to write.
       row_name, column_name: the axes' names.
       title: the figure's title.
+      lower_is_better: the metric is an error (red then marks an effect below 0).
     """
+    effects = [abs(s["effect"]) for cells in panels.values() for s in cells.values()]
+    finite = [e for e in effects if np.isfinite(e)]
+    scale = max([0.05, *finite])
     fig, axes = plt.subplots(
         1, len(panels), figsize=(1.2 + 2.3 * len(columns) * len(panels), 1.4 + 0.9 * len(rows)),
         squeeze=False,
@@ -89,9 +95,7 @@ def save_heat_map(panels, rows, columns, path, *, row_name, column_name, title) 
         grid = np.full((len(rows), len(columns)), np.nan)
         for (r, c), s in cells.items():
             grid[rows.index(r), columns.index(c)] = s["effect"]
-        finite = np.abs(grid[np.isfinite(grid)])
-        scale = max(0.05, float(finite.max()) if finite.size else 0.05)
-        cmap = matplotlib.colormaps["RdBu_r"].copy()
+        cmap = matplotlib.colormaps["RdBu" if lower_is_better else "RdBu_r"].copy()
         cmap.set_bad("lightgrey")
         ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-scale, vmax=scale, aspect="auto")
         for (r, c), s in cells.items():

@@ -156,9 +156,14 @@ def write_map(grid: sweep_grid.Grid, out: str, metric, metric_name: str, title: 
     return draw_map(collect(grid, out, metric), grid, out, metric_name, title, command)
 
 
-def draw_map(records, grid: sweep_grid.Grid, out: str, metric_name: str, title: str, command):
+def draw_map(
+    records, grid: sweep_grid.Grid, out: str, metric_name: str, title: str, command,
+    lower_is_better=False,
+):  # fmt: skip
     """`write_map` from records already collected (premise, budget, arm, seed, value; the
     values of `grid.vary`'s three axes): for a map whose runs are not one grid's cells.
+    `lower_is_better`: the metric is an error (the figure's red marks an arm below the
+    control).
 
     Raises:
       UserError: no record.
@@ -179,6 +184,6 @@ def draw_map(records, grid: sweep_grid.Grid, out: str, metric_name: str, title: 
     }
     effect_map.save_heat_map(
         panels, list(premises), list(budgets), paths[2], row_name=p_key, column_name=b_key,
-        title=f"{title} ({metric_name}; mean, 95 % CI)",
+        title=f"{title} ({metric_name}; mean, 95 % CI)", lower_is_better=lower_is_better,
     )  # fmt: skip
     return paths

@@ -67,5 +67,5 @@ def write_map(grid: sweep_grid.Grid, out: str, command: str):
     return arm_map.draw_map(
         found, map_grid(grid), out,
         "Ki-67 index MAE vs true (lower is better)",
-        "Conditional CycleGAN: each condition − unconditional", command,
+        "Conditional CycleGAN: each condition − unconditional", command, lower_is_better=True,
     )  # fmt: skip
