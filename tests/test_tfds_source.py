@@ -140,16 +140,17 @@ def test_augmented_roots_write_the_tfds_examples_as_pngs(data_dir, tmp_path):
 
     roots = histogan_job.write_augmented_roots(config, context, loaded, synthetic, counts)
     again = histogan_job.write_augmented_roots(config, context, loaded, synthetic, counts)
-    assert again == roots and sorted(roots) == sorted(histogan_job.ARMS)
+    assert again == roots and list(roots) == ["real", *histogan_job.ARMS]
     written = tmp_path / "tfds_data"
     assert layout.read_dataset_info(written).classes == ("benign", "tumour")
-    for root in roots.values():
+    for arm, root in roots.items():
         assert layout.read_dataset_info(root).classes == ("benign", "tumour")
         for s in ("train", "val", "test"):
             read = pipeline.load_labeled_split(root, s)
             real = [i for i, p in enumerate(read.patients) if not p.startswith("synthetic-")]
             expected = loaded[s]
-            assert len(real) == len(expected) and len(read) == len(real) + (s == "train")
+            synthetic = s == "train" and arm != "real"  # the real root has no synthetic file
+            assert len(real) == len(expected) and len(read) == len(real) + synthetic
             # The same examples (patients are TFDS's <split>_<index>), pixel for pixel.
             order = [read.patients[i] for i in real]
             assert sorted(order) == sorted(expected.patients)
