@@ -95,3 +95,12 @@ def test_a_second_run_waits_for_the_one_training_the_stage(tmp_path):
         order.append("first done")
     thread.join(timeout=10)
     assert order == ["first done", "second"]
+
+
+def test_a_multi_worker_run_is_refused_the_cache_naming_its_key():
+    from kerasg2c.errors import UserError
+
+    multi = tf.distribute.MultiWorkerMirroredStrategy
+    with pytest.raises(UserError, match="config key ki67.stage_cache: not in a multi-worker"):
+        stage_cache.refuse_multi_worker(multi.__new__(multi), "ki67.stage_cache")
+    stage_cache.refuse_multi_worker(tf.distribute.get_strategy(), "ki67.stage_cache")  # one

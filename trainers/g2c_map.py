@@ -16,7 +16,6 @@ and the like. Exit codes: 0 every run finished; 1 a run failed (the rest are map
 flag cannot be used (one line naming it); 130 after Ctrl-C.
 """
 
-import os
 import shlex
 import sys
 
@@ -44,11 +43,6 @@ _OUT = flags.DEFINE_string("out", None, "Map folder: sweep.json, one folder per 
 _MAP_ONLY = flags.DEFINE_bool("map_only", False, "Only redraw the map from finished runs.")
 
 
-def balanced_accuracy_on_test(report) -> float:
-    """The map's metric: a run's test balanced accuracy."""
-    return report["metrics"]["test"]["balanced_accuracy"]
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -57,16 +51,14 @@ def main(argv):
     def work():
         if not _OUT.value:
             raise UserError("--out: required (the map folder)")
-        sets = list(_SET.value)
-        if not any(s.startswith("g2c.stage_cache=") for s in sets):  # budgets share stages
-            sets.append(f"g2c.stage_cache={os.path.join(os.path.abspath(_OUT.value), 'stages')}")
+        sets = arm_map.with_stage_cache(_SET.value, "g2c.stage_cache", _OUT.value)
         grid = arm_map.grid_for(
             "g2c", _CONFIG.value, _PREMISE.value, _BUDGET.value, _ARMS.value, _SEEDS.value, sets
         )
         sweep.record_grid(grid, _OUT.value)
         failed = [] if _MAP_ONLY.value else sweep.run_sweep(grid, _OUT.value, _PARALLEL.value)
         paths = arm_map.write_map(
-            grid, _OUT.value, balanced_accuracy_on_test, "test balanced accuracy",
+            grid, _OUT.value, arm_map.balanced_accuracy_on_test, "test balanced accuracy",
             "G2C: each arm − PAS_ONLY", command,
         )  # fmt: skip
         return paths, [], failed, len(grid.cells())

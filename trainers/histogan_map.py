@@ -24,7 +24,7 @@ import sys
 from absl import app, flags
 
 from kerasg2c.errors import UserError
-from kerasg2c.jobs import augment_eval_job, selection_map, sweep
+from kerasg2c.jobs import arm_map, augment_eval_job, selection_map, sweep
 
 _CONFIG = flags.DEFINE_string("config", "configs/histogan_map.py", "The HistoGAN stage config.")
 _CLASSIFIER = flags.DEFINE_string(
@@ -52,11 +52,6 @@ _OUT = flags.DEFINE_string("out", None, "Map folder: stages/, arms/ and the map.
 _MAP_ONLY = flags.DEFINE_bool("map_only", False, "Only redraw the map from finished runs.")
 
 
-def balanced_accuracy_on_test(report) -> float:
-    """The map's metric: an arm run's test balanced accuracy."""
-    return report["metrics"]["test"]["balanced_accuracy"]
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -74,8 +69,8 @@ def main(argv):
             _PARALLEL.value, _MAP_ONLY.value,
         )  # fmt: skip
         paths = selection_map.write_map(
-            arm_grids, stages, _OUT.value, balanced_accuracy_on_test, "test balanced accuracy",
-            arms, command,
+            arm_grids, stages, _OUT.value, arm_map.balanced_accuracy_on_test,
+            "test balanced accuracy", arms, command,
         )  # fmt: skip
         total = len(stages.cells()) * (1 + len(arms))
         return paths, [], failed, total

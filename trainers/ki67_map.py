@@ -15,7 +15,6 @@ error (val and test) is compared with the raw CycleGAN's of the same seed (the c
 line naming it); 130 after Ctrl-C.
 """
 
-import os
 import shlex
 import sys
 
@@ -49,9 +48,7 @@ def main(argv):
             raise UserError("--out: required (the map folder)")
         if not _ARMS.value.startswith("ki67.condition_source="):
             raise UserError(f"--arms={_ARMS.value}: expected ki67.condition_source=a,b,...")
-        sets = list(_SET.value)
-        if not any(s.startswith("ki67.stage_cache=") for s in sets):  # arms share stages
-            sets.append(f"ki67.stage_cache={os.path.join(os.path.abspath(_OUT.value), 'stages')}")
+        sets = arm_map.with_stage_cache(_SET.value, "ki67.stage_cache", _OUT.value)
         grid = arm_map.grid_for(
             "ki67_eval", _CONFIG.value, _PREMISE.value, _BUDGET.value, _ARMS.value,
             _SEEDS.value, sets,

@@ -44,6 +44,20 @@ def grid_for(trainer, config, premise, budget, arms, seeds, sets) -> sweep_grid.
     return grid
 
 
+def balanced_accuracy_on_test(report) -> float:
+    """A classification map's metric: a run's test balanced accuracy."""
+    return report["metrics"]["test"]["balanced_accuracy"]
+
+
+def with_stage_cache(sets, key: str, out: str) -> list[str]:
+    """`sets` with `key=<out>/stages` added unless `key` is given: the map's runs share their
+    stages (`stage_cache`) in the map folder."""
+    sets = list(sets)
+    if not any(s.startswith(f"{key}=") for s in sets):
+        sets.append(f"{key}={os.path.join(os.path.abspath(out), 'stages')}")
+    return sets
+
+
 def arm_label(value: str) -> str:
     """'PAS_ALL_PLUS:paired' → 'PAS_ALL_PLUS/paired'."""
     return value.replace(sweep_grid.LINK, "/")

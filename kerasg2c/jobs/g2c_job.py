@@ -120,11 +120,7 @@ def run_generator_stage(config, context) -> str:
     stage = stage_config(config)
     shared = bool(config.g2c.stage_cache)
     if shared:
-        if isinstance(context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            raise UserError(
-                "config key g2c.stage_cache: not in a multi-worker run (its workers train a "
-                "stage together; the cache would make one wait for the other); leave it ''"
-            )
+        stage_cache.refuse_multi_worker(context.strategy, "g2c.stage_cache")
         stage.workdir = stage_cache.folder(
             config.g2c.stage_cache, _stage_folder(key), stage, config.data, config.seed
         )

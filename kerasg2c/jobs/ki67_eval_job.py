@@ -29,7 +29,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from kerasg2c import json_files
@@ -103,11 +102,8 @@ def run_stage(config, context, job, stage, folder, data_root, done) -> str:
     the stage's config and the run's data and seed), once for every run that shares it."""
     stage = stage.copy_and_resolve_references()
     cache = config.ki67.stage_cache if folder in SHAREABLE else ""
-    if cache and isinstance(context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise UserError(
-            "config key ki67.stage_cache: not in a multi-worker run (its workers train a "
-            "stage together; the cache would make one wait for the other); leave it ''"
-        )
+    if cache:
+        stage_cache.refuse_multi_worker(context.strategy, "ki67.stage_cache")
     workdir = (
         stage_cache.folder(cache, folder, stage, config.data, config.seed)
         if cache

@@ -10,7 +10,9 @@ one finds the generators and loads them. A lock file makes a second run on the s
 wait for the first instead of training the same stage beside it (the lock is `fcntl`'s: one
 machine, not a cluster's shared disk; multi-worker runs are refused the cache).
 
-The cache trusts that a `data.root` folder's content does not change under the same path.
+The Ki-67 evaluation shares its MIL stages and its raw CycleGAN the same way
+(`ki67.stage_cache`). The cache trusts that a `data.root` folder's content does not change
+under the same path.
 """
 
 import contextlib
@@ -20,6 +22,8 @@ import json
 import os
 
 from absl import logging
+
+from kerasg2c.errors import UserError
 
 
 def folder(cache: str, name: str, stage_config, data_config, seed: int) -> str:
@@ -44,6 +48,18 @@ def folder(cache: str, name: str, stage_config, data_config, seed: int) -> str:
     text = json.dumps({"stage": stage, "data": data}, sort_keys=True, default=str)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return os.path.join(os.path.abspath(cache), f"{name}-{digest}")
+
+
+def refuse_multi_worker(strategy, key: str) -> None:
+    """Refuses the cache (config key `key`) in a multi-worker run: its workers train a stage
+    together, and the cache's lock would make one wait for the other."""
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise UserError(
+            f"config key {key}: not in a multi-worker run (its workers train a stage "
+            "together; the cache would make one wait for the other); leave it ''"
+        )
 
 
 @contextlib.contextmanager
