@@ -49,6 +49,12 @@ def slides_from_flags() -> list[dict]:
     return [{"slide": f.slide, "label": None}]
 
 
+def refuse(error) -> int:
+    """Prints a `UserError` as one line on stderr; returns exit code 2."""
+    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+    return 2
+
+
 def run_from_flags(analysis, analyse) -> int:
     """Runs `analyse` over the flags' slides; returns the exit code (see the module)."""
     f = flags.FLAGS
@@ -63,8 +69,7 @@ def run_from_flags(analysis, analyse) -> int:
             num_shards=f.num_shards,
         )
     except UserError as e:
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 2
+        return refuse(e)
     logging.info(
         "%s: %d done, %d finished before, %d failed (shard %d of %d)",
         analysis,
