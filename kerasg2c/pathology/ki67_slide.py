@@ -30,13 +30,12 @@ import os
 import time
 
 import numpy as np
-from absl import logging
 from scipy import ndimage
 from skimage import measure
 
 from kerasg2c import errors
 from kerasg2c.pathology import ki67
-from kerasg2c.slides import geojson, reader, tissue
+from kerasg2c.slides import analysis_tiles, geojson, reader, tissue
 
 ANALYSIS = "ki67"
 TILE_SIZE = 512
@@ -72,7 +71,8 @@ def analyse(
         if count == 0:
             raise errors.UserError(f"{path}: no tissue found (tissue mask is empty)")
         downsample = slide.level_downsamples[level]
-        tiles = _tissue_tiles(slide, mask, level, tile_size)
+        tiles = analysis_tiles.tissue_tiles(slide, mask, level, tile_size)
+        progress = analysis_tiles.Progress("ki67", path, len(tiles), "nuclei")
         counts = np.zeros((count + 1, 2), np.int64)  # per region: nuclei, positive
         geo_path, csv_path = (
             os.path.join(folder, "ki67.geojson"),
@@ -84,25 +84,21 @@ def analyse(
         ):
             rows = csv.writer(f)
             rows.writerow(["x", "y", "area", "dab", "positive", "region"])
-            last = time.perf_counter()
             for i, (x, y) in enumerate(tiles, start=1):
-                for nucleus in _tile_nuclei(slide, level, x, y, tile_size, downsample, threshold):
-                    region = _region_at(regions, mask.scale, nucleus["x"], nucleus["y"])
+                window = analysis_tiles.read_window(
+                    slide, level, x, y, tile_size, int(np.ceil(MARGIN / downsample))
+                )
+                for nucleus in _nuclei(window, threshold):
+                    region = analysis_tiles.region_at(
+                        regions, mask.scale, nucleus["x"], nucleus["y"]
+                    )
                     counts[region] += (1, nucleus["positive"])
                     out.add(_detection(nucleus))
                     rows.writerow(
                         [nucleus[k] for k in ("x", "y", "area", "dab")]
                         + [int(nucleus["positive"]), region]
                     )
-                if time.perf_counter() - last > 10 or i == len(tiles):
-                    last = time.perf_counter()
-                    logging.info(
-                        "ki67 %s: %d/%d tiles, %d nuclei",
-                        os.path.basename(path),
-                        i,
-                        len(tiles),
-                        counts[:, 0].sum(),
-                    )
+                progress(i, counts[:, 0].sum())
             summaries = _regions(regions, count, counts, mask.scale)
             for summary in summaries:
                 out.add(summary.pop("feature"))
@@ -127,64 +123,36 @@ def analyse(
     }
 
 
-def _tissue_tiles(slide, mask, level, tile_size):
-    """(x, y) at `level` of every tile that holds tissue, row by row."""
-    width, height = slide.level_dimensions[level]
-    ds = slide.level_downsamples[level]
-    return [
-        (x, y)
-        for y in range(0, height, tile_size)
-        for x in range(0, width, tile_size)
-        if mask.fraction(x * ds, y * ds, tile_size * ds, tile_size * ds) > 0
-    ]
-
-
-def _tile_nuclei(slide, level, x, y, tile_size, downsample, threshold):
-    """The nuclei whose centroid lies in the tile at (x, y), found on it and its margin."""
-    margin = int(np.ceil(MARGIN / downsample))
-    size = tile_size + 2 * margin
-    rgb = slide.read_region(level, x - margin, y - margin, size, size)
+def _nuclei(window, threshold):
+    """The nuclei `window` owns, scored; size limits from level 0 to the window's level."""
+    ds = window.downsample
     result = ki67.ki67_index(
-        rgb,
+        window.rgb,
         threshold=threshold,
-        min_area=max(2, int(round(ki67.MIN_AREA / downsample**2))),
-        max_area=int(round(ki67.MAX_AREA / downsample**2)),
-        min_distance=max(1, int(round(ki67.MIN_DISTANCE / downsample))),
+        min_area=max(2, int(round(ki67.MIN_AREA / ds**2))),
+        max_area=int(round(ki67.MAX_AREA / ds**2)),
+        min_distance=max(1, int(round(ki67.MIN_DISTANCE / ds))),
     )
     if not result.total:
         return
-    density = ki67.hdab_density(rgb)
     index = np.arange(1, result.total + 1)
-    haematoxylin = ndimage.mean(density[..., 0], result.labels, index)
-    width, height = slide.level_dimensions[level]
+    haematoxylin = ndimage.mean(ki67.hdab_density(window.rgb)[..., 0], result.labels, index)
     for prop in measure.regionprops(result.labels):
         row, col = prop.centroid
-        if not (margin <= row < margin + tile_size and margin <= col < margin + tile_size):
+        if not window.owns(row, col):
             continue
-        if not (0 <= y - margin + row < height and 0 <= x - margin + col < width):
-            continue
-        top, left, bottom, right = prop.bbox
-        outline = geojson.ring(
-            prop.image, x=x - margin + left, y=y - margin + top, downsample=downsample
-        )
+        top, left = prop.bbox[:2]
+        x, y = window.to_level0(row, col)
         dab = float(result.dab_means[prop.label - 1])
         yield {
-            "x": round((x - margin + col + 0.5) * downsample, 2),
-            "y": round((y - margin + row + 0.5) * downsample, 2),
-            "area": round(prop.area * downsample**2, 1),
+            "x": round(x, 2),
+            "y": round(y, 2),
+            "area": round(prop.area * ds**2, 1),
             "dab": round(dab, 4),
             "haematoxylin": round(float(haematoxylin[prop.label - 1]), 4),
             "positive": dab >= threshold,
-            "outline": outline,
+            "outline": geojson.ring(prop.image, x=window.x + left, y=window.y + top, downsample=ds),
         }
-
-
-def _region_at(regions, scale, x, y) -> int:
-    """The tissue region (1..n) under level-0 point (x, y); 0 outside the mask."""
-    row, col = int(y * scale[0]), int(x * scale[1])
-    if 0 <= row < regions.shape[0] and 0 <= col < regions.shape[1]:
-        return int(regions[row, col])
-    return 0
 
 
 def _detection(nucleus) -> dict:
@@ -216,7 +184,6 @@ def _regions(regions, count, counts, scale) -> list[dict]:
     for region in range(1, count + 1):
         inside = regions == region
         nuclei, positive = (int(v) for v in counts[region])
-        outline = geojson.ring(inside, downsample=1 / scale[1])
         summaries.append(
             {
                 "region": region,
@@ -225,7 +192,7 @@ def _regions(regions, count, counts, scale) -> list[dict]:
                 "index": round(positive / nuclei, 4) if nuclei else float("nan"),
                 "area_px": int(round(inside.sum() / (scale[0] * scale[1]))),
                 "feature": geojson.feature(
-                    geojson.polygon(outline),
+                    analysis_tiles.region_polygon(regions, region, scale),
                     "annotation",
                     measurements=_qupath_counts(counts[region]),
                     name=f"Tissue region {region}",

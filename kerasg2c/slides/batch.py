@@ -28,6 +28,7 @@ import pathlib
 import time
 import traceback
 
+import numpy as np
 from absl import logging
 
 from kerasg2c import errors
@@ -152,14 +153,32 @@ def merge(out, analysis, *, columns, plot=None) -> dict:
     if not summaries:
         raise errors.UserError(f"{out} holds no finished {analysis} summary (*/{analysis}.json)")
     table = out / f"{analysis}_slides.csv"
+    header, rows = _flatten(summaries, columns)
     with open(str(table) + ".partial", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["slide", "label", *columns])
-        for s in summaries:
-            writer.writerow([s["slide"], s.get("label") or "", *(s.get(c, "") for c in columns)])
+        writer.writerow(header)
+        writer.writerows(rows)
     os.replace(str(table) + ".partial", table)
     figure = _plot(out / f"{analysis}_slides.png", summaries, plot, analysis) if plot else None
     return {"slides": len(summaries), "table": str(table), "figure": figure}
+
+
+def _flatten(summaries, columns):
+    """The table's header and rows; a list value (e.g. proportions) gives one column per
+    entry, `<key>_<i>`."""
+    widths = {c: max((len(s[c]) for s in summaries if isinstance(s.get(c), list)), default=0)
+              for c in columns}  # fmt: skip
+    header = ["slide", "label"]
+    for c in columns:
+        header += [f"{c}_{i}" for i in range(widths[c])] if widths[c] else [c]
+    rows = []
+    for s in summaries:
+        row = [s["slide"], s.get("label") or ""]
+        for c in columns:
+            value = s.get(c, "")
+            row += (list(value) + [""] * widths[c])[: widths[c]] if widths[c] else [value]
+        rows.append(row)
+    return header, rows
 
 
 def _plot(path, summaries, key, analysis):
@@ -169,12 +188,22 @@ def _plot(path, summaries, key, analysis):
     from matplotlib import pyplot as plt
 
     names = [slide_name(s["slide"]) for s in summaries]
-    values = [float(s.get(key, float("nan"))) for s in summaries]
     labels = [s.get("label") or "" for s in summaries]
     kinds = sorted(set(labels))
     colours = {k: f"C{i}" for i, k in enumerate(kinds)}
     fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(names) + 2), 3.2))
-    ax.bar(range(len(names)), values, color=[colours[k] for k in labels])
+    if isinstance(summaries[0].get(key), list):  # shares: one stacked bar per slide
+        shares = np.array([s[key] for s in summaries], np.float64)
+        bottom = np.zeros(len(names))
+        for i, column in enumerate(shares.T):
+            ax.bar(range(len(names)), column, bottom=bottom, label=f"{key} {i}")
+            bottom += column
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+        kinds = []  # the slides' labels are on the axis, not in colours
+        names = [f"{n} ({k})" if k else n for n, k in zip(names, labels)]
+    else:
+        values = [float(s.get(key, float("nan"))) for s in summaries]
+        ax.bar(range(len(names)), values, color=[colours[k] for k in labels])
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel(key)
     ax.set_title(f"{analysis}: {key} per slide")

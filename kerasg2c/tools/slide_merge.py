@@ -22,6 +22,7 @@ from kerasg2c.slides import batch
 # analysis -> (the summary keys tabulated, the one drawn per slide)
 ANALYSES = {
     "ki67": (("nuclei", "positive", "index", "tiles", "tiles_per_s", "level"), "index"),
+    "cells": (("nuclei", "proportions", "tiles", "tiles_per_s", "level"), "proportions"),
     "mil": (
         ("slide_score", "tumour_instances", "instances", "instances_per_s", "level"),
         "slide_score",

@@ -1,0 +1,89 @@
+"""Every nucleus of whole H&E slides with its InfoWGAN-GP category, for QuPath.
+
+python -m kerasg2c.tools.slide_cells --infogan_run=RUN (--slide=SLIDE | --manifest=CSV)
+    --out=DIR [--level=0] [--tile_size=512] [--threshold=120 --min_area=200 ...]
+    [--shard_index=0 --num_shards=1]
+
+RUN is an InfoWGAN-GP run (`python -m trainers.infowgan`, or a cells run's `infogan/`
+stage) holding `model.keras`. Per slide, `DIR/<slide name>/` gets `cells.geojson` (every
+nucleus a detection classified `Cluster <c>`, every tissue region an annotation with the
+category proportions; File > Import objects), `cells_nuclei.csv` and the summary
+`cells.json` with the slide's category proportions (`pathology.cell_slide`). The
+segmentation flags are the cells job's keys (`cells.threshold`, ...) in level-0 pixels;
+--level must give the pixel size the model's crops were cut at. Manifests, shards,
+resuming and the failure list work as for `kerasg2c slide-ki67`; then
+`kerasg2c slide-merge --out=DIR --analysis=cells`. Exit 2 with one line naming the flag or
+file that cannot be used.
+
+Examples:
+
+    kerasg2c slide-cells --infogan_run=runs/cells/infogan \\
+        --slide=data/cell_slide/HE.tif --out=runs/cell_slides
+"""
+
+import os
+
+from absl import app, flags
+
+from kerasg2c.errors import MissingPathError, UserError
+from kerasg2c.pathology import cell_slide
+from kerasg2c.slides import reader
+from kerasg2c.tools import slide_jobs
+
+slide_jobs.define_flags()
+_RUN = flags.DEFINE_string("infogan_run", None, "The InfoWGAN-GP run (its model.keras).")
+_LEVEL = flags.DEFINE_integer("level", 0, "Slide level whose pixels match the model's crops.")
+_TILE = flags.DEFINE_integer("tile_size", cell_slide.TILE_SIZE, "Tile side at --level.")
+_SEGMENTATION = {
+    key: flags.DEFINE_integer(key, value, f"cells.{key} of the segmentation (level 0).")
+    for key, value in cell_slide.SEGMENTATION.items()
+}
+_BACKEND = flags.DEFINE_enum("backend", "auto", list(reader.BACKENDS), "Slide reader.")
+
+
+def load_categoriser(run):
+    """(categorise, categories, image_size) of the InfoWGAN-GP run folder `run`."""
+    path = os.path.join(run, "model.keras")
+    if not os.path.isfile(path):
+        raise MissingPathError(f"--infogan_run={run}: no model.keras (python -m trainers.infowgan)")
+    import keras
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+
+    model = keras.saving.load_model(path, compile=False)
+    if not hasattr(model, "categories"):
+        raise UserError(f"--infogan_run={run}: model.keras is a {type(model).__name__}")
+    return model.predict_on_batch, int(model.categories), int(model.image_size)
+
+
+def main(argv):
+    slide_jobs.check_no_arguments(argv)
+    if not _RUN.value:
+        raise app.UsageError("--infogan_run must name an InfoWGAN-GP run", exitcode=2)
+    if _LEVEL.value < 0 or _TILE.value < 64:
+        raise app.UsageError("--level must be >= 0 and --tile_size >= 64", exitcode=2)
+    try:
+        slide_jobs.slides_from_flags()  # flag mistakes first, before the model loads
+        categorise, categories, image_size = load_categoriser(_RUN.value)
+    except UserError as e:
+        return slide_jobs.refuse(e)
+    segmentation = {key: flag.value for key, flag in _SEGMENTATION.items()}
+
+    def analyse(path, folder):
+        return cell_slide.analyse(
+            path,
+            folder,
+            categorise=categorise,
+            categories=categories,
+            image_size=image_size,
+            level=_LEVEL.value,
+            tile_size=_TILE.value,
+            segmentation=segmentation,
+            backend=_BACKEND.value,
+        )
+
+    return slide_jobs.run_from_flags(cell_slide.ANALYSIS, analyse)
+
+
+if __name__ == "__main__":
+    app.run(main)
