@@ -7,8 +7,16 @@ import pytest
 
 from tests.conftest import run_python
 
-WRITERS = ("glomeruli", "slides", "mil_tiles", "ihc", "cells", "ki67_slides", "mil_slides",
-           "cell_slides")
+WRITERS = (
+    "glomeruli",
+    "slides",
+    "mil_tiles",
+    "ihc",
+    "cells",
+    "ki67_slides",
+    "mil_slides",
+    "cell_slides",
+)
 
 
 @pytest.mark.parametrize("name", WRITERS)

@@ -99,7 +99,8 @@ class PooledStatistics:
     """Each window's pooled statistics from `grid` [rows, cols, 2D] of per-window moments
     (`flatten` layout; a memory map is read only around the window): Gaussian weights of
     standard deviation `sigma` windows cut at 3σ, or, when `sigma` is 0, the whole
-    slide's uniform pool (computed once, row by row)."""
+    slide's uniform pool (computed once, row by row). Windows never recorded (NaN, the
+    glass of a `tissue_only` pass) weigh nothing."""
 
     def __init__(self, grid, sigma: float):
         self.grid, self.sigma = grid, sigma
@@ -109,12 +110,15 @@ class PooledStatistics:
         rows, cols, width = self.grid.shape
         half = width // 2
         total, square = np.zeros(half), np.zeros(half)
+        count = 0
         for row in range(rows):
             block = np.asarray(self.grid[row], np.float64)
+            block = block[np.isfinite(block[:, 0])]
+            count += len(block)
             total += block[:, :half].sum(0)
             square += (block[:, half:] + block[:, :half] ** 2).sum(0)
-        mean = total / (rows * cols)
-        variance = np.maximum(square / (rows * cols) - mean**2, 0.0)
+        mean = total / count
+        variance = np.maximum(square / count - mean**2, 0.0)
         return np.concatenate([mean, variance]).astype(np.float32)
 
     def __call__(self, row: int, col: int) -> np.ndarray:
@@ -129,6 +133,8 @@ class PooledStatistics:
         dy = (np.arange(r0, r1) - row)[:, None]
         dx = (np.arange(c0, c1) - col)[None, :]
         weights = np.exp(-(dy**2 + dx**2) / (2 * self.sigma**2))
+        recorded = np.isfinite(block[..., 0])
+        weights, block = weights * recorded, np.where(recorded[..., None], block, 0.0)
         half = width // 2
         mean, variance = pool(block[..., :half], block[..., half:], weights / weights.sum())
         return np.concatenate([mean, variance]).astype(np.float32)

@@ -59,18 +59,23 @@ class Parts:
         self._open.move_to_end(key)
         return self._open[key]
 
-    def statistics_grid(self, shape) -> np.ndarray:
+    def statistics_grid(self, shape, skip=frozenset()) -> np.ndarray:
         """The per-window moments [rows, cols, D] as a memory map: `statistics.npy`,
-        gathered from the per-window files the first time (then those are removed)."""
+        gathered from the per-window files the first time (then those are removed); the
+        windows in `skip` (never recorded) are NaN."""
         path = os.path.join(self.folder, "statistics.npy")
         if not os.path.exists(path):
             rows, cols = shape
-            first = np.load(self.path("statistics", 0, 0))
+            recorded = [(r, c) for r in range(rows) for c in range(cols) if (r, c) not in skip]
+            first = np.load(self.path("statistics", *recorded[0]))
             tmp = path + ".tmp"
             grid = np.lib.format.open_memmap(tmp, "w+", np.float32, (rows, cols, first.size))
             for row in range(rows):
                 for col in range(cols):
-                    grid[row, col] = np.load(self.path("statistics", row, col))
+                    if (row, col) in skip:
+                        grid[row, col] = np.nan
+                    else:
+                        grid[row, col] = np.load(self.path("statistics", row, col))
             grid.flush()
             del grid
             os.replace(tmp, path)

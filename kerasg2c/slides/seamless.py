@@ -11,6 +11,8 @@ statistics (the generator as trained); "kernel", kernelised instance normalisati
 al., ECCV 2022; `instance_statistics`): a first pass records every window's statistics
 and the second normalises with their Gaussian pool over `kernel_sigma` windows (0: the
 whole slide's).
+
+`tissue_only`: windows without tissue are copied, not translated (`glass_windows`).
 """
 
 import hashlib
@@ -24,7 +26,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasg2c.errors import UserError
-from kerasg2c.slides import blending, instance_statistics, pyramid, reader
+from kerasg2c.slides import blending, glass_windows, instance_statistics, pyramid, reader
 from kerasg2c.slides.parts import Parts
 
 NORMALIZATIONS = ("window", "kernel")
@@ -86,6 +88,7 @@ def translate_slide(
     tile_size=256,
     strategy=None,
     progress=None,
+    tissue_only=False,
 ) -> dict:
     """Translates level `level` of the slide `input_path` into the pyramidal TIFF
     `output_path`. `model` maps images in [-1, 1] to images in [-1, 1] (the CycleGAN
@@ -94,7 +97,7 @@ def translate_slide(
 
     Returns {"windows", "computed": {stage: windows run}, "seconds": {stage: s},
     "steady": {stage: windows/s after the first batch (the trace)}, "tiles",
-    "size": (height, width)}.
+    "size": (height, width), "glass_windows": windows copied (`tissue_only`)}.
     """
     if blend not in blending.BLENDS:
         raise UserError(f"--blend={blend}: expected one of {blending.BLENDS}")
@@ -112,11 +115,14 @@ def translate_slide(
         if not 0 <= level < slide.level_count:
             raise UserError(f"--level={level}: {input_path} has levels 0..{slide.level_count - 1}")
         width, height = slide.level_dimensions[level]
+        grid = blending.WindowGrid(height, width, window, blend)
+        glass = glass_windows.find(slide, level, grid) if tissue_only else set()
+        if tissue_only and len(glass) == len(grid.windows()):
+            raise UserError(f"--tissue_only: no tissue found on {input_path}")
     channels = check_window(model, window)
     kernel = normalization == "kernel" and bool(channels)
     if normalization == "kernel" and not channels:
         logging.warning("the generator has no InstanceNormalization: kernel = window normalisation")
-    grid = blending.WindowGrid(height, width, window, blend)
     meta = dict(
         input=os.path.abspath(input_path),
         generator=fingerprint(model),
@@ -126,18 +132,21 @@ def translate_slide(
         blend=blend,
         normalization=normalization,
         kernel_sigma=kernel_sigma if kernel else None,
+        tissue_only=bool(tissue_only),
     )
     parts = Parts(str(output_path), meta)
-    windows = grid.windows()
+    everything = grid.windows()
+    windows = [w for w in everything if w not in glass]
     run = _WindowRunner(model, strategy, input_path, level, grid, batch_size, channels)
-    summary = {"windows": len(windows), "computed": {}, "seconds": {}, "steady": {}}
-    summary["size"] = (height, width)
+    summary = {"windows": len(everything), "computed": {}, "seconds": {}, "steady": {}}
+    summary["size"], summary["glass_windows"] = (height, width), len(glass)
+    glass_windows.copy(parts, input_path, level, grid, glass)
     pooled = None
     if kernel:
         if not parts.has_statistics_grid():
             _run_stage(run, parts, "statistics", windows, "record", None, progress, summary)
         pooled = instance_statistics.PooledStatistics(
-            parts.statistics_grid(grid.shape), kernel_sigma
+            parts.statistics_grid(grid.shape, skip=glass), kernel_sigma
         )
     mode = "fixed" if kernel else "plain"
     _run_stage(run, parts, "windows", windows, mode, pooled, progress, summary)

@@ -3,11 +3,14 @@
 python -m kerasg2c.tools.translate --generator=runs/cyclegan/generators/HE.keras \\
     --input=SLIDE --output=OUT.tif [--level=0] [--window=512] [--blend=hann|none]
     [--normalization=window|kernel] [--kernel_sigma=1] [--batch_size=4] [--tile_size=256]
+    [--tissue_only]
 
 Windows of --window pixels overlap by half and are blended by a partition of unity
 (`kerasg2c.slides.blending`); with --normalization=kernel the generator's instance norms
 use the Gaussian pool of neighbouring windows' statistics over --kernel_sigma windows
-(0: the whole slide), kernelised instance normalisation (Ho et al., ECCV 2022). Window
+(0: the whole slide), kernelised instance normalisation (Ho et al., ECCV 2022). With
+--tissue_only, windows without tissue are copied rather than translated, and the blend
+keeps the boundary seamless (`kerasg2c.slides.glass_windows`). Window
 outputs are kept in OUT.tif.parts/ until the pyramidal TIFF is written: rerun the same
 command after an interruption to resume. Exit 2 with one line naming the file or flag
 when one cannot be used.
@@ -42,6 +45,9 @@ _KERNEL_SIGMA = flags.DEFINE_float(
 )
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 4, "Windows per step (over all replicas).")
 _TILE_SIZE = flags.DEFINE_integer("tile_size", 256, "Tile side of the output TIFF.")
+_TISSUE_ONLY = flags.DEFINE_bool(
+    "tissue_only", False, "Run the generator on tissue windows only; copy the glass."
+)
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "Show the traceback of a UserError.")
 flags.mark_flags_as_required(["generator", "input", "output"])
 
@@ -78,6 +84,7 @@ def run() -> dict:
         batch_size=_BATCH_SIZE.value,
         tile_size=_TILE_SIZE.value,
         strategy=strategy,
+        tissue_only=_TISSUE_ONLY.value,
     )
 
 
@@ -128,7 +135,8 @@ def main(argv):
             f"{stage}: {done} {unit} in {seconds:.3f} s "
             f"({done / max(seconds, 1e-9):.2f} {unit}/s{after})"
         )
-    print(f"wrote {_OUTPUT.value} ({width} x {height}, {summary['windows']} windows)")
+    glass = f", {summary['glass_windows']} of them glass, copied" if _TISSUE_ONLY.value else ""
+    print(f"wrote {_OUTPUT.value} ({width} x {height}, {summary['windows']} windows{glass})")
     return 0
 
 

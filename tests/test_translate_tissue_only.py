@@ -1,0 +1,78 @@
+"""`--tissue_only` translation: glass windows copied, tissue windows translated exactly as
+before, the blend between them without a seam, with window and kernel normalisation."""
+
+import keras
+import numpy as np
+import pytest
+import tifffile
+from conftest import run_python
+from test_translate_slide import seam_ratio, synthetic_slide
+
+from kerasg2c.models import ResnetGenerator
+from kerasg2c.slides import blending, glass_windows, reader, seamless
+
+SIZE, WINDOW = 512, 64
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """(generator, slide path, input image, folder): tissue blobs on the left, fading
+    into glass on the right."""
+    keras.utils.set_random_seed(0)
+    generator = ResnetGenerator(ngf=4, n_blocks=1)
+    generator(np.zeros((1, 64, 64, 3), np.float32))
+    fade = np.clip((np.arange(SIZE) - 200) / 100, 0, 1)[None, :, None]  # glass from x = 300
+    image = np.round(synthetic_slide(SIZE, SIZE) * (1 - fade) + 242 * fade).astype(np.uint8)
+    folder = tmp_path_factory.mktemp("tissue_only")
+    tifffile.imwrite(folder / "slide.tif", image, tile=(64, 64), photometric="rgb")
+    return generator, str(folder / "slide.tif"), image, folder
+
+
+def weight_of_translated(glass):
+    """Per pixel, the blend weight of the translated (tissue) windows."""
+    grid = blending.WindowGrid(SIZE, SIZE, WINDOW, "hann")
+
+    def part(row, col):
+        return np.full((WINDOW, WINDOW, 1), 0.0 if (row, col) in glass else 1.0, np.float32)
+
+    return grid.assemble(part, 0, 0, SIZE, SIZE)[..., 0]
+
+
+@pytest.mark.parametrize("normalization", ["window", "kernel"])
+def test_glass_is_copied_tissue_translated_and_the_blend_has_no_seam(setup, normalization):
+    generator, slide, image, folder = setup
+    run = dict(window=WINDOW, batch_size=16, normalization=normalization)
+    full_path, only_path = (
+        folder / f"full_{normalization}.tif",
+        folder / f"only_{normalization}.tif",
+    )
+    full = seamless.translate_slide(generator, slide, str(full_path), **run)
+    only = seamless.translate_slide(generator, slide, str(only_path), tissue_only=True, **run)
+    assert 0 < only["glass_windows"] < full["windows"] == only["windows"]
+    assert only["computed"]["windows"] == full["windows"] - only["glass_windows"]
+    translated, copied = tifffile.imread(full_path), tifffile.imread(only_path)
+    grid = blending.WindowGrid(SIZE, SIZE, WINDOW, "hann")
+    with reader.open_slide(slide) as s:
+        glass = glass_windows.find(s, 0, grid)
+    weight = weight_of_translated(glass)
+    assert (weight == 0).mean() > 0.3 and (weight == 1).mean() > 0.3
+    np.testing.assert_array_equal(copied[weight == 0], image[weight == 0])
+    if normalization == "window":  # each window sees its own statistics: exactly as before
+        np.testing.assert_array_equal(copied[weight == 1], translated[weight == 1])
+    assert max(seam_ratio(copied.astype(np.float64), WINDOW // 2)) < 1.1
+
+
+def test_cli_tissue_only_says_how_many_windows_were_glass(setup):
+    generator, slide, _, folder = setup
+    generator.save(folder / "HE.keras")
+    done = run_python(["-m", "kerasg2c.tools.translate", f"--generator={folder / 'HE.keras'}",
+                       f"--input={slide}", f"--output={folder}/cli.tif", "--window=64",
+                       "--tissue_only"])  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "of them glass, copied" in done.stdout
+    blank = folder / "blank.tif"
+    tifffile.imwrite(blank, np.full((256, 256, 3), 242, np.uint8), photometric="rgb")
+    refused = run_python(["-m", "kerasg2c.tools.translate", f"--generator={folder / 'HE.keras'}",
+                          f"--input={blank}", f"--output={folder}/b.tif", "--window=64",
+                          "--tissue_only"])  # fmt: skip
+    assert refused.returncode == 2 and "no tissue found" in refused.stderr
