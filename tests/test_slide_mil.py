@@ -46,11 +46,17 @@ def run_and_slide(tmp_path_factory):
 
 def test_slide_scores_are_the_models_scores_on_the_true_instances(run_and_slide):
     root, run, truth = run_and_slide
-    model, size = slide_scores.load_run(run)
+    score_blocks, size, block = slide_scores.load_run(run)
+    model = keras.saving.load_model(run / "model.keras")
     out = root / "level0"
     out.mkdir()
     summary = slide_scores.analyse(
-        root / "slide" / "HE.tif", out, model=model, instance_size=size, min_tissue=0.5
+        root / "slide" / "HE.tif",
+        out,
+        score_blocks=score_blocks,
+        instance_size=size,
+        block=block,
+        min_tissue=0.5,
     )
     scores = np.load(out / "mil_scores.npy")
     labels = np.array(Image.open(root / "slide" / "instances.png"))
@@ -73,11 +79,23 @@ def test_slide_scores_are_the_models_scores_on_the_true_instances(run_and_slide)
 
 def test_geojson_tiles_and_heatmap_sit_on_level_0(run_and_slide):
     root, run, _ = run_and_slide
-    model, _ = slide_scores.load_run(run)
+    half = root / "run16"  # the same model, its instances 16 pixels of level 1
+    half.mkdir()
+    dark_share_model().save(half / "model.keras")
+    (half / "report.json").write_text(json.dumps({"trainer": "mil", "instance_size": 16}))
+    score_blocks, size, block = slide_scores.load_run(half)
+    assert (size, block) == (16, 128)
     out = root / "level1"
     out.mkdir()
     # At level 1 a 16-pixel instance covers the same 32 level-0 pixels.
-    slide_scores.analyse(root / "slide" / "HE.tif", out, model=model, instance_size=16, level=1)
+    slide_scores.analyse(
+        root / "slide" / "HE.tif",
+        out,
+        score_blocks=score_blocks,
+        instance_size=16,
+        block=128,
+        level=1,
+    )
     scores = np.load(out / "mil_scores.npy")
     features = json.loads((out / "mil.geojson").read_text())["features"]
     assert len(features) == np.isfinite(scores).sum()

@@ -1,9 +1,11 @@
 """A trained top-1 MIL classifier over a whole slide: every instance's tumour probability.
 
-The slide's tissue is read at `level` in blocks of `BLOCK` × `BLOCK` instances (the run's
-`instance_size` pixels each, the size it was trained on); an instance whose box is at
-least `min_tissue` tissue (`slides.tissue`) is scored by the run's `model.keras` in
-inference mode on [0, 1] pixels, as `mil.instances.Scorer` scores tiles. The slide's score
+The slide's tissue is read at `level` in square blocks of instances (the run's
+`instance_size` pixels each, the size it was trained on) and each block goes to
+`score_blocks`: the run's `model.keras` in this process (`load_run`, in inference mode on
+[0, 1] pixels, as `mil.instances.Scorer` scores tiles), or the run exported and served by
+Triton (`serving.slide_models`, whose blocks are the served model's tiles). An instance
+whose box is at least `min_tissue` tissue (`slides.tissue`) keeps its score. The slide's score
 is the largest instance probability: top-1 MIL's tile score, here over the whole slide.
 
 Outputs in the slide's folder, each written under a temporary name and renamed:
@@ -16,7 +18,9 @@ Outputs in the slide's folder, each written under a temporary name and renamed:
 
 Examples:
 
-    summary = slide_scores.analyse("slide.tif", "out/slide", run="runs/mil")
+    score_blocks, instance_size, block = slide_scores.load_run("runs/mil")
+    summary = slide_scores.analyse("slide.tif", "out/slide", score_blocks=score_blocks,
+                                   instance_size=instance_size, block=block)
     summary["slide_score"], summary["tumour_instances"]
 """
 
@@ -24,22 +28,25 @@ import json
 import os
 import time
 
-import keras
 import numpy as np
-from absl import logging
 from matplotlib import colormaps
 
 from kerasg2c import errors
-from kerasg2c.mil import instances
-from kerasg2c.slides import geojson, pyramid, reader, tissue
+from kerasg2c.slides import analysis_tiles, geojson, pyramid, reader, tissue
 
 ANALYSIS = "mil"
-BLOCK = 8  # instances per side of one read
+BLOCK = 8  # instances per side of one read, in-process
 MIN_TISSUE = 0.5
 
 
-def load_run(run) -> tuple[keras.Model, int]:
-    """The MIL run's `model.keras` and its instance size (from `report.json`)."""
+def load_run(run):
+    """(score_blocks, instance_size, block side) of the MIL run folder `run`: its
+    `model.keras` in this process (TensorFlow imported here, not before).
+
+    `score_blocks(blocks)`: uint8 [B, side, side, 3] -> float32 [B, g, g] tumour
+    probabilities of each block's g × g instances (row-major), as `mil.instances.Scorer`
+    scores tiles.
+    """
     model_path, report_path = os.path.join(run, "model.keras"), os.path.join(run, "report.json")
     for path in (model_path, report_path):
         if not os.path.isfile(path):
@@ -50,18 +57,34 @@ def load_run(run) -> tuple[keras.Model, int]:
         report = json.load(f)
     if report.get("trainer") != "mil":
         raise errors.UserError(f"--run={run}: report.json is a {report.get('trainer')!r} run")
-    return keras.saving.load_model(model_path, compile=False), int(report["instance_size"])
+    import keras
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+
+    model = keras.saving.load_model(model_path, compile=False)
+    s = int(report["instance_size"])
+
+    def score_blocks(blocks):
+        b, side = len(blocks), blocks.shape[1]
+        g = side // s
+        cut = blocks.reshape(b, g, s, g, s, 3).transpose(0, 1, 3, 2, 4, 5).reshape(-1, s, s, 3)
+        logits = model(cut.astype(np.float32) / 255.0, training=False)
+        p = keras.ops.softmax(keras.ops.cast(logits, "float32"), axis=-1)
+        return keras.ops.convert_to_numpy(p)[:, 1].reshape(b, g, g)
+
+    return score_blocks, s, BLOCK * s
 
 
 def analyse(
     path,
     folder,
     *,
-    model,
+    score_blocks,
     instance_size,
+    block,
     level=0,
     min_tissue=MIN_TISSUE,
-    batch_size=256,
+    batch_blocks=8,
     backend="auto",
 ) -> dict:
     """Scores the slide's tissue instances; writes the GeoJSON, heat map and score grid.
@@ -69,52 +92,47 @@ def analyse(
     Args:
       path: the slide.
       folder: where the outputs go (exists).
-      model: the MIL classifier (`load_run`); its class 1 is tumour.
+      score_blocks: uint8 blocks [B, block, block, 3] -> [B, g, g] tumour probabilities
+        (`load_run`, or `serving.slide_models.triton_block_scorer`).
       instance_size: instance side in pixels of `level`.
+      block: side of one block in pixels of `level`, a multiple of `instance_size`.
       level: the slide level whose pixels match the training tiles'.
       min_tissue: the tissue share an instance needs to be scored.
-      batch_size: instances per model call.
+      batch_blocks: blocks per `score_blocks` call.
       backend: `reader.open_slide`'s backend.
 
     Returns:
       The summary: `slide_score`, `instances` (scored), `tumour_instances` (>= 0.5),
       `blocks`, `instances_per_s` and the settings.
     """
+    if block % instance_size:
+        raise errors.UserError(f"block {block} is not a multiple of instance size {instance_size}")
     started = time.perf_counter()
+    s, g = instance_size, block // instance_size
     with reader.open_slide(path, backend=backend) as slide:
         if not 0 <= level < slide.level_count:
             raise errors.UserError(f"--level {level}: {path} has levels 0..{slide.level_count - 1}")
         mask = tissue.tissue_mask(slide)
-        ds = slide.level_downsamples[level]
+        ds, size0 = slide.level_downsamples[level], slide.level_dimensions[0]
         width, height = slide.level_dimensions[level]
-        s, side = instance_size, BLOCK * instance_size
         scores = np.full((-(-height // s), -(-width // s)), np.nan, np.float32)
-        blocks = [
-            (x, y)
-            for y in range(0, height, side)
-            for x in range(0, width, side)
-            if mask.fraction(x * ds, y * ds, side * ds, side * ds) > 0
-        ]
-        last = time.perf_counter()
-        for i, (x, y) in enumerate(blocks, start=1):
-            cells = [
-                (r, c)
-                for r in range(BLOCK)
-                for c in range(BLOCK)
-                if mask.fraction((x + c * s) * ds, (y + r * s) * ds, s * ds, s * ds) >= min_tissue
-                and y // s + r < scores.shape[0]
-                and x // s + c < scores.shape[1]
-            ]
-            if cells:
-                rgb = slide.read_region(level, x, y, side, side).astype(np.float32) / 255.0
-                cut = np.stack([rgb[r * s : (r + 1) * s, c * s : (c + 1) * s] for r, c in cells])
-                probability = _tumour_probability(model, cut, batch_size)
-                for (r, c), p in zip(cells, probability):
-                    scores[y // s + r, x // s + c] = p
-            if time.perf_counter() - last > 10 or i == len(blocks):
-                last = time.perf_counter()
-                logging.info("mil %s: %d/%d blocks", os.path.basename(path), i, len(blocks))
-    _write_outputs(folder, scores, s * ds, slide.level_dimensions[0])
+        blocks = analysis_tiles.tissue_tiles(slide, mask, level, block)
+        progress = analysis_tiles.Progress("mil", path, len(blocks), "instances")
+        for start in range(0, len(blocks), batch_blocks):
+            batch = blocks[start : start + batch_blocks]
+            images = np.stack([slide.read_region(level, x, y, block, block) for x, y in batch])
+            for (x, y), grid in zip(batch, score_blocks(images)):
+                for r, c in np.ndindex(g, g):
+                    row, col = y // s + r, x // s + c
+                    box = ((x + c * s) * ds, (y + r * s) * ds, s * ds, s * ds)
+                    if (
+                        row < scores.shape[0]
+                        and col < scores.shape[1]
+                        and (mask.fraction(*box) >= min_tissue)
+                    ):
+                        scores[row, col] = grid[r, c]
+            progress(start + len(batch), int(np.isfinite(scores).sum()))
+    _write_outputs(folder, scores, s * ds, size0)
     seconds = time.perf_counter() - started
     scored = np.isfinite(scores)
     return {
@@ -130,15 +148,6 @@ def analyse(
         "geojson": "mil.geojson",
         "heatmap": "mil_heatmap.tif",
     }
-
-
-def _tumour_probability(model, cut, batch_size) -> np.ndarray:
-    out = []
-    for start in range(0, len(cut), batch_size):
-        logits = model(cut[start : start + batch_size], training=False)
-        probability = keras.ops.softmax(keras.ops.cast(logits, "float32"), axis=-1)
-        out.append(keras.ops.convert_to_numpy(probability)[:, instances.TUMOUR])
-    return np.concatenate(out)
 
 
 def _write_outputs(folder, scores, cell, size0):

@@ -5,7 +5,11 @@ python -m kerasg2c.tools.slide_cells --infogan_run=RUN (--slide=SLIDE | --manife
     [--shard_index=0 --num_shards=1]
 
 RUN is an InfoWGAN-GP run (`python -m trainers.infowgan`, or a cells run's `infogan/`
-stage) holding `model.keras`. Per slide, `DIR/<slide name>/` gets `cells.geojson` (every
+stage) holding `model.keras`. Instead of --infogan_run, `--triton_url=HOST:PORT
+--triton_model=NAME [--protocol=grpc] [--in_flight=4]` asks a Triton server serving that
+run (`serving.export`) for Q, and this machine needs tritonclient, not TensorFlow.
+
+Per slide, `DIR/<slide name>/` gets `cells.geojson` (every
 nucleus a detection classified `Cluster <c>`, every tissue region an annotation with the
 category proportions; File > Import objects), `cells_nuclei.csv` and the summary
 `cells.json` with the slide's category proportions (`pathology.cell_slide`). The
@@ -19,6 +23,8 @@ Examples:
 
     kerasg2c slide-cells --infogan_run=runs/cells/infogan \\
         --slide=data/cell_slide/HE.tif --out=runs/cell_slides
+    kerasg2c slide-cells --triton_url=127.0.0.1:8000 --triton_model=infogan_python \\
+        --manifest=slides.csv --out=runs/cell_slides
 """
 
 import os
@@ -31,6 +37,7 @@ from kerasg2c.slides import reader
 from kerasg2c.tools import slide_jobs
 
 slide_jobs.define_flags()
+slide_jobs.define_triton_flags()
 _RUN = flags.DEFINE_string("infogan_run", None, "The InfoWGAN-GP run (its model.keras).")
 _LEVEL = flags.DEFINE_integer("level", 0, "Slide level whose pixels match the model's crops.")
 _TILE = flags.DEFINE_integer("tile_size", cell_slide.TILE_SIZE, "Tile side at --level.")
@@ -58,13 +65,14 @@ def load_categoriser(run):
 
 def main(argv):
     slide_jobs.check_no_arguments(argv)
-    if not _RUN.value:
-        raise app.UsageError("--infogan_run must name an InfoWGAN-GP run", exitcode=2)
     if _LEVEL.value < 0 or _TILE.value < 64:
         raise app.UsageError("--level must be >= 0 and --tile_size >= 64", exitcode=2)
     try:
         slide_jobs.slides_from_flags()  # flag mistakes first, before the model loads
-        categorise, categories, image_size = load_categoriser(_RUN.value)
+        from serving import slide_models
+
+        served = slide_jobs.triton_model(slide_models.categoriser, "infogan_run")
+        categorise, categories, image_size = served or load_categoriser(_RUN.value)
     except UserError as e:
         return slide_jobs.refuse(e)
     segmentation = {key: flag.value for key, flag in _SEGMENTATION.items()}

@@ -32,6 +32,38 @@ def define_flags():
     flags.DEFINE_integer("num_shards", 1, "How many processes share the manifest.")
 
 
+def define_triton_flags():
+    """--triton_url, --triton_model, --protocol, --in_flight (`serving.slide_models`)."""
+    flags.DEFINE_string("triton_url", None, "A Triton server (host:port) serving the model.")
+    flags.DEFINE_string("triton_model", None, "The served model's name (with --triton_url).")
+    flags.DEFINE_enum("protocol", "http", ["http", "grpc"], "How to talk to --triton_url.")
+    flags.DEFINE_integer("in_flight", 4, "Requests in flight at once to --triton_url.")
+
+
+def triton_model(make, local_flag):
+    """`make(url, model, protocol=..., in_flight=...)` when --triton_url is given, else
+    None; exactly one of --triton_url and `local_flag` must be given.
+
+    Raises:
+      UserError: both or neither given, no --triton_model, or the server or model cannot
+        be used (its message).
+    """
+    f = flags.FLAGS
+    local = getattr(f, local_flag)
+    if bool(f.triton_url) == bool(local):
+        raise UserError(f"give exactly one of --{local_flag} and --triton_url")
+    if not f.triton_url:
+        return None
+    if not f.triton_model:
+        raise UserError("--triton_url needs --triton_model (the served model's name)")
+    from serving import client
+
+    try:
+        return make(f.triton_url, f.triton_model, protocol=f.protocol, in_flight=f.in_flight)
+    except client.ServingError as e:
+        raise UserError(f"--triton_url={f.triton_url}: {e}") from e
+
+
 def check_no_arguments(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}", exitcode=2)
