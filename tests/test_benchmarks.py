@@ -177,3 +177,18 @@ def test_translate_slide_benchmark_reports_each_size(proc):
     assert [(s, n) for s, n, _, _ in sizes] == [("256", "49"), ("384", "121")]
     assert all(float(f) > 0 for *_, f in sizes)
     assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
+
+
+@benchmark("-m", "benchmarks.slide_analyses", "--size=1280")
+def test_slide_analyses_benchmark_reports_accuracy_against_the_phantom_truth(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert [line.split(" | ")[0][2:] for line in table[2:]] == [
+        "ki67 level 0",
+        "ki67 level 1",
+        "cells",
+        "mil",
+    ]
+    f_scores = [float(m) for m in re.findall(r"detection F ([0-9.]+)", proc.stdout)]
+    assert len(f_scores) == 3 and min(f_scores) > 0.95
+    assert re.search(r"images/s: [0-9.]+$", proc.stdout.strip())

@@ -103,7 +103,7 @@ def analyse(
 
     Returns:
       The summary: `slide_score`, `instances` (scored), `tumour_instances` (>= 0.5),
-      `blocks`, `instances_per_s` and the settings.
+      `blocks`, `blocks_per_s` (tissue tiles/s), `instances_per_s` and the settings.
     """
     if block % instance_size:
         raise errors.UserError(f"block {block} is not a multiple of instance size {instance_size}")
@@ -141,6 +141,7 @@ def analyse(
         "instance_size": instance_size,
         "min_tissue": min_tissue,
         "blocks": len(blocks),
+        "blocks_per_s": round(len(blocks) / seconds, 3),
         "instances": int(scored.sum()),
         "instances_per_s": round(float(scored.sum()) / seconds, 2),
         "tumour_instances": int((scores[scored] >= 0.5).sum()),

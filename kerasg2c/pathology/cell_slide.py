@@ -51,6 +51,24 @@ def category_class(c) -> tuple:
     return f"Cluster {c}", tuple(int(round(v * 255)) for v in rgb)
 
 
+def load_run(run):
+    """(categorise, categories, image_size) of the InfoWGAN-GP run folder `run`: its
+    `model.keras` in this process (TensorFlow imported here, not before)."""
+    path = os.path.join(run, "model.keras")
+    if not os.path.isfile(path):
+        raise errors.MissingPathError(
+            f"--infogan_run={run}: no model.keras (python -m trainers.infowgan)"
+        )
+    import keras
+
+    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
+
+    model = keras.saving.load_model(path, compile=False)
+    if not hasattr(model, "categories"):
+        raise errors.UserError(f"--infogan_run={run}: model.keras is a {type(model).__name__}")
+    return model.predict_on_batch, int(model.categories), int(model.image_size)
+
+
 def analyse(
     path,
     folder,

@@ -27,11 +27,9 @@ Examples:
         --manifest=slides.csv --out=runs/cell_slides
 """
 
-import os
-
 from absl import app, flags
 
-from kerasg2c.errors import MissingPathError, UserError
+from kerasg2c.errors import UserError
 from kerasg2c.pathology import cell_slide
 from kerasg2c.slides import reader
 from kerasg2c.tools import slide_jobs
@@ -48,21 +46,6 @@ _SEGMENTATION = {
 _BACKEND = flags.DEFINE_enum("backend", "auto", list(reader.BACKENDS), "Slide reader.")
 
 
-def load_categoriser(run):
-    """(categorise, categories, image_size) of the InfoWGAN-GP run folder `run`."""
-    path = os.path.join(run, "model.keras")
-    if not os.path.isfile(path):
-        raise MissingPathError(f"--infogan_run={run}: no model.keras (python -m trainers.infowgan)")
-    import keras
-
-    import kerasg2c.models  # noqa: F401  (registers the classes load_model needs)
-
-    model = keras.saving.load_model(path, compile=False)
-    if not hasattr(model, "categories"):
-        raise UserError(f"--infogan_run={run}: model.keras is a {type(model).__name__}")
-    return model.predict_on_batch, int(model.categories), int(model.image_size)
-
-
 def main(argv):
     slide_jobs.check_no_arguments(argv)
     if _LEVEL.value < 0 or _TILE.value < 64:
@@ -72,7 +55,7 @@ def main(argv):
         from serving import slide_models
 
         served = slide_jobs.triton_model(slide_models.categoriser, "infogan_run")
-        categorise, categories, image_size = served or load_categoriser(_RUN.value)
+        categorise, categories, image_size = served or cell_slide.load_run(_RUN.value)
     except UserError as e:
         return slide_jobs.refuse(e)
     segmentation = {key: flag.value for key, flag in _SEGMENTATION.items()}
