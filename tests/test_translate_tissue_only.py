@@ -76,3 +76,32 @@ def test_cli_tissue_only_says_how_many_windows_were_glass(setup):
                           f"--input={blank}", f"--output={folder}/b.tif", "--window=64",
                           "--tissue_only"])  # fmt: skip
     assert refused.returncode == 2 and "no tissue found" in refused.stderr
+
+
+def test_cli_translates_a_manifest_and_names_the_slide_it_cannot_read(setup):
+    generator, slide, _, folder = setup
+    generator.save(folder / "HE2.keras")
+    (folder / "broken.tif").write_text("not a slide")
+    manifest = folder / "slides.csv"
+    manifest.write_text(f"slide\n{slide}\nbroken.tif\n")
+    command = [
+        "-m",
+        "kerasg2c.tools.translate",
+        f"--generator={folder / 'HE2.keras'}",
+        f"--manifest={manifest}",
+        f"--out={folder}/many",
+        "--window=64",
+        "--tissue_only",
+    ]
+    done = run_python(command)  # fmt: skip
+    assert done.returncode == 1 and "failures-translate-0-of-1.csv" in done.stderr
+    assert "1 translated, 0 finished before, 1 failed" in done.stdout
+    expected = folder / "expected.tif"
+    seamless.translate_slide(generator, slide, str(expected), window=64, tissue_only=True)
+    np.testing.assert_allclose(
+        tifffile.imread(folder / "many" / "slide" / "translated.tif"),
+        tifffile.imread(expected),
+        atol=1,  # another process, the same weights
+    )
+    both = run_python([*command[:3], f"--input={slide}", f"--out={folder}/many"])
+    assert both.returncode == 2 and "--input with --output, or --manifest with --out" in both.stderr

@@ -4,6 +4,8 @@ python -m kerasg2c.tools.translate --generator=runs/cyclegan/generators/HE.keras
     --input=SLIDE --output=OUT.tif [--level=0] [--window=512] [--blend=hann|none]
     [--normalization=window|kernel] [--kernel_sigma=1] [--batch_size=4] [--tile_size=256]
     [--tissue_only]
+python -m kerasg2c.tools.translate --generator=... --manifest=CSV --out=DIR
+    [--shard_index=0 --num_shards=1] [the same options]
 
 Windows of --window pixels overlap by half and are blended by a partition of unity
 (`kerasg2c.slides.blending`); with --normalization=kernel the generator's instance norms
@@ -13,7 +15,11 @@ use the Gaussian pool of neighbouring windows' statistics over --kernel_sigma wi
 keeps the boundary seamless (`kerasg2c.slides.glass_windows`). Window
 outputs are kept in OUT.tif.parts/ until the pyramidal TIFF is written: rerun the same
 command after an interruption to resume. Exit 2 with one line naming the file or flag
-when one cannot be used.
+when one cannot be used. With --manifest (a CSV with a `slide` column, as
+`kerasg2c slide-ki67` reads) each slide becomes `DIR/<slide name>/translated.tif`, a
+finished slide (its `translate.json`) is skipped, a failed one is listed in
+`DIR/failures-translate-<shard>-of-<N>.csv` (exit 1 at the end) and --num_shards processes
+share the list.
 
 Examples:
 
@@ -49,7 +55,24 @@ _TISSUE_ONLY = flags.DEFINE_bool(
     "tissue_only", False, "Run the generator on tissue windows only; copy the glass."
 )
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "Show the traceback of a UserError.")
-flags.mark_flags_as_required(["generator", "input", "output"])
+_MANIFEST = flags.DEFINE_string(
+    "manifest", None, "CSV of slides ('slide' column) instead of --input; with --out."
+)
+_OUT = flags.DEFINE_string("out", None, "With --manifest: one sub-folder per slide.")
+_SHARD_INDEX = flags.DEFINE_integer("shard_index", 0, "This process' shard of --manifest.")
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "How many processes share --manifest.")
+flags.mark_flags_as_required(["generator"])
+
+
+def _check_paths():
+    """Exactly one of --input with --output and --manifest with --out."""
+    single, many = bool(_INPUT.value or _OUTPUT.value), bool(_MANIFEST.value or _OUT.value)
+    if single == many:
+        raise UserError("give --input with --output, or --manifest with --out")
+    if single and not (_INPUT.value and _OUTPUT.value):
+        raise UserError("--input and --output go together")
+    if many and not (_MANIFEST.value and _OUT.value):
+        raise UserError("--manifest and --out go together")
 
 
 def run() -> dict:
@@ -62,6 +85,7 @@ def run() -> dict:
     from kerasg2c.slides import seamless
     from kerasg2c.training import runtime
 
+    _check_paths()
     if not os.path.isfile(_GENERATOR.value):
         raise MissingPathError(f"--generator={_GENERATOR.value}: no such file")
     strategy = runtime.make_strategy("auto")
@@ -72,10 +96,7 @@ def run() -> dict:
             raise UserError(f"--generator={_GENERATOR.value}: cannot load it: {e}") from e
     check_generator(model, _GENERATOR.value)
     logging.info("%d replica(s)", strategy.num_replicas_in_sync)
-    return seamless.translate_slide(
-        model,
-        _INPUT.value,
-        _OUTPUT.value,
+    settings = dict(
         level=_LEVEL.value,
         window=_WINDOW.value,
         blend=_BLEND.value,
@@ -86,6 +107,19 @@ def run() -> dict:
         strategy=strategy,
         tissue_only=_TISSUE_ONLY.value,
     )
+    if not _MANIFEST.value:
+        return seamless.translate_slide(model, _INPUT.value, _OUTPUT.value, **settings)
+    from kerasg2c.slides import batch
+
+    def translate(path, folder):
+        output = os.path.join(folder, "translated.tif")
+        summary = seamless.translate_slide(model, path, output, **settings)
+        return {"output": output, "windows": summary["windows"],
+                "glass_windows": summary["glass_windows"]}  # fmt: skip
+
+    slides = batch.read_manifest(_MANIFEST.value)
+    shards = dict(shard_index=_SHARD_INDEX.value, num_shards=_NUM_SHARDS.value)
+    return {"batch": batch.run(slides, _OUT.value, "translate", translate, **shards)}
 
 
 def check_generator(model, path) -> None:
@@ -125,6 +159,14 @@ def main(argv):
             raise
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    if "batch" in summary:
+        result = summary["batch"]
+        print(f"{len(result['done'])} translated, {len(result['skipped'])} finished before, "
+              f"{len(result['failed'])} failed")  # fmt: skip
+        if result["failed"]:
+            print(f"see {result['failures']}", file=sys.stderr)
+            return 1
+        return 0
     height, width = summary["size"]
     for stage, seconds in summary["seconds"].items():
         done = summary["computed"].get(stage, summary.get("tiles"))
