@@ -1,4 +1,4 @@
-"""GeoJSON FeatureCollections that QuPath's "Import objects" reads as its own objects.
+"""GeoJSON FeatureCollections that QuPath imports as its own objects (importObjectsFromFile).
 
 The conventions are QuPath's (its documentation, "Exporting annotations": "Units and
 origin", and its GeoJSON reader and writer, `PathObjectTypeAdapters` in qupath-core, v0.4

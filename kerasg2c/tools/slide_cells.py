@@ -11,7 +11,7 @@ run (`serving.export`) for Q, and this machine needs tritonclient, not TensorFlo
 
 Per slide, `DIR/<slide name>/` gets `cells.geojson` (every
 nucleus a detection classified `Cluster <c>`, every tissue region an annotation with the
-category proportions; File > Import objects), `cells_nuclei.csv` and the summary
+category proportions; drag it onto the slide in QuPath), `cells_nuclei.csv` and the summary
 `cells.json` with the slide's category proportions (`pathology.cell_slide`). The
 segmentation flags are the cells job's keys (`cells.threshold`, ...) in level-0 pixels;
 --level must give the pixel size the model's crops were cut at. Manifests, shards,

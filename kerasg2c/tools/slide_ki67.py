@@ -5,7 +5,7 @@ python -m kerasg2c.tools.slide_ki67 (--slide=SLIDE | --manifest=CSV) --out=DIR
 
 Per slide, `DIR/<slide name>/` gets `ki67.geojson` (every nucleus a Positive or Negative
 detection, every tissue region an annotation with QuPath's Num Positive / Positive %; open
-it in QuPath with File > Import objects), `ki67_nuclei.csv` and the summary `ki67.json`
+it in QuPath by dragging it onto the slide), `ki67_nuclei.csv` and the summary `ki67.json`
 (`pathology.ki67_slide`). A manifest is a CSV with a `slide` column (paths relative to the
 manifest) and optionally `label`. With --num_shards=N, N processes (a Slurm array: see
 README) each take every N-th slide. A slide whose `ki67.json` exists is skipped, so the

@@ -8,7 +8,7 @@ RUN is a `python -m trainers.mil` workdir (its `model.keras` and `report.json`);
 Triton server serving that run (`serving.export`), each slide block one served tile, and
 this machine needs tritonclient, not TensorFlow. Per
 slide, `DIR/<slide name>/` gets `mil.geojson` (every scored instance a QuPath tile with
-its `Tumour probability`, `Tumor` at >= 0.5; File > Import objects), `mil_heatmap.tif`
+its `Tumour probability`, `Tumor` at >= 0.5; drag it onto the slide in QuPath), `mil_heatmap.tif`
 (the heat map as a pyramid of the slide's size), `mil_scores.npy` and the summary
 `mil.json` (`mil.slide_scores`). --level must give the pixel size the run was trained at.
 Manifests, shards, resuming and the failure list work as for `kerasg2c slide-ki67`; then
