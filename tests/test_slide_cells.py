@@ -64,6 +64,7 @@ def test_nuclei_land_on_the_true_ones_and_proportions_add_up(slide, level):
         level=level,
     )
     score, found = f_score(out / "cells_nuclei.csv", root / "slide")
+    assert (out / "cells_preview.png").stat().st_size > 1000
     assert score >= 0.95
     counts = np.bincount([int(r["category"]) for r in found], minlength=3)
     assert summary["nuclei"] == len(found)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from conftest import run_python
+from PIL import Image
 from scipy import optimize, spatial
 from skimage import draw
 
@@ -137,6 +138,8 @@ def test_geojson_follows_qupath_conventions(analysed):
     detections = [f for f in features if f["properties"]["objectType"] == "detection"]
     annotations = [f for f in features if f["properties"]["objectType"] == "annotation"]
     assert len(detections) == summary["nuclei"] and len(annotations) == 2
+    shown = np.asarray(Image.open(root / "out" / "ki67_preview.png"))
+    assert (np.abs(shown.astype(int) - (200, 50, 50)).sum(-1) == 0).sum() > 50  # red dots
     classes = {json.dumps(f["properties"]["classification"]) for f in detections}
     assert classes == {
         json.dumps({"name": "Positive", "color": [200, 50, 50]}),

@@ -75,6 +75,9 @@ def test_slide_scores_are_the_models_scores_on_the_true_instances(run_and_slide)
     assert auc > 0.95 and truth["tumour_instances"] > 5
     assert summary["slide_score"] == pytest.approx(np.nanmax(scores), abs=1e-4)
     assert summary["instances"] == np.isfinite(scores).sum()
+    shown = np.asarray(Image.open(out / "mil_preview.png"))
+    with reader.open_slide(root / "slide" / "HE.tif") as slide:
+        assert shown.shape == slide.thumbnail(1024).shape
 
 
 def test_geojson_tiles_and_heatmap_sit_on_level_0(run_and_slide):

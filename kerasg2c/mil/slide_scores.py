@@ -13,6 +13,7 @@ Outputs in the slide's folder, each written under a temporary name and renamed:
   measurement `Tumour probability`, classified `Tumor` (QuPath's class) at >= 0.5;
 - `mil_heatmap.tif`: the heat map as a pyramid of the slide's level-0 size (each instance
   its probability's colour on the magma map, unscored area white), to lay over the slide;
+- `mil_preview.png`: the heat map over the slide's thumbnail;
 - `mil_scores.npy`: the float32 probability grid at instance resolution (NaN unscored);
 - the returned summary (`batch.run` writes it as `mil.json`).
 
@@ -32,7 +33,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from kerasg2c import errors
-from kerasg2c.slides import analysis_tiles, geojson, pyramid, reader, tissue
+from kerasg2c.slides import analysis_tiles, geojson, preview, pyramid, reader, tissue
 
 ANALYSIS = "mil"
 BLOCK = 8  # instances per side of one read, in-process
@@ -132,7 +133,8 @@ def analyse(
                     ):
                         scores[row, col] = grid[r, c]
             progress(start + len(batch), int(np.isfinite(scores).sum()))
-    _write_outputs(folder, scores, s * ds, size0)
+        colours = _write_outputs(folder, scores, s * ds, size0)
+        preview.overlay(slide, os.path.join(folder, "mil_preview.png"), colours)
     seconds = time.perf_counter() - started
     scored = np.isfinite(scores)
     return {
@@ -148,11 +150,13 @@ def analyse(
         "slide_score": round(float(scores[scored].max()), 4) if scored.any() else float("nan"),
         "geojson": "mil.geojson",
         "heatmap": "mil_heatmap.tif",
+        "preview": "mil_preview.png",
     }
 
 
-def _write_outputs(folder, scores, cell, size0):
-    """mil.geojson, mil_heatmap.tif and mil_scores.npy; `cell` is an instance's level-0 side."""
+def _write_outputs(folder, scores, cell, size0) -> np.ndarray:
+    """mil.geojson, mil_heatmap.tif and mil_scores.npy; `cell` is an instance's level-0
+    side. Returns the heat map's colour per instance (white: unscored)."""
     with geojson.FeatureWriter(os.path.join(folder, "mil.geojson")) as out:
         for r, c in np.argwhere(np.isfinite(scores)):
             p = float(scores[r, c])
@@ -181,3 +185,4 @@ def _write_outputs(folder, scores, cell, size0):
     os.replace(
         os.path.join(folder, "mil_scores.npy.partial.npy"), os.path.join(folder, "mil_scores.npy")
     )
+    return colours

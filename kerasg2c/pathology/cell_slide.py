@@ -15,6 +15,8 @@ Outputs in the slide's folder, each written under a temporary name and renamed:
   `Cluster <c>` (one colour per category) with the measurements `Nucleus: Area px^2`
   (level 0), `Nucleus: Hematoxylin mean` (the haematoxylin image, 0–255, 255 = none) and
   `Category probability`; every tissue region an annotation with its proportions;
+- `cells_preview.png`: the slide's thumbnail with every nucleus a dot of its category's
+  colour;
 - `cells_nuclei.csv`: level-0 `x`, `y`, `area`, `category`, `probability`, `region`;
 - the returned summary (`batch.run` writes it as `cells.json`).
 
@@ -36,7 +38,7 @@ from scipy import ndimage
 
 from kerasg2c import errors
 from kerasg2c.pathology import nuclei, stain
-from kerasg2c.slides import analysis_tiles, geojson, reader, tissue
+from kerasg2c.slides import analysis_tiles, geojson, preview, reader, tissue
 
 ANALYSIS = "cells"
 TILE_SIZE = 512
@@ -148,6 +150,10 @@ def analyse(
                 )
                 summaries.append(summary)
         os.replace(csv_path + ".partial", csv_path)
+        found = np.loadtxt(csv_path, delimiter=",", skiprows=1, usecols=(0, 1, 3), ndmin=2)
+        palette = np.array([category_class(c)[1] for c in range(categories)])
+        preview.dots(slide, os.path.join(folder, "cells_preview.png"), found[:, 0], found[:, 1],
+                     palette[found[:, 2].astype(int)])  # fmt: skip
     seconds = time.perf_counter() - started
     return {
         "analysis": ANALYSIS,
@@ -161,6 +167,7 @@ def analyse(
         "regions": summaries,
         "geojson": os.path.basename(geo_path),
         "nuclei_csv": os.path.basename(csv_path),
+        "preview": "cells_preview.png",
     }
 
 

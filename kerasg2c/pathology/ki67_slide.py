@@ -14,6 +14,8 @@ Outputs in the slide's folder, each written under a temporary name and renamed:
   pixels, `Nucleus: DAB OD mean`, `Nucleus: Hematoxylin OD mean`), and each tissue region
   an `annotation` with QuPath's positive-cell summary measurements (`Num Detections`,
   `Num Positive`, `Num Negative`, `Positive %`);
+- `ki67_preview.png`: the slide's thumbnail with every nucleus a red (positive) or blue
+  dot;
 - `ki67_nuclei.csv`: one row per nucleus: level-0 centroid `x`, `y`, `area`, `dab`,
   `positive`, `region`;
 - the returned summary (`batch.run` writes it as `ki67.json`): the slide's index and each
@@ -35,7 +37,7 @@ from skimage import measure
 
 from kerasg2c import errors
 from kerasg2c.pathology import ki67
-from kerasg2c.slides import analysis_tiles, geojson, reader, tissue
+from kerasg2c.slides import analysis_tiles, geojson, preview, reader, tissue
 
 ANALYSIS = "ki67"
 TILE_SIZE = 512
@@ -103,6 +105,10 @@ def analyse(
             for summary in summaries:
                 out.add(summary.pop("feature"))
         os.replace(csv_path + ".partial", csv_path)
+        found = np.loadtxt(csv_path, delimiter=",", skiprows=1, usecols=(0, 1, 4), ndmin=2)
+        colours = np.where(found[:, 2:3] > 0, geojson.POSITIVE[1], geojson.NEGATIVE[1])
+        preview.dots(slide, os.path.join(folder, "ki67_preview.png"), found[:, 0], found[:, 1],
+                     colours)  # fmt: skip
     seconds = time.perf_counter() - started
     nuclei, positive = (int(v) for v in counts.sum(0))
     return {
@@ -120,6 +126,7 @@ def analyse(
         "regions": summaries,
         "geojson": os.path.basename(geo_path),
         "nuclei_csv": os.path.basename(csv_path),
+        "preview": "ki67_preview.png",
     }
 
 
