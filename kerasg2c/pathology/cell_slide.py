@@ -38,7 +38,7 @@ from scipy import ndimage
 
 from kerasg2c import errors
 from kerasg2c.pathology import nuclei, stain
-from kerasg2c.slides import analysis_tiles, geojson, preview, reader, tissue
+from kerasg2c.slides import analysis_tiles, geojson, preview, reader
 
 ANALYSIS = "cells"
 TILE_SIZE = 512
@@ -104,12 +104,7 @@ def analyse(
     started = time.perf_counter()
     settings = {**SEGMENTATION, **(segmentation or {})}
     with reader.open_slide(path, backend=backend) as slide:
-        if not 0 <= level < slide.level_count:
-            raise errors.UserError(f"--level {level}: {path} has levels 0..{slide.level_count - 1}")
-        mask = tissue.tissue_mask(slide)
-        regions, count = ndimage.label(mask.mask)
-        if count == 0:
-            raise errors.UserError(f"{path}: no tissue found (tissue mask is empty)")
+        mask, regions, count = analysis_tiles.tissue(slide, path, level)
         ds = slide.level_downsamples[level]
         tiles = analysis_tiles.tissue_tiles(slide, mask, level, tile_size)
         progress = analysis_tiles.Progress("cells", path, len(tiles), "nuclei")

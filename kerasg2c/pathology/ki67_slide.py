@@ -35,9 +35,8 @@ import numpy as np
 from scipy import ndimage
 from skimage import measure
 
-from kerasg2c import errors
 from kerasg2c.pathology import ki67
-from kerasg2c.slides import analysis_tiles, geojson, preview, reader, tissue
+from kerasg2c.slides import analysis_tiles, geojson, preview, reader
 
 ANALYSIS = "ki67"
 TILE_SIZE = 512
@@ -66,12 +65,7 @@ def analyse(
     """
     started = time.perf_counter()
     with reader.open_slide(path, backend=backend) as slide:
-        if not 0 <= level < slide.level_count:
-            raise errors.UserError(f"--level {level}: {path} has levels 0..{slide.level_count - 1}")
-        mask = tissue.tissue_mask(slide)
-        regions, count = ndimage.label(mask.mask)
-        if count == 0:
-            raise errors.UserError(f"{path}: no tissue found (tissue mask is empty)")
+        mask, regions, count = analysis_tiles.tissue(slide, path, level)
         downsample = slide.level_downsamples[level]
         tiles = analysis_tiles.tissue_tiles(slide, mask, level, tile_size)
         progress = analysis_tiles.Progress("ki67", path, len(tiles), "nuclei")

@@ -24,12 +24,11 @@ import json
 import pathlib
 
 import numpy as np
-from absl import app, flags
-from PIL import Image
+from absl import app
 from scipy import ndimage
 
 from kerasg2c.phantoms import cell_shapes, cell_tiles, cli
-from kerasg2c.slides import pyramid, reader
+from kerasg2c.slides import pyramid
 
 CELL = cell_tiles.TILE_SIZE
 
@@ -109,33 +108,19 @@ def read_nuclei(folder) -> dict:
     }
 
 
-def _define_flags():
-    flags.DEFINE_string("out", None, "Folder to write the slide and its truth to.")
-    flags.DEFINE_integer("width", 1536, "Slide width in pixels (a multiple of 256, >= 512).")
-    flags.DEFINE_integer("height", 1024, "Slide height in pixels (a multiple of 256, >= 512).")
-    flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical slides.")
-    flags.DEFINE_string("preview", None, "Optional PNG: the slide's thumbnail.")
+def _check(height, width):
+    if height % CELL or width % CELL:
+        raise ValueError(f"multiples of {CELL}, got {height} x {width}")
+    tissue_grid(height // CELL, width // CELL)
 
 
 def main(argv):
     del argv
-    f = flags.FLAGS
-    if f.preview and not f.out:
-        raise app.UsageError("--preview is drawn from the slide: give --out too", exitcode=2)
-    if f.height % CELL or f.width % CELL or min(f.height, f.width) < 2 * CELL:
-        raise app.UsageError(f"--height and --width: multiples of {CELL}, >= 512", exitcode=2)
-
-    def write(out):
-        truth = write_slide(out, height=f.height, width=f.width, seed=f.seed)
-        return {k: truth[k] for k in ("width", "height", "nuclei")}
-
-    def preview(png):
-        with reader.open_slide(pathlib.Path(f.out) / "HE.tif") as slide:
-            Image.fromarray(slide.thumbnail(1024)).save(png)
-
-    cli.write_and_preview("cell slide phantoms", f.out, f.preview, write, preview)
+    cli.slide_main(
+        "cell slide phantoms", write_slide, "HE.tif", ("width", "height", "nuclei"), _check
+    )
 
 
 if __name__ == "__main__":
-    _define_flags()  # only when run as a program: importing the module defines no flags
+    cli.define_slide_flags(1536, 1024, 512)  # when run: importing defines no flags
     app.run(main)

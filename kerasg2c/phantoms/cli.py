@@ -9,7 +9,7 @@ the same lines (`<name>: {summary}` with the seconds taken, `<name>: preview wri
 import json
 import time
 
-from absl import app, logging
+from absl import app, flags, logging
 
 
 def write_and_preview(name, out, preview, write, write_preview) -> None:
@@ -41,3 +41,55 @@ def write_and_preview(name, out, preview, write, write_preview) -> None:
     if preview:
         write_preview(preview)
         logging.info("%s: preview written to %s", name, preview)
+
+
+def define_slide_flags(width, height, smallest):
+    """The flags of a phantom slide writer: --out, --width, --height, --seed, --preview.
+    `smallest`: the least side in pixels."""
+    flags.DEFINE_string("out", None, "Folder to write the slide and its truth to.")
+    flags.DEFINE_integer(
+        "width", width, f"Slide width in pixels (a multiple of 256, >= {smallest})."
+    )
+    flags.DEFINE_integer(
+        "height", height, f"Slide height in pixels (a multiple of 256, >= {smallest})."
+    )
+    flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical slides.")
+    flags.DEFINE_string("preview", None, "Optional PNG: the slide's thumbnail.")
+
+
+def slide_main(name, write_slide, slide_file, summary_keys, check_size) -> None:
+    """The command line of a phantom slide writer (flags of `define_slide_flags`).
+
+    Args:
+      name: what the lines call the slides ("mil slide phantoms").
+      write_slide: `write_slide(out, height=, width=, seed=)` -> its truth dict.
+      slide_file: the pyramid's file name in --out (the preview is its thumbnail).
+      summary_keys: the truth's keys logged.
+      check_size: `check_size(height, width)` raises ValueError for a size it cannot write.
+
+    Raises:
+      app.UsageError: exit 2, a size the writer cannot use or --preview without --out.
+    """
+    import pathlib
+
+    from PIL import Image
+
+    from kerasg2c.slides import reader
+
+    f = flags.FLAGS
+    if f.preview and not f.out:
+        raise app.UsageError("--preview is drawn from the slide: give --out too", exitcode=2)
+    try:
+        check_size(f.height, f.width)
+    except ValueError as e:
+        raise app.UsageError(f"--height/--width: {e}", exitcode=2) from None
+
+    def write(out):
+        truth = write_slide(out, height=f.height, width=f.width, seed=f.seed)
+        return {k: truth[k] for k in summary_keys}
+
+    def preview(png):
+        with reader.open_slide(pathlib.Path(f.out) / slide_file) as slide:
+            Image.fromarray(slide.thumbnail(1024)).save(png)
+
+    write_and_preview(name, f.out, f.preview, write, preview)

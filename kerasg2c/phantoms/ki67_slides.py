@@ -33,12 +33,12 @@ import json
 import pathlib
 
 import numpy as np
-from absl import app, flags
+from absl import app
 from PIL import Image
 from scipy import ndimage
 
 from kerasg2c.phantoms import cell_shapes, cli, ihc
-from kerasg2c.slides import pyramid, reader
+from kerasg2c.slides import pyramid
 
 CELL = ihc.SIZE  # grid cell side in level-0 pixels
 ISLANDS = {1: "tumour", 2: "normal"}
@@ -158,37 +158,23 @@ def read_nuclei(folder) -> dict:
     return {k: np.array([kind(r[k]) for r in records]) for k, kind in columns.items()}
 
 
-def _define_flags():
-    flags.DEFINE_string("out", None, "Folder to write the slide and its truth to.")
-    flags.DEFINE_integer("width", 2560, "Slide width in pixels (a multiple of 256, >= 1280).")
-    flags.DEFINE_integer("height", 2048, "Slide height in pixels (a multiple of 256, >= 512).")
-    flags.DEFINE_integer("seed", 0, "Seed (>= 0); equal seeds give byte-identical slides.")
-    flags.DEFINE_string("preview", None, "Optional PNG: the slide's thumbnail.")
+def _check(height, width):
+    if height % CELL or width % CELL:
+        raise ValueError(f"multiples of {CELL}, got {height} x {width}")
+    island_grid(height // CELL, width // CELL)
 
 
 def main(argv):
     del argv
-    f = flags.FLAGS
-    if f.preview and not f.out:
-        raise app.UsageError("--preview is drawn from the slide: give --out too", exitcode=2)
-    try:
-        island_grid(f.height // CELL, f.width // CELL)
-    except ValueError as e:
-        raise app.UsageError(f"--height/--width: {e}", exitcode=2) from None
-    if f.height % CELL or f.width % CELL:
-        raise app.UsageError(f"--height and --width must be multiples of {CELL}", exitcode=2)
-
-    def write(out):
-        truth = write_slide(out, height=f.height, width=f.width, seed=f.seed)
-        return {k: truth[k] for k in ("width", "height", "nuclei", "index")}
-
-    def preview(png):
-        with reader.open_slide(pathlib.Path(f.out) / "KI67.tif") as slide:
-            Image.fromarray(slide.thumbnail(1024)).save(png)
-
-    cli.write_and_preview("ki67 slide phantoms", f.out, f.preview, write, preview)
+    cli.slide_main(
+        "ki67 slide phantoms",
+        write_slide,
+        "KI67.tif",
+        ("width", "height", "nuclei", "index"),
+        _check,
+    )
 
 
 if __name__ == "__main__":
-    _define_flags()  # only when run as a program: importing the module defines no flags
+    cli.define_slide_flags(2560, 2048, 512)  # when run: importing defines no flags
     app.run(main)

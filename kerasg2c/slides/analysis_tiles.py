@@ -19,8 +19,11 @@ import time
 
 import numpy as np
 from absl import logging
+from scipy import ndimage
 
+from kerasg2c.errors import UserError
 from kerasg2c.slides import geojson
+from kerasg2c.slides.tissue import tissue_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +48,22 @@ class Window:
     def to_level0(self, row, col) -> tuple[float, float]:
         """(x, y) in level-0 pixels of window pixel (row, col), pixel centres at + 0.5."""
         return (self.x + col + 0.5) * self.downsample, (self.y + row + 0.5) * self.downsample
+
+
+def tissue(slide, path, level):
+    """(mask, regions, count) of an open slide after checking `level`: its
+    `tissue.tissue_mask`, the mask's connected pieces labelled 1..count.
+
+    Raises:
+      UserError: the level does not exist, or the mask is empty.
+    """
+    if not 0 <= level < slide.level_count:
+        raise UserError(f"--level {level}: {path} has levels 0..{slide.level_count - 1}")
+    mask = tissue_mask(slide)
+    regions, count = ndimage.label(mask.mask)
+    if count == 0:
+        raise UserError(f"{path}: no tissue found (tissue mask is empty)")
+    return mask, regions, count
 
 
 def tissue_tiles(slide, mask, level, tile_size) -> list[tuple[int, int]]:
