@@ -9,7 +9,8 @@ Writes a Ki-67, a cell and a MIL phantom slide of --size² pixels (not timed), t
   nuclei (Hungarian matching, ≤ 6 level-0 px), the slide's and each island's Ki-67 index
   against the truth, tissue tiles/s;
 - cells (`pathology.cell_slide`) with --infogan_run's Q (an untrained InfoWGAN-GP when
-  none: throughput and segmentation only): detection F-score, tissue tiles/s;
+  none): detection F-score, Q's purity against the true types of the matched nuclei
+  (beside one cluster's, the majority type's share), tissue tiles/s;
 - MIL (`mil.slide_scores`) with --mil_run (an untrained MILClassifier when none): the
   heat map's instance AUC against the true tumour instances, instances/s;
 - with --triton the cells and MIL runs exported (`serving.export`, python backend),
@@ -36,11 +37,24 @@ flags.DEFINE_string("out", "", "optional JSON of every figure")
 FLAGS = flags.FLAGS
 
 
-def f_score(found_xy, true_xy, reach=6.0) -> float:
+def match(found_xy, true_xy, reach=6.0):
+    """(found index, true index) of the Hungarian matches within `reach` level-0 px."""
     cost = spatial.distance.cdist(found_xy, true_xy)
     rows, cols = optimize.linear_sum_assignment(cost)
-    matched = (cost[rows, cols] <= reach).sum()
-    return 2 * matched / (len(found_xy) + len(true_xy))
+    keep = cost[rows, cols] <= reach
+    return rows[keep], cols[keep]
+
+
+def f_score(found_xy, true_xy, reach=6.0) -> float:
+    return 2 * len(match(found_xy, true_xy, reach)[0]) / (len(found_xy) + len(true_xy))
+
+
+def purity(categories, types) -> float:
+    """Share of matched nuclei whose category's most common true type is their own."""
+    categories, types = np.asarray(categories), np.asarray(types)
+    kept = sum(np.unique(types[categories == c], return_counts=True)[1].max()
+               for c in np.unique(categories))  # fmt: skip
+    return kept / len(types)
 
 
 def read_xy(path):
@@ -97,9 +111,14 @@ def cells_row(root, categoriser, path, label):
                            categories=k, image_size=size)  # fmt: skip
     nuclei = cell_slides.read_nuclei(root / "cells")
     found = read_xy(out / "cells_nuclei.csv")
+    truth = np.stack([nuclei["x"], nuclei["y"]], 1)
+    rows, cols = match(found, truth)
+    category = np.loadtxt(out / "cells_nuclei.csv", delimiter=",", skiprows=1, usecols=3)
+    types = np.array(nuclei["type"])
     return {"analysis": "cells", "path": path, "tile": "512", "tiles_per_s": s["tiles_per_s"],
-            "f_score": f_score(found, np.stack([nuclei["x"], nuclei["y"]], 1)),
-            "proportions": s["proportions"]}  # fmt: skip
+            "f_score": f_score(found, truth), "proportions": s["proportions"],
+            "purity": purity(category[rows], types[cols]),
+            "majority_type_share": purity(np.zeros(len(cols)), types[cols])}  # fmt: skip
 
 
 def mil_setup(root):
@@ -193,6 +212,9 @@ def _accuracy(row) -> str:
     if "index_error" in row:
         errors = ", ".join(f"{k} {v:+.4f}" for k, v in row["index_error"].items())
         parts.append(f"Ki-67 index error {errors}")
+    if "purity" in row:
+        parts.append(f"Q purity vs true types {row['purity']:.3f} "
+                     f"(one cluster: {row['majority_type_share']:.3f})")  # fmt: skip
     if "instance_auc" in row:
         parts.append(f"instance AUC {row['instance_auc']:.3f}")
     if "max_diff_vs_in_process" in row:
