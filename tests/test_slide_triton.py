@@ -9,8 +9,10 @@ import pytest
 import tensorflow as tf
 from conftest import free_ports, run_python
 
+from kerasg2c.mil import slide_scores
 from kerasg2c.models import MILClassifier
 from kerasg2c.models.infowgan import InfoWGANGP
+from kerasg2c.pathology import cell_slide
 from kerasg2c.phantoms import cell_slides, mil_slides
 from serving import export, server
 
@@ -65,9 +67,10 @@ def _features(path):
 def test_cells_over_http_match_the_in_process_model(served):
     root, runs, (http, _, _) = served
     slide = root / "cells" / "HE.tif"
-    tool = ["-m", "kerasg2c.tools.slide_cells", f"--slide={slide}"]
-    local = run_python([*tool, f"--out={root}/cells_local", f"--infogan_run={runs['infogan']}"])
-    assert local.returncode == 0, local.stderr[-2000:]
+    categorise, k, size = cell_slide.load_run(runs["infogan"])  # in this process
+    (root / "cells_local").mkdir()
+    cell_slide.analyse(slide, root / "cells_local", categorise=categorise, categories=k,
+                       image_size=size)  # fmt: skip
     check = (
         "import runpy, sys\n"
         "sys.argv = sys.argv[1:]\n"
@@ -84,7 +87,7 @@ def test_cells_over_http_match_the_in_process_model(served):
     )  # fmt: skip
     assert remote.returncode == 0, remote.stderr[-2000:]
     a, b = (
-        _features(root / "cells_local/HE/cells.geojson"),
+        _features(root / "cells_local/cells.geojson"),
         _features(root / "cells_triton/HE/cells.geojson"),
     )
     assert len(a) == len(b) > 50
@@ -99,13 +102,15 @@ def test_cells_over_http_match_the_in_process_model(served):
 def test_mil_over_grpc_matches_the_in_process_model(served):
     root, runs, (_, grpc, _) = served
     slide = root / "milslide" / "HE.tif"
+    score_blocks, instance_size, block = slide_scores.load_run(runs["mil"])  # in this process
+    (root / "mil_local").mkdir()
+    slide_scores.analyse(slide, root / "mil_local", score_blocks=score_blocks,
+                         instance_size=instance_size, block=block)  # fmt: skip
     tool = ["-m", "kerasg2c.tools.slide_mil", f"--slide={slide}"]
-    local = run_python([*tool, f"--out={root}/mil_local", f"--run={runs['mil']}"])
-    assert local.returncode == 0, local.stderr[-2000:]
     remote = run_python([*tool, f"--out={root}/mil_triton", f"--triton_url=127.0.0.1:{grpc}",
                          "--triton_model=mil_python", "--protocol=grpc"])  # fmt: skip
     assert remote.returncode == 0, remote.stderr[-2000:]
-    a = np.load(root / "mil_local/HE/mil_scores.npy")
+    a = np.load(root / "mil_local/mil_scores.npy")
     b = np.load(root / "mil_triton/HE/mil_scores.npy")
     assert np.isfinite(a).sum() > 100
     np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))

@@ -8,6 +8,7 @@ import tifffile
 from conftest import run_python
 from test_translate_slide import seam_ratio, synthetic_slide
 
+from kerasg2c.errors import UserError
 from kerasg2c.models import ResnetGenerator
 from kerasg2c.slides import blending, glass_windows, reader, seamless
 
@@ -62,20 +63,13 @@ def test_glass_is_copied_tissue_translated_and_the_blend_has_no_seam(setup, norm
     assert max(seam_ratio(copied.astype(np.float64), WINDOW // 2)) < 1.1
 
 
-def test_cli_tissue_only_says_how_many_windows_were_glass(setup):
-    generator, slide, _, folder = setup
-    generator.save(folder / "HE.keras")
-    done = run_python(["-m", "kerasg2c.tools.translate", f"--generator={folder / 'HE.keras'}",
-                       f"--input={slide}", f"--output={folder}/cli.tif", "--window=64",
-                       "--tissue_only"])  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "of them glass, copied" in done.stdout
-    blank = folder / "blank.tif"
+def test_a_slide_without_tissue_is_refused(setup, tmp_path):
+    generator = setup[0]
+    blank = tmp_path / "blank.tif"
     tifffile.imwrite(blank, np.full((256, 256, 3), 242, np.uint8), photometric="rgb")
-    refused = run_python(["-m", "kerasg2c.tools.translate", f"--generator={folder / 'HE.keras'}",
-                          f"--input={blank}", f"--output={folder}/b.tif", "--window=64",
-                          "--tissue_only"])  # fmt: skip
-    assert refused.returncode == 2 and "no tissue found" in refused.stderr
+    with pytest.raises(UserError, match="no tissue found"):
+        seamless.translate_slide(generator, str(blank), str(tmp_path / "b.tif"), window=64,
+                                 tissue_only=True)  # fmt: skip
 
 
 def test_cli_translates_a_manifest_and_names_the_slide_it_cannot_read(setup):

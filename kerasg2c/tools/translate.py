@@ -76,6 +76,7 @@ def _check_paths():
 
 
 def run() -> dict:
+    _check_paths()  # before TensorFlow starts: a flag mistake is answered at once
     from kerasg2c import quiet_start
 
     quiet_start.import_tensorflow()
@@ -85,7 +86,6 @@ def run() -> dict:
     from kerasg2c.slides import seamless
     from kerasg2c.training import runtime
 
-    _check_paths()
     if not os.path.isfile(_GENERATOR.value):
         raise MissingPathError(f"--generator={_GENERATOR.value}: no such file")
     strategy = runtime.make_strategy("auto")
