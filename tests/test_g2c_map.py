@@ -7,6 +7,7 @@ import pytest
 from conftest import prefetched, run_python
 from PIL import Image
 
+from kerasg2c.evaluation import effect_map
 from kerasg2c.jobs import arm_map, sweep_grid
 
 TINY = [
@@ -83,3 +84,11 @@ def test_a_map_needs_two_arms(tmp_path):
     )
     assert proc.returncode == 2
     assert "--arms=variant=PAS_ONLY: a map needs the control arm" in proc.stderr
+
+
+@pytest.mark.parametrize("lower_is_better", [False, True])
+def test_red_marks_the_arm_that_beats_the_control(lower_is_better):
+    cmap = effect_map.diverging(lower_is_better)
+    better, worse = (cmap(0.0), cmap(1.0)) if lower_is_better else (cmap(1.0), cmap(0.0))
+    assert better[0] > better[2] + 0.2  # red: an error below the control, a score above
+    assert worse[2] > worse[0] + 0.2  # blue

@@ -69,6 +69,15 @@ def effect_text(summary: dict) -> str:
     return text
 
 
+def diverging(lower_is_better=False):
+    """The heat maps' colour map over [-scale, scale]: red where the method beats the
+    control (an effect above 0, or below 0 for an error), blue where it loses; missing
+    cells grey."""
+    cmap = matplotlib.colormaps["RdBu" if lower_is_better else "RdBu_r"].copy()
+    cmap.set_bad("lightgrey")
+    return cmap
+
+
 def save_heat_map(
     panels, rows, columns, path, *, row_name, column_name, title, lower_is_better=False
 ) -> None:
@@ -95,9 +104,10 @@ def save_heat_map(
         grid = np.full((len(rows), len(columns)), np.nan)
         for (r, c), s in cells.items():
             grid[rows.index(r), columns.index(c)] = s["effect"]
-        cmap = matplotlib.colormaps["RdBu" if lower_is_better else "RdBu_r"].copy()
-        cmap.set_bad("lightgrey")
-        ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-scale, vmax=scale, aspect="auto")
+        ax.imshow(
+            np.ma.masked_invalid(grid), cmap=diverging(lower_is_better), vmin=-scale, vmax=scale,
+            aspect="auto",
+        )  # fmt: skip
         for (r, c), s in cells.items():
             text = f"{s['effect']:+.3f}"
             if s["ci_low"] is not None:
@@ -113,6 +123,9 @@ def save_heat_map(
         ax.set_ylabel(row_name)
         ax.set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    better = "below" if lower_is_better else "above"
+    fig.text(0.5, 0.005, f"red: the arm better than the control (effect {better} 0); blue: "
+             "worse; grey: no run", ha="center", va="bottom", fontsize=7)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
