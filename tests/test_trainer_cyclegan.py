@@ -2,6 +2,7 @@
 fidelity report, exported generators, a SIGKILLed run resumed bitwise."""
 
 import json
+import re
 import signal
 import subprocess
 
@@ -82,7 +83,10 @@ def test_killed_run_resumes_to_the_same_state(finished_run, killed_run):
     cmd = command(killed_dir)
     resumed = run_python(cmd)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert "at step 10" in resumed.stderr
+    # The kill lands once the parent has read the step-11 line; under load the run may be a
+    # few steps further by then, so it resumes from its last checkpoint at step 10 or later.
+    step = re.search(r"resumed from \S+ at step (\d+)", resumed.stderr)
+    assert step and 10 <= int(step.group(1)) < 32, resumed.stderr[-2000:]
     expected, got = (checkpoint_state(d / "PAS_to_PASM") for d in (finished_run, killed_dir))
     assert expected.keys() == got.keys()
     for name in expected:  # networks, optimizers and image pools, bitwise
