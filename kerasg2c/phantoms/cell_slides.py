@@ -25,9 +25,8 @@ import pathlib
 
 import numpy as np
 from absl import app
-from scipy import ndimage
 
-from kerasg2c.phantoms import cell_shapes, cell_tiles, cli
+from kerasg2c.phantoms import cell_shapes, cell_tiles, cli, slide_grid
 from kerasg2c.slides import pyramid
 
 CELL = cell_tiles.TILE_SIZE
@@ -51,8 +50,7 @@ def write_slide(out, *, height, width, seed=0, progress=None) -> dict:
       seed: >= 0; equal arguments give byte-identical files.
       progress: optional `progress(done, total)` per pyramid tile.
     """
-    if height % CELL or width % CELL:
-        raise ValueError(f"height and width must be multiples of {CELL}, got {height}x{width}")
+    slide_grid.check_size(height, width, CELL)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     grid = tissue_grid(height // CELL, width // CELL)
@@ -61,17 +59,12 @@ def write_slide(out, *, height, width, seed=0, progress=None) -> dict:
     def read_tile(row, col):
         rng = np.random.default_rng([seed, row, col])
         if not grid[row, col]:
-            glass = np.rint(cell_shapes.I0 + rng.normal(0, 2.0, (CELL, CELL, 3)))
-            return np.clip(glass, 0, 255).astype(np.uint8)
+            return slide_grid.glass(rng)
         tile = cell_tiles.make_tile(rng, CELL, label=cell_tiles.LABELS[grid[row, col] - 1])
-        index = np.arange(1, len(tile.types) + 1)
-        ones = np.ones_like(tile.instances)
-        centres = ndimage.center_of_mass(ones, tile.instances, index)
-        areas = ndimage.sum(ones, tile.instances, index)
-        for (cy, cx), area, kind in zip(centres, areas, tile.types):
+        found = slide_grid.centroids(tile.instances, len(tile.types), row, col, CELL)
+        for (x, y, area), kind in zip(found, tile.types):
             if area:
-                x, y = col * CELL + cx + 0.5, row * CELL + cy + 0.5
-                rows.append((round(x, 2), round(y, 2), int(area), kind))
+                rows.append((round(x, 2), round(y, 2), area, kind))
         return tile.image
 
     pyramid.write_pyramid(
@@ -109,8 +102,7 @@ def read_nuclei(folder) -> dict:
 
 
 def _check(height, width):
-    if height % CELL or width % CELL:
-        raise ValueError(f"multiples of {CELL}, got {height} x {width}")
+    slide_grid.check_size(height, width, CELL)
     tissue_grid(height // CELL, width // CELL)
 
 

@@ -35,9 +35,8 @@ import pathlib
 import numpy as np
 from absl import app
 from PIL import Image
-from scipy import ndimage
 
-from kerasg2c.phantoms import cell_shapes, cli, ihc
+from kerasg2c.phantoms import cell_shapes, cli, ihc, slide_grid
 from kerasg2c.slides import pyramid
 
 CELL = ihc.SIZE  # grid cell side in level-0 pixels
@@ -68,13 +67,6 @@ def cell_twin(seed, row, col, label) -> ihc.Twin:
     return ihc.make_twin(np.random.default_rng([seed, row, col]), CELL, label)
 
 
-def _glass(seed, row, col):
-    """An empty cell: the slide's white with the renderer's noise."""
-    rng = np.random.default_rng([seed, row, col, 1])
-    noisy = np.rint(cell_shapes.I0 + rng.normal(0, 2.0, (CELL, CELL, 3)))
-    return np.clip(noisy, 0, 255).astype(np.uint8)
-
-
 def _counterstain(seed, row, col, rgb):
     """`rgb` under a layer of haematoxylin-counterstained stroma (Beer–Lambert: the
     layer's OD multiplies the light by exp(-OD)), so tissue shows on glass."""
@@ -96,8 +88,7 @@ def write_slide(out, *, height, width, seed=0, progress=None) -> dict:
     Returns:
       What `truth.json` holds.
     """
-    if height % CELL or width % CELL:
-        raise ValueError(f"height and width must be multiples of {CELL}, got {height}x{width}")
+    slide_grid.check_size(height, width, CELL)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     grid = island_grid(height // CELL, width // CELL)
@@ -106,14 +97,11 @@ def write_slide(out, *, height, width, seed=0, progress=None) -> dict:
     def read_tile(row, col):
         island = int(grid[row, col])
         if not island:
-            return _glass(seed, row, col)
+            return slide_grid.glass(np.random.default_rng([seed, row, col, 1]))
         twin = cell_twin(seed, row, col, ISLANDS[island])
-        index = np.arange(1, len(twin.positive) + 1)
-        centres = ndimage.center_of_mass(np.ones_like(twin.instances), twin.instances, index)
-        areas = ndimage.sum(np.ones_like(twin.instances), twin.instances, index)
-        for (cy, cx), area, positive in zip(centres, areas, twin.positive):
-            x, y = col * CELL + cx + 0.5, row * CELL + cy + 0.5
-            rows.append((round(x, 2), round(y, 2), int(area), int(positive), island))
+        found = slide_grid.centroids(twin.instances, len(twin.positive), row, col, CELL)
+        for (x, y, area), positive in zip(found, twin.positive):
+            rows.append((round(x, 2), round(y, 2), area, int(positive), island))
         return _counterstain(seed, row, col, twin.ki67)
 
     pyramid.write_pyramid(
@@ -159,8 +147,7 @@ def read_nuclei(folder) -> dict:
 
 
 def _check(height, width):
-    if height % CELL or width % CELL:
-        raise ValueError(f"multiples of {CELL}, got {height} x {width}")
+    slide_grid.check_size(height, width, CELL)
     island_grid(height // CELL, width // CELL)
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from absl import app
 from PIL import Image
 
-from kerasg2c.phantoms import cell_shapes, cli, mil_tiles
+from kerasg2c.phantoms import cli, mil_tiles, slide_grid
 from kerasg2c.slides import pyramid
 
 CELL = 256
@@ -61,8 +61,7 @@ def write_slide(out, *, height, width, seed=0, progress=None) -> dict:
       seed: >= 0; equal arguments give byte-identical files.
       progress: optional `progress(done, total)` per pyramid tile.
     """
-    if height % CELL or width % CELL:
-        raise ValueError(f"height and width must be multiples of {CELL}, got {height}x{width}")
+    slide_grid.check_size(height, width, CELL)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     grid = cell_grid(seed, height // CELL, width // CELL)
@@ -72,8 +71,7 @@ def write_slide(out, *, height, width, seed=0, progress=None) -> dict:
     def read_tile(row, col):
         rng = np.random.default_rng([seed, row, col])
         if grid[row, col] == GLASS:
-            glass = np.rint(cell_shapes.I0 + rng.normal(0, 2.0, (CELL, CELL, 3)))
-            return np.clip(glass, 0, 255).astype(np.uint8)
+            return slide_grid.glass(rng)
         tumour = bool(grid[row, col] == TUMOUR)
         image, labels, _ = mil_tiles.make_tile(
             rng, CELL, INSTANCE, tumour, lymphocytes=bool((row + col) % 2)
@@ -101,8 +99,7 @@ def write_slide(out, *, height, width, seed=0, progress=None) -> dict:
 
 
 def _check(height, width):
-    if height % CELL or width % CELL:
-        raise ValueError(f"multiples of {CELL}, got {height} x {width}")
+    slide_grid.check_size(height, width, CELL)
     cell_grid(0, height // CELL, width // CELL)
 
 
