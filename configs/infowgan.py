@@ -72,7 +72,11 @@ def get_config() -> ml_collections.ConfigDict:
     # "in_use_recovery" (most categories in use on real cells, then Q's recovery of c from
     # generated cells; closest to the best labelled point in docs/RESULTS.md),
     # "q_recovery" or "q_confidence".
+    # "average": the critic's (so Q's) weights averaged over the last average_points
+    # evaluation points (200 generator updates at 5). With average_points > 0 every point
+    # also logs the averaged Q's diagnostic, whatever the choice; 0 = no average.
     config.infogan.select = "in_use_recovery"
+    config.infogan.average_points = 5
     config.infogan.recovery_cells = 500  # generated cells behind q_recovery, each point
     config.infogan.svm_c = 1.0  # C of the linear SVM on critic features
     config.infogan.grid_columns = 8  # noise vectors (columns) of generated_cells.png

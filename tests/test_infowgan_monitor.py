@@ -84,6 +84,29 @@ def test_selector_keeps_the_chosen_weights_and_survives_a_resume(tmp_path):
         infowgan_monitor.Selector(model, "best", str(tmp_path))
 
 
+def test_weight_average_is_the_mean_of_the_last_points_and_survives_a_resume(tmp_path):
+    model = tiny_model()
+    variable = model.critic.category_variables[0]
+    for step in (40, 80, 120, 160):
+        variable.assign(np.full(variable.shape, step, np.float32))
+        average = infowgan_monitor.WeightAverage(model, 3, str(tmp_path))  # a resumed run
+        average.add(step)
+    assert average.steps == [80, 120, 160]
+    # Q with the averaged critic differs from the live one; the live weights come back.
+    seen = average.evaluate(lambda: float(np.asarray(variable).mean()))
+    assert seen == pytest.approx(120.0) and np.asarray(variable).mean() == 160
+    # A replayed step replaces the snapshots at or after it.
+    variable.assign(np.full(variable.shape, 1.0, np.float32))
+    average.add(120)
+    assert average.steps == [80, 120]
+    assert average.apply() == {"criterion": "average", "step": 120, "points": [80, 120]}
+    np.testing.assert_allclose(np.asarray(variable), (80 + 1) / 2)
+    rows = [{"step": 40, "average": {"q_purity": 0.7}}, {"step": 80, "average": {"q_purity": 0.9}}]
+    assert infowgan_monitor.choose(rows, "average") == {"step": 80, "q_purity": 0.9}
+    with pytest.raises(ValueError, match="points=0"):
+        infowgan_monitor.WeightAverage(model, 0, str(tmp_path))
+
+
 def write_easy_cells(root: pathlib.Path) -> None:
     """Two easily told types (`EASY_TYPES`) of cell phantoms as a DATA_ROOT."""
     for s, (split, n) in enumerate((("train", 64), ("val", 8), ("test", 40))):
@@ -129,6 +152,10 @@ def test_a_short_run_on_easy_cells_uses_every_category(easy_run):
     assert report["clustering"]["infowgan_q"]["purity"] == pytest.approx(chosen["q_purity"])
     assert (workdir / "selected" / "model.weights.h5").exists()
     assert "the best point" in log
+    # Every point also measured Q with the critic averaged over the last points (up to 5).
+    assert all(r["average"]["categories_in_use"] >= 1 for r in report["history"])
+    first = report["history"][0]
+    assert first["average"]["q_purity"] == pytest.approx(first["q_purity"])  # one point
 
 
 MAP_FLAGS = [

@@ -81,6 +81,7 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
         ("optimizer.info_learning_rate", -1e-4, "config key optimizer.info_learning_rate"),
         ("infogan.select", "best", "config key infogan.select='best'"),
         ("infogan.recovery_cells", 0, "config key infogan.recovery_cells=0"),
+        ("infogan.average_points", -1, "config key infogan.average_points=-1"),
     ],
 )
 def test_infogan_bad_keys_are_named(key, value, message):

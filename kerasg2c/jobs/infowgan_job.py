@@ -103,6 +103,11 @@ def check(config, prefix: str = "") -> None:
         raise UserError(
             f"config key {i}select={select!r}: expected one of {infowgan_monitor.CRITERIA}"
         )
+    points = shared_config.value(config, i + "average_points")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 0:
+        raise UserError(f"config key {i}average_points={points!r}: expected an integer ≥ 0")
+    if select == "average" and points < 1:
+        raise UserError(f"config key {i}select='average' needs {i}average_points ≥ 1")
     cells = shared_config.value(config, i + "recovery_cells")
     if isinstance(cells, bool) or not isinstance(cells, int) or cells < 1:
         raise UserError(f"config key {i}recovery_cells={cells!r}: expected a positive integer")
@@ -232,6 +237,9 @@ def train_and_evaluate(config, context) -> dict:
     watched_labels = np.asarray(test.labels)[known] if known.any() else None
     codes = infowgan_monitor.generated_codes(model, i.recovery_cells, config.seed)
     selector = infowgan_monitor.Selector(model, i.select, context.workdir, context.chief)
+    average = i.average_points and infowgan_monitor.WeightAverage(
+        model, i.average_points, context.workdir, context.chief
+    )
 
     def on_epoch_end(epoch):
         if not context.chief:
@@ -244,6 +252,11 @@ def train_and_evaluate(config, context) -> dict:
         row = infowgan_monitor.diagnose(model, watched, watched_labels, codes=codes)
         infowgan_monitor.log_point(row, step, i.categories)
         selector.offer(row, step)
+        if average:
+            average.add(step)
+            row[infowgan_monitor.AVERAGE] = average.evaluate(
+                lambda: infowgan_monitor.diagnose(model, watched, watched_labels, codes=codes)
+            )
         return row
 
     history = loop.fit(
@@ -257,6 +270,8 @@ def train_and_evaluate(config, context) -> dict:
     if not context.chief:
         return {}
     selection = selector.restore(config.train.epochs * spe)
+    if i.select == "average":
+        selection = average.apply()
     save_mosaic(
         grid_images(model, columns, config.seed), columns, os.path.join(context.workdir, GRID)
     )

@@ -10,8 +10,9 @@ run serves every budget. At a budget B (generator updates) each run gives:
 
 - "q": Q at the run's choice among the points up to B (`infogan.select`: the point at B
   for "last", else the best point by that label-free criterion);
-- "q_last": Q at B; "q_best": the point up to B of the highest purity (uses the labels:
-  the best a choice could do);
+- "q_last": Q at B; with `infogan.average_points` > 0, "average" among the choices: Q with
+  the critic's weights averaged over the last points up to B; "q_best": the point up to B
+  of the highest purity (uses the labels: the best a choice could do);
 - "kmeans_pixels", "kmeans_hog": the report's k-means baselines on the same test cells
   (they do not depend on the budget).
 
@@ -69,7 +70,8 @@ def readout(report: dict, budget: int) -> dict:
     last = points[-1]
     chosen = infowgan_monitor.choose(points, report["selection"]["criterion"])
     clustering = report["clustering"]
-    choices = {c: _clusters(infowgan_monitor.choose(points, c)) for c in infowgan_monitor.CRITERIA}
+    kept = [c for c in infowgan_monitor.CRITERIA if c != "average" or "average" in last]
+    choices = {c: _clusters(infowgan_monitor.choose(points, c)) for c in kept}
     return {
         "choices": choices,
         "q": _clusters(chosen),
@@ -180,7 +182,8 @@ def format_markdown(cells, variants, budgets, command) -> str:
                  for m in ("precision", "recall", "f1")]  # fmt: skip
         seeds = ",".join(str(r["seed"]) for r in rows)
         lines.append(f"| {label} | {seeds} | " + " | ".join(texts) + " |")
-    criteria = infowgan_monitor.CRITERIA
+    every = [r for cell in cells.values() for r in cell["records"]]
+    criteria = [c for c in infowgan_monitor.CRITERIA if all(c in r["choices"] for r in every)]
     lines += [
         "",
         "Q's purity at each label-free choice of weights among the points up to the budget, "

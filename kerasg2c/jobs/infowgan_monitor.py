@@ -16,10 +16,13 @@ A run whose categories collapse says so in its log at that point. Because Q's cl
 swings between evaluation points, `Selector` keeps the weights of the point that is best by
 a label-free criterion (`infogan.select`, the latest point among equals): "last" (the
 paper's: the weights at the end), "q_recovery" (the highest `q_recovery`), "q_confidence",
-or "in_use_recovery" (the most categories in use, then the highest `q_recovery`: Q can
-recover c from generated cells while it puts every real cell in one category). The
-chosen weights are saved in `workdir/selected/` when they are chosen, so a resumed run
-keeps its choice, and restored before the final evaluation.
+"in_use_recovery" (the most categories in use, then the highest `q_recovery`: Q can
+recover c from generated cells while it puts every real cell in one category), or
+"average" (the critic's weights, hence Q's, averaged over the last `infogan.average_points`
+evaluation points, the generator's at the last: `WeightAverage`). The chosen weights are
+saved in `workdir/selected/` when they are chosen, so a resumed run keeps its choice, and
+restored before the final evaluation. With `infogan.average_points` > 0 every point also
+records the averaged Q's diagnostic (row["average"]), whatever the choice.
 """
 
 import json
@@ -31,8 +34,9 @@ from absl import logging
 from kerasg2c.evaluation import clustering
 
 IN_USE_SHARE = 0.25  # a category is in use when it holds ≥ 0.25 / k of the real cells
-CRITERIA = ("last", "q_recovery", "q_confidence", "in_use_recovery")
+CRITERIA = ("last", "q_recovery", "q_confidence", "in_use_recovery", "average")
 SELECTED = "selected"  # workdir/selected/: model.weights.h5 and point.json
+AVERAGE = "average"  # workdir/average/snapshots.npz: the critic at the averaged points
 
 
 def _predict(fn, images, batch_size=256) -> np.ndarray:
@@ -118,9 +122,12 @@ def criterion_value(row: dict, criterion: str) -> float:
 
 def choose(rows, criterion: str) -> dict:
     """The evaluation point `Selector` keeps among `rows` (in step order): the last one for
-    "last", else the best by `criterion`, the latest among equals."""
+    "last", the averaged Q's diagnostic at the last one for "average" (KeyError when the
+    run kept no average), else the best by `criterion`, the latest among equals."""
     if criterion == "last":
         return rows[-1]
+    if criterion == "average":
+        return {"step": rows[-1]["step"], **rows[-1][AVERAGE]}
     return max(reversed(rows), key=lambda r: criterion_value(r, criterion))
 
 
@@ -149,7 +156,7 @@ class Selector:
 
     def offer(self, row: dict, step: int) -> bool:
         """Records the point `row` at `step`; True when it is the new choice."""
-        if self.criterion == "last":
+        if self.criterion in ("last", "average"):
             return False
         value = criterion_value(row, self.criterion)
         if self.point is not None and value < self.point["value"]:
@@ -163,9 +170,9 @@ class Selector:
         return True
 
     def restore(self, last_step: int) -> dict:
-        """Loads the chosen weights (nothing for "last") and returns {"criterion", "step",
-        "value"} of the chosen point."""
-        if self.criterion == "last" or self.point is None:
+        """Loads the chosen weights (nothing for "last" or "average": `WeightAverage.apply`
+        does that) and returns {"criterion", "step", "value"} of the chosen point."""
+        if self.criterion in ("last", "average") or self.point is None:
             return {"criterion": self.criterion, "step": int(last_step)}
         self.model.load_weights(os.path.join(self.folder, "model.weights.h5"))
         logging.info(
@@ -173,3 +180,71 @@ class Selector:
             "are evaluated and saved", self.point["step"], self.criterion, self.point["value"],
         )  # fmt: skip
         return dict(self.point)
+
+
+class WeightAverage:
+    """The critic's weights (its trunk, D's and Q's heads) at the last `points` evaluation
+    points, and Q with their mean: a Polyak-style average that damps the swing of Q's
+    clustering from one point to the next. Kept in `workdir/average/snapshots.npz` on the
+    chief, so a resumed run averages the same points (snapshots at or after a replayed
+    step are replaced).
+
+    Args:
+      model: an `InfoWGANGP`.
+      points: how many evaluation points are averaged (≥ 1).
+      workdir: the run's folder.
+      chief: whether this worker writes files.
+
+    Examples:
+      >>> average = WeightAverage(model, points=5, workdir="runs/infogan")
+      >>> average.add(step=40)
+      >>> row["average"] = average.evaluate(lambda: diagnose(model, cells, codes=codes))
+    """
+
+    def __init__(self, model, points: int, workdir: str, chief: bool = True):
+        if points < 1:
+            raise ValueError(f"points={points}: need at least 1")
+        self.critic, self.points, self.chief = model.critic, points, chief
+        self.path = os.path.join(workdir, AVERAGE, "snapshots.npz")
+        self.steps, self.snapshots = [], []
+        if os.path.exists(self.path):
+            with np.load(self.path) as saved:
+                self.steps = [int(s) for s in saved["steps"]]
+                count = len(self.critic.weights)
+                self.snapshots = [
+                    [saved[f"s{n}_{w}"] for w in range(count)] for n in range(len(self.steps))
+                ]
+
+    def add(self, step: int) -> None:
+        """Snapshots the critic at `step`, keeping the last `points` snapshots."""
+        kept = [(s, w) for s, w in zip(self.steps, self.snapshots) if s < step]
+        kept.append((int(step), [np.array(v) for v in self.critic.get_weights()]))
+        kept = kept[-self.points :]
+        self.steps, self.snapshots = [s for s, _ in kept], [w for _, w in kept]
+        if self.chief:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            arrays = {f"s{n}_{w}": a for n, snap in enumerate(self.snapshots)
+                      for w, a in enumerate(snap)}  # fmt: skip
+            np.savez(self.path, steps=np.asarray(self.steps), **arrays)
+
+    def mean(self) -> list:
+        """The mean of the kept snapshots, one array per critic weight."""
+        return [np.mean(np.stack(group), axis=0) for group in zip(*self.snapshots)]
+
+    def evaluate(self, measure):
+        """`measure()` with the averaged critic in place, the live weights restored after."""
+        live = self.critic.get_weights()
+        self.critic.set_weights(self.mean())
+        try:
+            return measure()
+        finally:
+            self.critic.set_weights(live)
+
+    def apply(self) -> dict:
+        """Puts the averaged critic in place for good; {"criterion", "step", "points"}."""
+        self.critic.set_weights(self.mean())
+        logging.info(
+            "InfoWGAN-GP: the critic's weights averaged over the points at %s generator "
+            "updates are evaluated and saved", ", ".join(map(str, self.steps)),
+        )  # fmt: skip
+        return {"criterion": "average", "step": self.steps[-1], "points": list(self.steps)}
