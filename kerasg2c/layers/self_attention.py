@@ -15,8 +15,8 @@ class SelfAttention(keras.layers.Layer):
     text: 1×1 convolutions without bias give the query q (C/8 channels) at every
     position and the key k (C/8) and value v (C/2) max-pooled 2×2, so each of the
     H·W positions attends over ⌊H/2⌋·⌊W/2⌋ pooled ones; a 1×1 convolution W_o takes
-    the attended values back to C channels. With γ = 0 the block is the identity;
-    the network learns how much attention to mix in. The softmax runs in float32.
+    the attended values back to C channels. With γ = 0 the block is the identity; the
+    network learns how much attention to mix in. The pooling and softmax run in float32.
 
     Input and output: [B, H, W, C], C ≥ 8, H and W ≥ 2.
 
@@ -67,9 +67,9 @@ class SelfAttention(keras.layers.Layer):
     def call(self, x):
         batch, height, width = ops.shape(x)[0], ops.shape(x)[1], ops.shape(x)[2]
         query = ops.reshape(self.query(x), (batch, height * width, -1))
-        key = ops.max_pool(self.key(x), pool_size=2, strides=2)
+        key = _max_pool(self.key(x))
         key = ops.reshape(key, (batch, -1, key.shape[-1]))
-        value = ops.max_pool(self.value(x), pool_size=2, strides=2)
+        value = _max_pool(self.value(x))
         value = ops.reshape(value, (batch, -1, value.shape[-1]))
         logits = ops.matmul(query, ops.transpose(key, (0, 2, 1)))  # [B, H·W, pooled]
         attention = ops.cast(ops.softmax(ops.cast(logits, "float32"), axis=-1), value.dtype)
@@ -84,3 +84,11 @@ class SelfAttention(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "spectral_norm": self.spectral_norm}
+
+
+def _max_pool(x):
+    """2×2 max pooling in float32 (exact for any input dtype: the max commutes with the
+    cast). XLA has no second derivative of a bfloat16 or float16 max pool (MaxPoolGradGrad,
+    which a gradient penalty through this layer needs), so a mixed-precision step could
+    not be jit-compiled otherwise."""
+    return ops.cast(ops.max_pool(ops.cast(x, "float32"), pool_size=2, strides=2), x.dtype)

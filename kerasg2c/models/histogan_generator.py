@@ -11,16 +11,21 @@ MIN_CHANNELS = 8  # SelfAttention needs C ≥ 8 (its query has C/8 channels)
 
 
 class _UpBlock(keras.layers.Layer):
-    """Bilinear ×2 up-sampling, 3×3 conv, conditional BN, ReLU (§4.2.1)."""
+    """Bilinear ×2 up-sampling, 3×3 conv, conditional BN, ReLU (§4.2.1). The up-sampling
+    runs in float32 under mixed precision (what TensorFlow's resize computes in anyway):
+    XLA cannot compile the gradient of a bfloat16 resize."""
 
     def __init__(self, filters, num_classes, **kwargs):
         super().__init__(**kwargs)
-        self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear", name="upsample")
+        self.upsample = keras.layers.UpSampling2D(
+            2, interpolation="bilinear", dtype="float32", name="upsample"
+        )
         self.conv = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name="conv")
         self.norm = ConditionalBatchNorm(num_classes, name="cbn")
 
     def call(self, x, labels, training=None):
-        return ops.relu(self.norm(self.conv(self.upsample(x)), labels, training=training))
+        x = ops.cast(self.upsample(x), self.compute_dtype)
+        return ops.relu(self.norm(self.conv(x), labels, training=training))
 
 
 class _ResidualBlock(keras.layers.Layer):
