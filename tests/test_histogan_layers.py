@@ -167,43 +167,46 @@ def test_step_spectral_normalization_brings_the_largest_singular_value_to_one():
     np.testing.assert_allclose(layer(x, training=True), conv(x), rtol=1e-6)
 
 
+def _penalty_and_up_gradients(policy, x, labels):
+    """Under `policy`, XLA-compiled: the gradient of a gradient penalty through
+    self-attention (its key kernel) and of a loss through `_UpBlock` (its conv kernel)."""
+    from kerasg2c.models.histogan_generator import _UpBlock
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        attention, up = SelfAttention(), _UpBlock(8, 2, name="up")
+        attention(x), up(x, labels)
+        attention.gamma.assign(0.5)
+
+        @tf.function(jit_compile=True)
+        def gradients(x):
+            with tf.GradientTape() as outer:
+                with tf.GradientTape() as inner:
+                    inner.watch(x)
+                    score = tf.reduce_sum(tf.cast(attention(x), tf.float32) ** 2)
+                norm = tf.reduce_sum(inner.gradient(score, x) ** 2)
+            penalty = outer.gradient(norm, attention.trainable_variables)[0]
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.cast(up(x, labels, training=True), tf.float32))
+            return penalty, tape.gradient(loss, up.conv.kernel)
+
+        return [np.asarray(t, np.float32) for t in gradients(x)]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_histogan_layers_compile_with_xla_in_mixed_precision(policy):
     """A gradient penalty differentiates self-attention twice (XLA has no second derivative
     of a half-precision max pool) and the generator's bilinear up-sampling once (nor a
     half-precision resize gradient): both compile and match the float32 pass."""
-    from kerasg2c.models.histogan_generator import _UpBlock
-
-    x = tf.constant(normal((2, 4, 4, 8), seed=3))
-    labels = tf.constant([0, 1])
-    results = {}
-    for name in ("float32", policy):
-        keras.mixed_precision.set_global_policy(name)
-        try:
-            keras.utils.set_random_seed(0)
-            attention, up = SelfAttention(), _UpBlock(8, 2, name="up")
-            attention(x), up(x, labels)
-            attention.gamma.assign(0.5)
-
-            @tf.function(jit_compile=True)
-            def penalty_and_up(x):
-                with tf.GradientTape() as outer:
-                    with tf.GradientTape() as inner:
-                        inner.watch(x)
-                        score = tf.reduce_sum(tf.cast(attention(x), tf.float32) ** 2)
-                    norm = tf.reduce_sum(inner.gradient(score, x) ** 2)
-                outer_grads = outer.gradient(norm, attention.trainable_variables)
-                with tf.GradientTape() as tape:
-                    loss = tf.reduce_sum(tf.cast(up(x, labels, training=True), tf.float32))
-                return outer_grads[0], tape.gradient(loss, up.conv.kernel)
-
-            results[name] = [np.asarray(t, np.float32) for t in penalty_and_up(x)]
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
-    for full, half in zip(results["float32"], results[policy]):
+    x, labels = tf.constant(normal((2, 4, 4, 8), seed=3)), tf.constant([0, 1])
+    full = _penalty_and_up_gradients("float32", x, labels)
+    for f, half in zip(full, _penalty_and_up_gradients(policy, x, labels)):
         assert np.all(np.isfinite(half))
         # Half precision moves a few units across ReLU's kink: compare as a whole.
-        assert np.linalg.norm(half - full) < 0.1 * np.linalg.norm(full)
+        assert np.linalg.norm(half - f) < 0.1 * np.linalg.norm(f)
 
 
 def test_self_attention_refuses_too_few_channels():

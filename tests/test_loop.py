@@ -9,7 +9,7 @@ import tensorflow as tf
 from conftest import load_npz, run_python
 
 from kerasg2c.models.classifier import Classifier
-from kerasg2c.training import checkpointing, loop
+from kerasg2c.training import checkpointing, loop, runtime
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((32, 16, 16, 3)).astype("float32")
@@ -121,3 +121,34 @@ def test_mixed_precision_trains_close_to_float32(tmp_path, precision):
     # Half precision follows the float32 trajectory: it ends far closer to the
     # float32 weights than training moved them, but not bitwise on them.
     assert 0 < distance(mixed, f32) < 0.25 * distance(f32, init)
+
+
+@pytest.mark.parametrize(
+    "gpus, flags, policy",
+    [
+        ([(8, 0), (9, 0)], set(), "mixed_float16"),  # tensor cores: fp16, loss scaling
+        ([(6, 1)], {"avx512_bf16"}, "float32"),  # a GPU without them, whatever the CPU
+        ([], {"avx512f", "avx512_bf16"}, "mixed_bfloat16"),
+        ([], {"amx_bf16"}, "mixed_bfloat16"),
+        ([], {"avx2", "avx512f"}, "float32"),
+    ],
+)
+def test_auto_precision_picks_by_hardware(gpus, flags, policy):
+    chosen, why = runtime.auto_precision(gpus=gpus, flags=flags)
+    assert chosen == policy and why
+
+
+def test_cpu_flags_reads_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\nbugs\t: x\n")
+    assert runtime.cpu_flags(str(info)) == {"fpu", "avx512f", "avx512_bf16"}
+    assert runtime.cpu_flags(str(tmp_path / "missing")) == set()
+
+
+def test_auto_precision_sets_this_machines_policy_and_trains(tmp_path):
+    proc = run_python(
+        ["tests/workers/train_worker.py", f"--workdir={tmp_path}", "--precision=auto"]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"policy {runtime.auto_precision()[0]}" in proc.stdout
+    assert all(np.isfinite(w).all() for w in load_npz(tmp_path / "0_weights.npz"))

@@ -20,7 +20,7 @@ Users and scripts rely on these names across trainers:
   train.steps_per_epoch   0 = one pass over the training split (a smaller one is repeated)
   train.strategy          auto | default | mirrored | multi_worker
   train.jit_compile       XLA-compile the replica step
-  train.mixed_precision   '' | mixed_float16 | mixed_bfloat16
+  train.mixed_precision   '' | mixed_float16 | mixed_bfloat16 | auto (runtime.auto_precision)
 
 Configs are Python files loaded by path (`config_files.load`); each job checks its config
 with `check_shared` plus its own keys before any data is read or written.

@@ -21,7 +21,8 @@ import tensorflow as tf
 from absl import logging
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-PRECISIONS = ("", "float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("", "float32", "mixed_float16", "mixed_bfloat16", "auto")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of bfloat16 arithmetic
 
 
 def configure(train_config, seed: int) -> tf.distribute.Strategy:
@@ -43,11 +44,55 @@ def configure(train_config, seed: int) -> tf.distribute.Strategy:
     keras.utils.set_random_seed(seed)
     if train_config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(train_config.mixed_precision or "float32")
+    policy = train_config.mixed_precision or "float32"
+    if policy == "auto":
+        policy, why = auto_precision()
+        logging.info("precision %s (train.mixed_precision=auto: %s)", policy, why)
+    keras.mixed_precision.set_global_policy(policy)
     logging.info(
         "strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync
     )
     return strategy
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them (an empty set where it does not)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+def auto_precision(gpus=None, flags=None) -> tuple[str, str]:
+    """(Keras policy, why) for `train.mixed_precision=auto`: mixed_float16 (with loss
+    scaling) when every GPU has tensor cores (compute capability ≥ 7.0), float32 on other
+    GPUs, mixed_bfloat16 on a CPU with bfloat16 arithmetic (`BF16_CPU_FLAGS`), else float32.
+
+    Args:
+      gpus: compute capabilities [(major, minor)] of the GPUs; None = this machine's.
+      flags: the CPU's flags; None = `cpu_flags()`.
+
+    Examples:
+      >>> auto_precision(gpus=[], flags={"avx512f", "avx512_bf16"})
+      ('mixed_bfloat16', 'the CPU has avx512_bf16, no GPU')
+    """
+    if gpus is None:
+        details = [tf.config.experimental.get_device_details(g)
+                   for g in tf.config.list_physical_devices("GPU")]  # fmt: skip
+        gpus = [tuple(d.get("compute_capability") or (0, 0)) for d in details]
+    if gpus:
+        lowest = "%d.%d" % min(gpus)
+        if min(gpus) >= (7, 0):
+            return "mixed_float16", f"GPUs with tensor cores (compute capability {lowest})"
+        return "float32", f"a GPU without tensor cores (compute capability {lowest})"
+    found = sorted(set(cpu_flags() if flags is None else flags) & set(BF16_CPU_FLAGS))
+    if found:
+        return "mixed_bfloat16", f"the CPU has {', '.join(found)}, no GPU"
+    return "float32", "no GPU, and the CPU has no bfloat16 arithmetic"
 
 
 def split_cpu(n: int) -> None:

@@ -38,6 +38,8 @@ def main():
 
     strategy = runtime.configure(train, seed=0)
     import keras
+
+    print(f"policy {keras.mixed_precision.global_policy().name}", flush=True)
     import tensorflow as tf
 
     from kerasg2c.models.classifier import Classifier
