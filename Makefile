@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo serve test test-min bench lint clean
+.PHONY: install demo serve test test-min bench bench-peers lint clean
 
 # The declared floors: .venv-min holds every direct dependency at exactly the version
 # setup.cfg names as its lowest (.ci/min-constraints.txt), and MIN_TESTS exercise each for
@@ -77,12 +77,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
+# Every benchmark, one after the other, in one table: runs/bench/bench.md (logs beside it),
+# with the PyTorch peers' figures when PyTorch is installed (make bench-peers installs it).
 bench: $(STAMP)
-	$(PY) -m benchmarks.pipeline
-	$(PY) -m benchmarks.classifier_step
-	$(PY) -m benchmarks.cyclegan_step --size=64 --batch=1 --ngf=64 --blocks=9 --steps=5
-	$(PY) -m benchmarks.g2c_step --size=224 --batch=4 --steps=2
+	$(PY) -m benchmarks.table --out=runs/bench
 	test ! -d runs/g2c || $(PY) -m benchmarks.serving_load --workdir=runs/g2c
+
+bench-peers: $(STAMP)
+	$(PY) -m pip install -e '.[peers]'
+	$(PY) -m benchmarks.table --out=runs/bench
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) build *.egg-info

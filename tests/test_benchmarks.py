@@ -192,3 +192,20 @@ def test_slide_analyses_benchmark_reports_accuracy_against_the_phantom_truth(pro
     f_scores = [float(m) for m in re.findall(r"detection F ([0-9.]+)", proc.stdout)]
     assert len(f_scores) == 3 and min(f_scores) > 0.95
     assert re.search(r"images/s: [0-9.]+$", proc.stdout.strip())
+
+
+def test_bench_table_runs_each_setting_and_writes_one_table(tmp_path):
+    out = tmp_path / "bench"
+    args = ["-m", "benchmarks.table", f"--out={out}", "--quick", "--only=cyclegan",
+            "--settings=graph,xla_bf16", "--nopeers"]  # fmt: skip
+    proc = run_python(args)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    table = (out / "bench.md").read_text()
+    assert table.startswith("Measured ") and "cores" in table and "PyTorch peers: not run" in table
+    rows = re.findall(r"^\| CycleGAN training step, batch 1, 32 px \| (.+?) \| ([0-9.]+) \| "
+                      r"([0-9]+) MiB \|", table, re.M)  # fmt: skip
+    assert [r[0] for r in rows] == ["float32", "bfloat16 + XLA"]
+    assert all(float(rate) > 0 and int(memory) > 100 for _, rate, memory in rows)
+    assert len(list((out / "logs").glob("*_cyclegan_ours.log"))) == 2
+    bad = run_python(["-m", "benchmarks.table", f"--out={out}", "--settings=fp8"])
+    assert bad.returncode == 2 and "--settings: ['fp8']" in bad.stderr
