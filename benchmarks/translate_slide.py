@@ -11,8 +11,11 @@ output tiles/s (all pyramid levels), the child's wall time and peak RSS (`os.wai
 should not grow with the slide), and the fraction of the conv peak reached: generator
 FLOPs per window (TensorFlow's profiler on the traced [1, W, W, 3] call) × windows/s
 (× 2 passes with KIN) over the FLOP/s of a timed 3 × 3, 256 → 256 Conv2D on the
-generator's 1/4-resolution maps of a batch (this process, same device). Last line
-`images/s: X`, the windows/s of the largest slide.
+generator's 1/4-resolution maps of a batch (this process, same device), and the share of
+the generator ceiling: the same generator on batches of windows held in memory (no reading
+or writing), in windows/s, against the generator passes and against the whole translation
+with its pyramid ("end to end"). Last line `images/s: X`, the windows/s of the largest
+slide.
 """
 
 import os
@@ -82,6 +85,25 @@ def conv_peak(batch, side) -> float:
     return 2.0 * batch * side * side * 9 * 256 * 256 / seconds
 
 
+def generator_ceiling(model, batch, window) -> float:
+    """Windows/s of the translation's own replica computation (uint8 → [-1, 1], the
+    generator, float16 out) on `batch` windows held in memory: the ceiling a slide
+    translation reaches when reading and writing cost nothing."""
+    import tensorflow as tf
+
+    images = tf.random.uniform([batch, window, window, 3], 0, 256, tf.int32)
+    images = tf.cast(images, tf.uint8)
+    step = tf.function(
+        lambda x: tf.cast(model(tf.cast(x, tf.float32) / 127.5 - 1.0, training=False), tf.float16)
+    )
+    step(images).numpy()  # trace and warm up
+    started = time.perf_counter()
+    for _ in range(FLAGS.peak_steps - 1):
+        step(images)
+    step(images).numpy()
+    return batch * FLAGS.peak_steps / (time.perf_counter() - started)
+
+
 def translate(generator, slide, output) -> dict:
     """Runs the CLI in a child; its stage lines, wall time and peak RSS (MiB)."""
     args = [
@@ -132,6 +154,7 @@ def main(argv):
     flops = generator_flops(model, FLAGS.window)
     peak = conv_peak(FLAGS.batch_size, FLAGS.window // 4)
     passes = 2 if FLAGS.normalization == "kernel" else 1
+    ceiling = generator_ceiling(model, FLAGS.batch_size, FLAGS.window) / passes
     print(
         f"translate_slide: {described}, window {FLAGS.window}, blend {FLAGS.blend}, "
         f"normalization {FLAGS.normalization}, batch {FLAGS.batch_size}, "
@@ -139,7 +162,8 @@ def main(argv):
     )
     print(
         f"generator: {flops / 1e9:.1f} GFLOP per window (profiler); "
-        f"conv peak {peak / 1e12:.3f} TFLOP/s"
+        f"conv peak {peak / 1e12:.3f} TFLOP/s; generator ceiling (batches of "
+        f"{FLAGS.batch_size} windows in memory) {ceiling:.2f} windows/s"
     )
     rate = 0.0
     for size in (int(s) for s in FLAGS.sizes):
@@ -153,11 +177,14 @@ def main(argv):
             1 / r[2] if r[2] else r[1] / r[0] for k, r in result["stages"].items() if k != "tiles"
         )
         tiles, tile_seconds, _ = result["stages"]["tiles"]
+        end_to_end = windows / sum(r[1] for r in result["stages"].values())
         print(
             f"{size} x {size}: {windows} windows at {rate:.2f} windows/s "
             f"({passes} pass(es)), {tiles / tile_seconds:.1f} tiles/s ({tiles} tiles), "
             f"child {result['wall']:.1f} s, peak RSS {result['rss']:.0f} MiB, "
-            f"{100 * flops * passes * rate / peak:.1f} % of conv peak"
+            f"{100 * flops * passes * rate / peak:.1f} % of conv peak, "
+            f"{100 * rate / ceiling:.1f} % of the generator ceiling "
+            f"({100 * end_to_end / ceiling:.1f} % end to end, with the pyramid)"
         )
     print(f"images/s: {rate:.2f}")
 

@@ -176,6 +176,11 @@ def test_translate_slide_benchmark_reports_each_size(proc):
     )
     assert [(s, n) for s, n, _, _ in sizes] == [("256", "49"), ("384", "121")]
     assert all(float(f) > 0 for *_, f in sizes)
+    assert float(re.search(r"generator ceiling .* ([0-9.]+) windows/s", lines[1])[1]) > 0
+    shares = re.findall(
+        r"([0-9.]+) % of the generator ceiling \(([0-9.]+) % end to end", proc.stdout
+    )
+    assert len(shares) == 2 and all(0 < float(e) <= float(g) for g, e in shares)
     assert float(re.fullmatch(r"images/s: ([0-9.]+)", lines[-1])[1]) > 0
 
 

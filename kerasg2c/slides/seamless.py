@@ -15,6 +15,8 @@ whole slide's).
 `tissue_only`: windows without tissue are copied, not translated (`glass_windows`).
 """
 
+import collections
+import concurrent.futures
 import hashlib
 import math
 import os
@@ -183,6 +185,8 @@ def to_uint8(y: np.ndarray) -> np.ndarray:
 
 
 def _run_stage(run, parts, stage, windows, mode, pooled, progress, summary):
+    """Runs `stage` over the unsaved windows; a thread saves a batch (two at most waiting)
+    while the next is translated, and tf.data reads ahead."""
     missing = parts.missing(stage, windows)
     if len(missing) < len(windows):
         logging.info(
@@ -191,12 +195,21 @@ def _run_stage(run, parts, stage, windows, mode, pooled, progress, summary):
     started = time.perf_counter()
     done = len(windows) - len(missing)
     first = None  # (time, windows) after the first batch, which includes the trace
-    for index, outputs in run(missing, mode, pooled):
+
+    def save(index, outputs):
         for (row, col), out in zip(index, outputs):
             parts.save(stage, int(row), int(col), out)
-        done += len(index)
-        first = first or (time.perf_counter(), len(index))
-        progress(stage, done, len(windows))
+
+    pending = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="window-writer") as writer:
+        for index, outputs in run(missing, mode, pooled):
+            pending.append(writer.submit(save, index, outputs))
+            if len(pending) > 2:
+                pending.popleft().result()
+            done += len(index)
+            first = first or (time.perf_counter(), len(index))
+            progress(stage, done, len(windows))
+        [future.result() for future in pending]  # a failed write raises here
     now = time.perf_counter()
     summary["computed"][stage] = len(missing)
     summary["seconds"][stage] = now - started
@@ -271,8 +284,7 @@ class _WindowRunner:
 
 
 def _log_progress(every=10.0):
-    """progress(stage, done, total) logging at most every `every` seconds per stage, with
-    the rate since the stage's first call."""
+    """progress(stage, done, total): a log line at most every `every` s per stage, rated."""
     state = {}
 
     def progress(stage, done, total):
