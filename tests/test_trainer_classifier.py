@@ -4,6 +4,7 @@ config overrides, a SIGKILLed run resumed to the same weights, SIGTERM."""
 import csv
 import json
 import os
+import re
 import signal
 
 import h5py
@@ -86,7 +87,10 @@ def test_killed_run_resumes_to_the_same_weights(finished_run, killed_run):
     cmd = command(killed_dir, "--config.train.epochs=3")
     resumed = run_python(cmd)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
-    assert "resumed from" in resumed.stderr and "at step 8" in resumed.stderr
+    # The kill lands once the parent has read the step-9 line; under load the run may be a
+    # few steps further by then, so it resumes from a checkpoint (every 2 steps) from 8 on.
+    step = re.search(r"resumed from \S+ at step (\d+)", resumed.stderr)
+    assert step and int(step.group(1)) in (8, 10, 12, 14, 16), resumed.stderr[-2000:]
     expected, got = weights(reference_dir), weights(killed_dir)
     assert expected.keys() == got.keys()
     for name in expected:  # bitwise: op determinism is on, same data order
