@@ -173,9 +173,16 @@ class CycleGAN(MultiOptimizerModel, keras.Model):
         g_opt, d_opt = self.generator_optimizer, self.discriminator_optimizer
         g_vars, d_vars = self.generator_variables, self.discriminator_variables
         with tf.GradientTape() as tape:
-            # 1. Generators forward: A → B → A and B → A → B (and identities).
-            fake_b = self.generator_ab(self.with_class(real_a, class_a), training=True)
-            fake_a = self.generator_ba(self.with_class(real_b, class_b), training=True)
+            # 1. Generators forward: A → B → A and B → A → B (and identities). A generator's
+            #    translation and identity pass share one call (two images per example:
+            #    every layer is per image, instance normalisation included).
+            in_a, in_b = self.with_class(real_a, class_a), self.with_class(real_b, class_b)
+            if self.lambda_identity:
+                fake_b, same_b = _twice(self.generator_ab, in_a, in_b)
+                fake_a, same_a = _twice(self.generator_ba, in_b, in_a)
+            else:
+                fake_b = self.generator_ab(in_a, training=True)
+                fake_a = self.generator_ba(in_b, training=True)
             rec_a = self.generator_ba(self.with_class(fake_b, class_a), training=True)
             rec_b = self.generator_ab(self.with_class(fake_a, class_b), training=True)
             d_in_fake_b = self.with_class(fake_b, class_a)
@@ -188,8 +195,6 @@ class CycleGAN(MultiOptimizerModel, keras.Model):
                 real_a, rec_a
             ) + adversarial.cycle_consistency_loss(real_b, rec_b)
             if self.lambda_identity:
-                same_b = self.generator_ab(self.with_class(real_b, class_b), training=True)
-                same_a = self.generator_ba(self.with_class(real_a, class_a), training=True)
                 ident = adversarial.identity_loss(real_b, same_b) + adversarial.identity_loss(
                     real_a, same_a
                 )
@@ -202,17 +207,14 @@ class CycleGAN(MultiOptimizerModel, keras.Model):
             scaled = g_opt.scale_loss(g_loss)
         g_opt.apply(tape.gradient(scaled, g_vars), g_vars)
         # 3. Discriminators: real images against pooled fakes (made before the update above,
-        #    as in the reference); no gradient flows back into the generators.
+        #    as in the reference), one call per discriminator; no gradient reaches the
+        #    generators.
         pooled_fake_b = self.pool_b(tf.stop_gradient(d_in_fake_b))
         pooled_fake_a = self.pool_a(tf.stop_gradient(d_in_fake_a))
         with tf.GradientTape() as tape:
             d_per_example = disc_loss_fn(
-                self.discriminator_b(self.with_class(real_b, class_b), training=True),
-                self.discriminator_b(pooled_fake_b, training=True),
-            ) + disc_loss_fn(
-                self.discriminator_a(self.with_class(real_a, class_a), training=True),
-                self.discriminator_a(pooled_fake_a, training=True),
-            )
+                *_twice(self.discriminator_b, in_b, pooled_fake_b)
+            ) + disc_loss_fn(*_twice(self.discriminator_a, in_a, pooled_fake_a))
             d_loss = tf.nn.compute_average_loss(d_per_example)
             scaled = d_opt.scale_loss(d_loss)
         d_opt.apply(tape.gradient(scaled, d_vars), d_vars)
@@ -248,3 +250,11 @@ class CycleGAN(MultiOptimizerModel, keras.Model):
         for key in ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _twice(network, first, second):
+    """(network(first), network(second)) in one training-mode call on both batches stacked:
+    the same values for networks that treat each image on its own (no batch
+    normalisation), with half the calls, weight casts and kernel launches."""
+    both = network(ops.concatenate([first, second], axis=0), training=True)
+    return both[: ops.shape(first)[0]], both[ops.shape(first)[0] :]

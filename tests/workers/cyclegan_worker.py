@@ -65,15 +65,17 @@ def make_cyclegan(keras, name):
 
 
 def train_cyclegan(strategy, model, batches, tf, loop):
+    """Per-step logs and the networks' weights after the first step."""
     step = loop.make_distributed_step(model, strategy, jit_compile=False)
     dataset = strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensor_slices(batches).batch(4)
     )
-    logs = []
+    logs, first = [], None
     for batch in dataset:
         values, _ = step(batch, tf.constant(0.0))
         logs.append({k: float(v) for k, v in values.items()})
-    return logs
+        first = first or [w.numpy() for w in model.trainable_weights]
+    return logs, first
 
 
 def main():
@@ -104,9 +106,16 @@ def main():
     with mirrored.scope():
         two = make_cyclegan(keras, "two")
     two.set_weights(single.get_weights())
-    results["single_logs"] = train_cyclegan(single_strategy, single, (a, b), tf, loop)
-    results["mirrored_logs"] = train_cyclegan(mirrored, two, (a, b), tf, loop)
+    initial = [w.numpy() for w in single.trainable_weights]
+    results["single_logs"], first_one = train_cyclegan(single_strategy, single, (a, b), tf, loop)
+    results["mirrored_logs"], first_two = train_cyclegan(mirrored, two, (a, b), tf, loop)
     # The networks only: each replica's pool saw half of the images.
+    results["first_step_weight_diff"] = max(
+        float(np.max(np.abs(x - y))) for x, y in zip(first_one, first_two)
+    )
+    results["first_step_change"] = max(
+        float(np.max(np.abs(x - y))) for x, y in zip(first_one, initial)
+    )
     results["max_weight_diff"] = max(
         float(np.max(np.abs(x.numpy() - y.numpy())))
         for x, y in zip(single.trainable_weights, two.trainable_weights)
