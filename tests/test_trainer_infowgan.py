@@ -88,6 +88,19 @@ def test_infogan_bad_keys_are_named(key, value, message):
     assert_bad_key_named("infowgan", infowgan_job.check, key, value, message)
 
 
+def test_infogan_average_choice_needs_averaged_points():
+    import re
+
+    from kerasg2c.errors import UserError
+    from kerasg2c.jobs import config_files
+
+    config = config_files.load("configs/infowgan.py")
+    config.infogan.select, config.infogan.average_points = "average", 0
+    message = "config key infogan.select='average' needs infogan.average_points ≥ 1"
+    with pytest.raises(UserError, match=re.escape(message)):
+        infowgan_job.check(config)
+
+
 def test_serving_exports_q_and_the_generator(infogan_run, tmp_path):
     import keras
     import tensorflow as tf
