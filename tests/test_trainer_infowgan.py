@@ -57,15 +57,13 @@ def test_infogan_run_reports_clusters_against_baselines(infogan_run):
         assert 1 <= row["categories_in_use"] <= 5 and len(row["category_shares"]) == 5
         assert 0 <= row["q_recovery"] <= 1 and 0.2 <= row["q_confidence"] <= 1
         assert 0.2 <= row["q_purity"] <= 1
-    selection = report["selection"]  # the default: most categories in use, then q_recovery
-    assert selection["criterion"] == "in_use_recovery"
-    chosen = next(r for r in report["history"] if r["step"] == selection["step"])
-    assert selection["value"] == max(
-        r["categories_in_use"] + r["q_recovery"] / 2 for r in report["history"]
-    )
+    # The default: Q with the critic averaged over the last (up to 5) evaluation points,
+    # the same Q the last point's "average" diagnostic measured.
+    selection, steps = report["selection"], [r["step"] for r in report["history"]]
+    assert selection["criterion"] == "average" and selection["points"] == steps[-5:]
     final = report["diagnostic"]
     assert final["q_purity"] == pytest.approx(scores["infowgan_q"]["purity"])
-    assert final["q_purity"] == pytest.approx(chosen["q_purity"])
+    assert final["q_purity"] == pytest.approx(report["history"][-1]["average"]["q_purity"])
     assert report["metrics"]["test"]["purity"] == scores["infowgan_q"]["purity"]
 
 
