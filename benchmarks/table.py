@@ -12,10 +12,13 @@ output); prints the table. A run that fails is a row saying so, and the rest sti
 Exit codes: 0 every run finished; 1 a run failed; 2 a flag cannot be used.
 """
 
+import dataclasses
 import datetime
+import importlib.util
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -140,7 +143,7 @@ def machine() -> str:
     gpu = subprocess.run(
         ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
         capture_output=True, text=True,
-    ).stdout.strip() if _has("nvidia-smi") else "no GPU"  # fmt: skip
+    ).stdout.strip() if shutil.which("nvidia-smi") else "no GPU"  # fmt: skip
     versions = [f"Python {platform.python_version()}"]
     for package in ("tensorflow", "keras", "torch"):
         try:
@@ -149,12 +152,6 @@ def machine() -> str:
             pass
     return (f"{model}, {os.cpu_count()} cores ({', '.join(bf16)}), {gpu}; "
             + ", ".join(versions))  # fmt: skip
-
-
-def _has(program) -> bool:
-    return any(
-        os.access(os.path.join(p, program), os.X_OK) for p in os.environ["PATH"].split(os.pathsep)
-    )
 
 
 def format_table(results, header: str) -> str:
@@ -183,20 +180,13 @@ def main(argv):
     if unknown:
         raise app.UsageError(f"--only: {unknown} not among {groups}", exitcode=2)
     rows = [e for e in rows if not _ONLY.value or e.group in _ONLY.value]
-    try:
-        import torch  # noqa: F401
-
-        peers = _PEERS.value
-    except ImportError:
-        peers = False
+    peers = _PEERS.value and importlib.util.find_spec("torch") is not None
     logs = os.path.join(_OUT.value, "logs")
     os.makedirs(logs, exist_ok=True)
     results = []
     for n, entry in enumerate(rows):
         if not peers:
-            entry = Entry(
-                *(getattr(entry, f) for f in ("group", "work", "setting", "module", "args"))
-            )
+            entry = dataclasses.replace(entry, peer=())
         print(f"[{n + 1}/{len(rows)}] {entry.work}, {entry.setting or 'default'} ...", flush=True)
         results.append(run_entry(entry, logs, n))
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

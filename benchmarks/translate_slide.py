@@ -69,6 +69,17 @@ def generator_flops(model, window) -> float:
     return float(tf.compat.v1.profiler.profile(graph=traced.graph, options=options).total_float_ops)
 
 
+def _seconds_per_call(fn) -> float:
+    """Seconds per call of the tf.function `fn()` (returning a tensor), after one call that
+    traces and warms up; --peak_steps calls timed, the last one waited for."""
+    fn().numpy()
+    started = time.perf_counter()
+    for _ in range(FLAGS.peak_steps - 1):
+        fn()
+    fn().numpy()
+    return (time.perf_counter() - started) / FLAGS.peak_steps
+
+
 def conv_peak(batch, side) -> float:
     """FLOP/s of a 3 × 3, 256 → 256 Conv2D on [batch, side, side, 256]."""
     import tensorflow as tf
@@ -76,13 +87,7 @@ def conv_peak(batch, side) -> float:
     x = tf.random.normal([batch, side, side, 256])
     kernel = tf.random.normal([3, 3, 256, 256])
     conv = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, kernel, 1, "SAME")))
-    conv().numpy()  # trace and warm up
-    started = time.perf_counter()
-    for _ in range(FLAGS.peak_steps - 1):
-        conv()
-    conv().numpy()
-    seconds = (time.perf_counter() - started) / FLAGS.peak_steps
-    return 2.0 * batch * side * side * 9 * 256 * 256 / seconds
+    return 2.0 * batch * side * side * 9 * 256 * 256 / _seconds_per_call(conv)
 
 
 def generator_ceiling(model, batch, window) -> float:
@@ -94,14 +99,11 @@ def generator_ceiling(model, batch, window) -> float:
     images = tf.random.uniform([batch, window, window, 3], 0, 256, tf.int32)
     images = tf.cast(images, tf.uint8)
     step = tf.function(
-        lambda x: tf.cast(model(tf.cast(x, tf.float32) / 127.5 - 1.0, training=False), tf.float16)
+        lambda: tf.cast(
+            model(tf.cast(images, tf.float32) / 127.5 - 1.0, training=False), tf.float16
+        )
     )
-    step(images).numpy()  # trace and warm up
-    started = time.perf_counter()
-    for _ in range(FLAGS.peak_steps - 1):
-        step(images)
-    step(images).numpy()
-    return batch * FLAGS.peak_steps / (time.perf_counter() - started)
+    return batch / _seconds_per_call(step)
 
 
 def translate(generator, slide, output) -> dict:

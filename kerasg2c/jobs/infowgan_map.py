@@ -70,7 +70,9 @@ def readout(report: dict, budget: int) -> dict:
     last = points[-1]
     chosen = infowgan_monitor.choose(points, report["selection"]["criterion"])
     clustering = report["clustering"]
-    kept = [c for c in infowgan_monitor.CRITERIA if c != "average" or "average" in last]
+    kept = [
+        c for c in infowgan_monitor.CRITERIA if c != "average" or infowgan_monitor.AVERAGE in last
+    ]
     choices = {c: _clusters(infowgan_monitor.choose(points, c)) for c in kept}
     return {
         "choices": choices,
