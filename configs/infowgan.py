@@ -64,7 +64,8 @@ def get_config() -> ml_collections.ConfigDict:
     # purity at 1,000 updates (docs/RESULTS.md) at about 2.5 times the time.
     config.infogan.channels = 64
     # Critic updates per generator and Q update: 1 (the paper's 5) learned the types as well
-    # at 1,000 generator updates for 2.6 times less time (docs/RESULTS.md).
+    # at width 32 and 1,000 generator updates for 2.6 times less time (docs/RESULTS.md); at
+    # width 64, 5 reached pixel k-means' purity on two seeds (0.815) at four times the time.
     config.infogan.n_critic = 1
     config.infogan.lambda_gp = 10.0
     config.infogan.lambda_info = 1.0
