@@ -23,9 +23,9 @@ replica step jit-compiled), bf16 (Keras policy mixed_bfloat16: bfloat16 compute,
 variables; images, scores, losses and the gradient penalty stay float32), xla_bf16. Each
 builds its own model and prints `<variant>: ... images/s: X` (or `<variant>: failed: `
 and the error's first informative line, and the next variant runs); a table of all of
-them closes. On a CPU, xla_bf16 fails: XLA_CPU has no bfloat16 MaxPoolGradGrad (the
-gradient penalty's second derivative through the critic's self-attention pooling).
-It replaces --jit_compile and --mixed_precision.
+them closes. xla_bf16 compiles because the critic's self-attention pools and the
+generator up-samples in float32 (XLA on CPU has neither derivative in bfloat16). It
+replaces --jit_compile and --mixed_precision.
 """
 
 from absl import app, flags

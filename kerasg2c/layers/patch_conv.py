@@ -19,7 +19,7 @@ class PatchConv2D(keras.layers.Conv2D):
     critic's deepest layers: 2×2 or 3×3 outputs of 3×3 and 4×4 kernels) to kernel-reversed
     convolutions that it runs with a generic loop: in a HistoGAN step at 64 px these two
     layers of the low-resolution critic took most of the XLA step (the profile is in
-    docs/ARCHITECTURE.md, "Performance"). Slices, concatenation and a matrix product have
+    docs/SCALING.md, "Benchmarks"). Slices, concatenation and a matrix product have
     fast derivatives of every order under XLA, and at these sizes TensorFlow's own
     convolution is no faster than the product.
 

@@ -5,6 +5,7 @@ from keras import ops
 
 from kerasg2c.layers.conditional_batch_norm import ConditionalBatchNorm
 from kerasg2c.layers.minibatch_discrimination import MinibatchDiscrimination
+from kerasg2c.layers.patch_conv import PatchConv2D
 from kerasg2c.layers.self_attention import SelfAttention
 from kerasg2c.layers.spectral_normalization import StepSpectralNormalization
 
@@ -22,9 +23,11 @@ class HistoGANCritic(keras.Model):
     one (SAGAN places it at mid resolution); a spectrally normalised 3×3 conv, the
     normalisation, LeakyReLU(0.2); global average pooling (any image size);
     minibatch discrimination; a bias-free dense score (a bias cancels in the WGAN
-    loss). Convs followed by a normalisation have no bias. The spectral norms' power
-    iteration advances in `power_iterate()`, which the training step calls once per
-    critic update.
+    loss). Convs followed by a normalisation have no bias. The convs are `PatchConv2D`:
+    an output of at most 3 × 3 pixels (the deepest layers at small stages) is one matrix
+    product, which XLA differentiates twice quickly (the gradient penalty). The spectral
+    norms' power iteration advances in `power_iterate()`, which the training step calls
+    once per critic update.
 
     critic_norm:
       "batch": the paper's critic: conditional BN after each down-sampling conv, BN
@@ -80,7 +83,7 @@ class HistoGANCritic(keras.Model):
         normalised = critic_norm != "none"
         widths = [channels * min(2**i, 8) for i in range(n_down)]
         self.down = [
-            keras.layers.Conv2D(
+            PatchConv2D(
                 w, 4, strides=2, padding="same", use_bias=not normalised, name=f"down{i + 1}"
             )
             for i, w in enumerate(widths)
@@ -88,9 +91,7 @@ class HistoGANCritic(keras.Model):
         self.down_norms = [self._norm(f"down{i + 1}_norm", True) for i in range(n_down)]
         self.attention_after = min(2, n_down)
         self.attention = SelfAttention(spectral_norm=True, name="attention")
-        conv = keras.layers.Conv2D(
-            widths[-1], 3, padding="same", use_bias=not normalised, name="conv"
-        )
+        conv = PatchConv2D(widths[-1], 3, padding="same", use_bias=not normalised, name="conv")
         self.conv = StepSpectralNormalization(conv, name="conv_sn")
         self.conv_norm = self._norm("conv_norm", False)
         self.minibatch = MinibatchDiscrimination(minibatch_kernels, name="minibatch")
